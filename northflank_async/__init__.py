@@ -1,0 +1,66 @@
+"""northflank-async: an asyncio client for the Northflank API.
+
+::
+
+    from northflank_async import NorthflankClient
+
+    async with NorthflankClient() as nf:  # token from NORTHFLANK_API_TOKEN
+        async for build in nf.jobs.builds.list(project_id="my-project", job_id="nightly"):
+            print(build.id, build.status, build.created_at)
+"""
+
+from ._client import DEFAULT_BASE_URL, NorthflankClient
+from ._errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    ConfigurationError,
+    ConflictError,
+    DecodeError,
+    NorthflankError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseTooLargeError,
+    ServerError,
+    TransportError,
+    UnexpectedRedirectError,
+)
+from ._models import BuildStatus, JobBuild, Page, RateLimit, Registry
+from ._pagination import AsyncCursorIterator
+from ._resources import JobBuilds, Jobs
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIError",
+    "AsyncCursorIterator",
+    "AuthenticationError",
+    "BadRequestError",
+    "BuildStatus",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecodeError",
+    "JobBuild",
+    "JobBuilds",
+    "Jobs",
+    "NorthflankClient",
+    "NorthflankError",
+    "NotFoundError",
+    "Page",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimit",
+    "RateLimitError",
+    "Registry",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "TransportError",
+    "UnexpectedRedirectError",
+    "__version__",
+]

@@ -1,0 +1,139 @@
+"""The client: configuration, the transport it owns, and the resources hung from it."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._core import RetryPolicy
+from ._errors import ConfigurationError
+from ._http import Transport
+from ._models import RateLimit
+from ._resources import Jobs
+
+__all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
+
+DEFAULT_BASE_URL = "https://api.northflank.com"
+_TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_base_url(base_url: str, allow_insecure: bool) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base_url must not carry a query or fragment")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"base_url {base_url!r} is plain http: the token would cross the network in clear. "
+            "Use https://, or pass allow_insecure=True if you really mean it."
+        )
+    return base_url.rstrip("/")
+
+
+class NorthflankClient:
+    """An asyncio client for the Northflank API.
+
+    Use it as ``async with NorthflankClient() as nf: ...`` (or call :meth:`close`). The token
+    comes from ``token``, else ``NORTHFLANK_API_TOKEN``, else ``NF_API_TOKEN``; the base URL
+    from ``base_url``, else ``NORTHFLANK_API_BASE_URL``, else ``https://api.northflank.com``.
+
+    The client owns one pooled :class:`aiohttp.ClientSession`, created on first use, unless
+    ``session`` lends one (which it then never closes). ``timeout`` bounds each attempt of a
+    request in seconds, ``connect_timeout`` its TCP/TLS connect; ``max_retries`` retries
+    failed attempts with exponential backoff (``backoff_base`` .. ``backoff_max`` seconds);
+    rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
+    :class:`~northflank_async.RateLimitError` instead of sleeping; bodies larger than
+    ``max_response_bytes`` are refused.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        max_retries: int = 4,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+        max_rate_limit_wait: float = 60.0,
+        max_response_bytes: int = 32 * 1024 * 1024,
+        allow_insecure: bool = False,
+    ) -> None:
+        token = token or next(
+            (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
+        )
+        if not token:
+            raise ConfigurationError(
+                "no Northflank API token: pass NorthflankClient(token=...) or set "
+                "NORTHFLANK_API_TOKEN (create one under Team settings > API > Tokens)"
+            )
+        if timeout <= 0 or connect_timeout <= 0:
+            raise ConfigurationError("timeout and connect_timeout must be positive")
+        if max_retries < 0 or backoff_base < 0 or backoff_max < 0 or max_rate_limit_wait < 0:
+            raise ConfigurationError(
+                "max_retries, backoff_base, backoff_max and max_rate_limit_wait must be >= 0"
+            )
+        resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
+        self._transport = Transport(
+            base_url=_check_base_url(resolved_url, allow_insecure),
+            token=token,
+            session=session,
+            timeout=timeout,
+            connect_timeout=min(connect_timeout, timeout),
+            policy=RetryPolicy(
+                max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max
+            ),
+            max_rate_limit_wait=max_rate_limit_wait,
+            max_response_bytes=max_response_bytes,
+        )
+        self.jobs = Jobs(self._transport)
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL, without a trailing slash."""
+        return self._transport.base_url
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate-limit state the latest answer announced (``None`` before any answer)."""
+        return self._transport.rate_limit
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._transport.closed
+
+    async def close(self) -> None:
+        """Close the session the client owns (a lent session is left open). Idempotent."""
+        await self._transport.close()
+
+    async def __aenter__(self) -> NorthflankClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<NorthflankClient base_url={self.base_url!r} {state}>"

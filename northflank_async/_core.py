@@ -1,0 +1,367 @@
+"""The pure core: no sockets, no event loop.
+
+Everything here is a function of its arguments (plus an injected clock or random source), so
+that routes, envelopes, error mapping, cursor bookkeeping, retry decisions, backoff and
+rate-limit accounting are unit-tested without I/O. ``_http`` is the only module that sends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import attrs
+
+from ._converter import decode_list
+from ._errors import APIError, DecodeError, PaginationError, RateLimitError, error_class_for
+from ._models import Page, RateLimit
+
+__all__ = [
+    "CursorTracker",
+    "RateLimitState",
+    "RetryPolicy",
+    "decipher_response",
+    "job_path",
+    "parse_list_page",
+    "retry_after_seconds",
+]
+
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- routes
+
+
+def _segment(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    # safe="" so that "/" and "?" in user data are encoded and can never change the route.
+    return quote(value, safe="")
+
+
+def job_path(
+    *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
+) -> str:
+    """The path of a job endpoint in the team (``team_id``) or project route form.
+
+    ``tail`` holds literal segments followed by user-supplied ids, all percent-encoded.
+    """
+    parts = ["v1"]
+    if team_id is not None:
+        parts += ["teams", _segment(team_id, "team_id")]
+    parts += ["projects", _segment(project_id, "project_id"), "jobs", _segment(job_id, "job_id")]
+    parts += [_segment(piece, "path parameter") for piece in tail]
+    return "/" + "/".join(parts)
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both derive from it
+        raise DecodeError(f"response is not JSON ({exc})") from None
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None, Any]:
+    """Message, error id and details from an error body, read defensively.
+
+    Accepts the documented ``{"error": {...}}`` envelope, the older generated SDK's flat
+    ``{code, message, status, data}`` form, and anything else (HTML from a proxy, empty).
+    """
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        return None, None, None
+    if not isinstance(parsed, dict):
+        return None, None, None
+    inner = parsed.get("error")
+    source = inner if isinstance(inner, dict) else parsed
+    message = source.get("message")
+    error_id = source.get("id")
+    details = source.get("details", source.get("data"))
+    return (
+        message if isinstance(message, str) else None,
+        error_id if isinstance(error_id, str) else None,
+        details,
+    )
+
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def api_error(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    method: str,
+    path: str,
+    now: datetime | None = None,
+) -> APIError:
+    """Build the typed error for an HTTP error answer (it is returned, not raised)."""
+    message, error_id, details = _error_fields(body)
+    if message is None:
+        reason = _REASONS.get(status, "HTTP error")
+        kind = headers.get("Content-Type", "").split(";")[0].strip()
+        message = f"{reason} (non-JSON {kind} body)" if kind and body else reason
+    if 300 <= status < 400 and headers.get("Location"):
+        message = f"{message}; redirect to {headers['Location']} not followed"
+    cls = error_class_for(status)
+    common: dict[str, Any] = {
+        "status": status,
+        "message": message,
+        "method": method,
+        "path": path,
+        "error_id": error_id,
+        "details": details,
+        "headers": headers,
+    }
+    if cls is RateLimitError:
+        now = now or datetime.now(UTC)
+        wait = retry_after_seconds(headers, now)
+        if wait is None:
+            wait = reset_seconds(headers)
+        reset = reset_seconds(headers)
+        return RateLimitError(
+            retry_after=wait,
+            reset_at=now + timedelta(seconds=reset) if reset is not None else None,
+            **common,
+        )
+    return cls(**common)
+
+
+def decipher_response(
+    status: int, headers: Mapping[str, str], body: bytes, *, method: str, path: str
+) -> Any:
+    """The parsed JSON of a 2xx answer, or the typed :class:`APIError` raised for any other."""
+    if 200 <= status < 300:
+        return _parse_json(body) if body else {}
+    raise api_error(status, headers, body, method=method, path=path)
+
+
+def _field(mapping: Mapping[str, Any], key: str, kind: type, path: str) -> Any:
+    try:
+        value = mapping[key]
+    except KeyError:
+        raise DecodeError("required field missing", path=f"{path}.{key}") from None
+    if not isinstance(value, kind):
+        raise DecodeError(
+            f"expected {kind.__name__}, got {type(value).__name__}", path=f"{path}.{key}"
+        )
+    return value
+
+
+def parse_list_page(envelope: Any, key: str, cls: type[T]) -> Page[T]:
+    """Decode a list endpoint's ``{"data": {key: [...]}, "pagination": {...}}`` envelope."""
+    if not isinstance(envelope, dict):
+        raise DecodeError(f"expected an object, got {type(envelope).__name__}", path="$")
+    data = _field(envelope, "data", dict, "$")
+    pagination = _field(envelope, "pagination", dict, "$")
+    has_next = _field(pagination, "hasNextPage", bool, "pagination")
+    count = pagination.get("count")
+    cursor = pagination.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise DecodeError(f"expected str, got {type(cursor).__name__}", path="pagination.cursor")
+    items = decode_list(_field(data, key, list, "data"), cls, root=f"data.{key}")
+    if not isinstance(count, int) or isinstance(count, bool):
+        count = len(items)  # count is informational; the items are the truth
+    return Page(
+        items=items, has_next_page=has_next, count=count, cursor=cursor if has_next else None
+    )
+
+
+def parse_data(envelope: Any) -> Any:
+    """The ``data`` member of a single-object envelope."""
+    if not isinstance(envelope, dict) or "data" not in envelope:
+        raise DecodeError("expected an object with a data member", path="$")
+    return envelope["data"]
+
+
+# --------------------------------------------------------------------------- pagination
+
+
+@attrs.define
+class CursorTracker:
+    """Checks that a listing's cursors move forward: no next page without a cursor, no loop."""
+
+    _seen: set[str] = attrs.field(factory=set)
+
+    def follow(self, page: Page[Any]) -> str | None:
+        """The cursor to fetch after ``page``, or ``None`` when it was the last page."""
+        if not page.has_next_page:
+            return None
+        raw_cursor = page.cursor
+        if not raw_cursor:
+            raise PaginationError("the API said hasNextPage is true but sent no cursor")
+        if raw_cursor in self._seen:
+            raise PaginationError(f"the API repeated cursor {raw_cursor!r}: refusing to loop")
+        self._seen.add(raw_cursor)
+        return raw_cursor
+
+
+# --------------------------------------------------------------------------- retries
+
+
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+
+
+@attrs.frozen
+class RetryPolicy:
+    """When to retry and how long to wait: exponential backoff with equal jitter.
+
+    Attempt ``n`` (1-based) waits between half and all of ``min(cap, base * 2 ** (n - 1))``, so
+    retries spread out under load but never fire at once.
+    """
+
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 8.0
+
+    def retry_status(self, method: str, status: int) -> bool:
+        """Whether an HTTP status is worth another attempt for this method."""
+        if status == 429:
+            return True  # a 429 was refused before any work was done: safe for POST too
+        return method in IDEMPOTENT_METHODS and status in RETRYABLE_STATUSES
+
+    def retry_exception(self, method: str, *, reached_server: bool) -> bool:
+        """Whether a transport failure is worth another attempt.
+
+        A request that may have reached the server (a reset, a dropped response, a read
+        timeout) is only repeated when repeating it is harmless.
+        """
+        return method in IDEMPOTENT_METHODS or not reached_server
+
+    def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
+        jitter: float = (rng or random).uniform(0, ceiling / 2)
+        return ceiling / 2 + jitter
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: datetime) -> float | None:
+    """The ``Retry-After`` header in seconds (delta-seconds or an HTTP date), if usable."""
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _header_number(headers: Mapping[str, str], name: str) -> float | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        value: float = float(raw)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def reset_seconds(headers: Mapping[str, str]) -> float | None:
+    """``x-ratelimit-reset``: seconds until the window resets (not an epoch)."""
+    return _header_number(headers, "x-ratelimit-reset")
+
+
+# --------------------------------------------------------------------------- rate limit
+
+
+@attrs.define
+class RateLimitState:
+    """What the client knows of its rate-limit window, and whether a request may go now.
+
+    Times are on a monotonic clock supplied by the caller. ``remaining`` is our own count:
+    the API's figure minus the requests we sent since that the API may not have counted yet,
+    so concurrent tasks cannot overspend the window between two answers.
+    """
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_deadline: float | None = None  # monotonic time at which the window resets
+    reset_at: datetime | None = None  # the same instant, as an aware wall-clock datetime
+    in_flight: int = 0
+
+    def observe(self, headers: Mapping[str, str], now: float, wall: datetime) -> bool:
+        """Take the ``x-ratelimit-*`` headers of an answer; whether they were present.
+
+        Called once per answer, before that request leaves ``in_flight``.
+        """
+        limit = _header_number(headers, "x-ratelimit-limit")
+        remaining = _header_number(headers, "x-ratelimit-remaining")
+        reset = reset_seconds(headers)
+        if limit is None or remaining is None or reset is None:
+            return False
+        self.limit = int(limit)
+        others = max(0, self.in_flight - 1)
+        self.remaining = max(0, int(remaining) - others)
+        self.reset_deadline = now + reset
+        self.reset_at = wall + timedelta(seconds=reset)
+        return True
+
+    def delay(self, now: float) -> float | None:
+        """Seconds to wait before the next request may go: 0 for now, ``None`` for "unknown".
+
+        ``None`` means the window is spent and no answer has told us when the next one ends
+        yet: wait for the next answer.
+        """
+        if self.remaining is None or self.remaining > 0:
+            return 0.0
+        if self.reset_deadline is not None and now >= self.reset_deadline:
+            # The announced reset has passed: a fresh window of `limit` requests starts.
+            self.remaining = self.limit
+            self.reset_deadline = None
+            if self.remaining:
+                return 0.0
+        if self.reset_deadline is None:
+            # Spent, and no answer has said when the window ends: one in flight will tell.
+            # With none in flight nobody will, so let one request go and learn.
+            return None if self.in_flight else 0.0
+        return self.reset_deadline - now
+
+    def start(self) -> None:
+        """Count a request that is about to be sent."""
+        if self.remaining is not None:
+            self.remaining = max(0, self.remaining - 1)
+        self.in_flight += 1
+
+    def finish(self) -> None:
+        """Count a request that got its answer (or failed)."""
+        self.in_flight = max(0, self.in_flight - 1)
+
+    def snapshot(self) -> RateLimit | None:
+        """The public view, once any answer carried the headers."""
+        if self.limit is None or self.remaining is None or self.reset_at is None:
+            return None
+        return RateLimit(limit=self.limit, remaining=self.remaining, reset_at=self.reset_at)

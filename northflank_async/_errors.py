@@ -1,0 +1,217 @@
+"""The exceptions this package raises, one tree rooted at :class:`NorthflankError`.
+
+::
+
+    NorthflankError
+    ├── ConfigurationError          bad or missing settings (no token, insecure base URL, ...)
+    ├── ClientClosedError           the client was used after close()
+    ├── TransportError              the request did not get an HTTP answer
+    │   ├── RequestTimeoutError     ... because an attempt timed out (also a TimeoutError)
+    │   └── ResponseTooLargeError   ... because the body exceeded max_response_bytes
+    ├── DecodeError                 the answer could not be decoded into our models
+    ├── PaginationError             the API's pagination contradicts itself
+    └── APIError                    the API answered with an HTTP error status
+        ├── BadRequestError         400
+        ├── AuthenticationError     401
+        ├── PermissionDeniedError   403
+        ├── NotFoundError           404
+        ├── ConflictError           409
+        ├── RateLimitError          429 (or a wait longer than max_rate_limit_wait)
+        ├── ServerError             5xx
+        └── UnexpectedRedirectError 3xx (redirects are never followed)
+
+Every error a listing raises carries ``resume_cursor`` and ``items_yielded`` once it has passed
+through an :class:`~northflank_async.AsyncCursorIterator`, so a caller can resume exactly where
+the listing stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "DecodeError",
+    "NorthflankError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestTimeoutError",
+    "ResponseTooLargeError",
+    "ServerError",
+    "TransportError",
+    "UnexpectedRedirectError",
+]
+
+
+class NorthflankError(Exception):
+    """Base class of every error raised by northflank-async.
+
+    ``resume_cursor`` and ``items_yielded`` are filled in when the error escapes a listing: pass
+    ``cursor=error.resume_cursor`` to a new ``list()`` call to continue with nothing lost or
+    repeated (``None`` means "from the first page").
+    """
+
+    resume_cursor: str | None = None
+    items_yielded: int | None = None
+
+
+class ConfigurationError(NorthflankError):
+    """The client was configured in a way that cannot work (no token, insecure URL, ...)."""
+
+
+class ClientClosedError(NorthflankError):
+    """A request was made through a client that has already been closed."""
+
+
+class TransportError(NorthflankError):
+    """The request did not get an HTTP answer: connection refused, reset, dropped or timed out.
+
+    ``method`` and ``path`` name the request; the underlying exception is chained as
+    ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+
+
+class RequestTimeoutError(TransportError, TimeoutError):
+    """Every attempt of a request timed out. Also a :class:`TimeoutError`."""
+
+
+class ResponseTooLargeError(TransportError):
+    """The response body was larger than the client's ``max_response_bytes``; never retried."""
+
+
+class DecodeError(NorthflankError):
+    """A response body could not be decoded into the expected model.
+
+    ``path`` names the offending field as it appears on the wire, for example
+    ``data.builds[3].createdAt`` (empty when the body was not JSON at all).
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.message = message
+        self.path = path
+
+
+class PaginationError(NorthflankError):
+    """The API's pagination contradicts itself (a next page without a cursor, a cursor loop)."""
+
+
+class APIError(NorthflankError):
+    """The API answered with an HTTP error status.
+
+    Attributes mirror the API's error envelope ``{"error": {"status", "message", "id",
+    "details"}}``; ``headers`` are the response headers (they never hold our token).
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        message: str,
+        method: str,
+        path: str,
+        error_id: str | None = None,
+        details: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.method = method
+        self.path = path
+        self.error_id = error_id
+        self.details = details
+        # Case-insensitive, as HTTP headers are: error.headers["retry-after"] always works.
+        self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
+        super().__init__(self._one_line())
+
+    def _one_line(self) -> str:
+        line = f"{self.status} {self.method} {self.path}: {self.message}"
+        return f"{line} (error id {self.error_id})" if self.error_id else line
+
+    def __str__(self) -> str:
+        return self._one_line()
+
+
+class BadRequestError(APIError):
+    """400: the API rejected the request's parameters or body."""
+
+
+class AuthenticationError(APIError):
+    """401: the token is missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the token's API role does not allow this action."""
+
+
+class NotFoundError(APIError):
+    """404: the project, job or build does not exist (or the token cannot see it)."""
+
+
+class ConflictError(APIError):
+    """409: the request conflicts with the resource's state (e.g. aborting a finished build)."""
+
+
+class RateLimitError(APIError):
+    """429, or a rate-limit wait longer than the client's ``max_rate_limit_wait``.
+
+    ``retry_after`` is the number of seconds to wait before trying again and ``reset_at`` the
+    aware UTC datetime at which the window resets (both ``None`` when the API did not say).
+    """
+
+    def __init__(
+        self,
+        *,
+        retry_after: float | None = None,
+        reset_at: datetime | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.retry_after = retry_after
+        self.reset_at = reset_at
+        super().__init__(**kwargs)
+
+
+class ServerError(APIError):
+    """5xx: the API (or a proxy in front of it) failed."""
+
+
+class UnexpectedRedirectError(APIError):
+    """3xx: redirects are never followed, so the token is never sent to another host."""
+
+
+_STATUS_CLASSES: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def error_class_for(status: int) -> type[APIError]:
+    """Return the :class:`APIError` subclass for an HTTP status."""
+    if status in _STATUS_CLASSES:
+        return _STATUS_CLASSES[status]
+    if status >= 500:
+        return ServerError
+    if 300 <= status < 400:
+        return UnexpectedRedirectError
+    return APIError
