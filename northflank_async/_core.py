@@ -65,8 +65,9 @@ def job_path(
 def _parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        raise DecodeError(f"response is not JSON ({exc})") from None
+    # JSONDecodeError and UnicodeDecodeError derive from ValueError; absurd nesting recurses.
+    except (ValueError, RecursionError) as exc:
+        raise DecodeError(f"response is not JSON ({type(exc).__name__}: {exc})") from None
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None, Any]:
@@ -77,7 +78,7 @@ def _error_fields(body: bytes) -> tuple[str | None, str | None, Any]:
     """
     try:
         parsed = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None, None
     if not isinstance(parsed, dict):
         return None, None, None

@@ -20,7 +20,9 @@ from northflank_async import (
     NorthflankClient,
     NotFoundError,
     PaginationError,
+    ResponseTooLargeError,
     ServerError,
+    UnexpectedRedirectError,
 )
 
 from .conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
@@ -355,3 +357,20 @@ class TestLifecycle:
         assert nf.closed
         with pytest.raises(ClientClosedError):
             await nf.jobs.builds.get(project_id="proj", job_id="job", build_id="b")
+
+
+class TestSafety:
+    async def test_redirect_is_not_followed(self, client: NorthflankClient, mocked: Any) -> None:
+        """A 3xx raises instead of carrying the token to another host."""
+        mocked.get(ANY_LIST, status=302, headers={"Location": "https://elsewhere.test/steal"})
+        with pytest.raises(UnexpectedRedirectError, match=r"elsewhere\.test/steal not followed"):
+            await client.jobs.builds.list(project_id="proj", job_id="job").collect()
+        assert len(sent(mocked)) == 1
+
+    async def test_oversized_body_is_refused(self, mocked: Any) -> None:
+        """A body over max_response_bytes is never buffered, nor retried."""
+        mocked.get(ANY_LIST, body=b"x" * 5000, repeat=True)
+        async with NorthflankClient(TOKEN, base_url=BASE, max_response_bytes=4096) as nf:
+            with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
+                await nf.jobs.builds.list(project_id="proj", job_id="job").collect()
+        assert len(sent(mocked)) == 1
