@@ -28,11 +28,13 @@ from ._errors import (
     ServerError,
     TransportError,
     UnexpectedRedirectError,
+    WaitTimeoutError,
 )
 from ._models import BuildStatus, JobBuild, Page, RateLimit, Registry
 from ._pagination import AsyncCursorIterator
 from ._resources import JobBuilds, Jobs
 from ._version import __version__
+from ._workflows import BuildFollower, BuildWatcher
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -40,7 +42,9 @@ __all__ = [
     "AsyncCursorIterator",
     "AuthenticationError",
     "BadRequestError",
+    "BuildFollower",
     "BuildStatus",
+    "BuildWatcher",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -62,5 +66,6 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnexpectedRedirectError",
+    "WaitTimeoutError",
     "__version__",
 ]

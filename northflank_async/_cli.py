@@ -2,6 +2,18 @@
 
 ``--fake`` runs any command against an embedded :class:`~northflank_async.testing.FakeNorthflank`
 seeded with demo builds, so the tool can be tried with no token and no network.
+
+Exit statuses, so that a shell script or CI step can gate on a build:
+
+====  =============================================================
+0     done; for ``watch`` and ``start --wait``: the build succeeded
+1     the build concluded without success (FAILURE, CRASHED, ...)
+2     usage error
+3     the build was aborted
+4     the API or the network failed (one line on stderr)
+5     ``--timeout`` ran out before the build concluded
+130   interrupted
+====  =============================================================
 """
 
 from __future__ import annotations
@@ -18,14 +30,16 @@ from typing import Any, TextIO
 import attrs
 
 from ._client import NorthflankClient
-from ._errors import NorthflankError
-from ._models import JobBuild
+from ._errors import NorthflankError, WaitTimeoutError
+from ._models import BuildStatus, JobBuild
 
 __all__ = ["main"]
 
 DEMO_PROJECT = "demo-project"
 DEMO_JOB = "nightly"
 DEMO_BUILDS = 250
+
+EXIT_OK, EXIT_BUILD_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
 
 _COLUMNS = (("ID", 24), ("STATUS", 18), ("BRANCH", 16), ("SHA", 8), ("CREATED", 20))
 
@@ -59,6 +73,27 @@ def _parser() -> argparse.ArgumentParser:
     get = builds.add_parser("get", help="show one build")
     common(get)
     get.add_argument("--build", required=True, help="build id")
+
+    def watching(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls")
+        sub.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
+
+    start = builds.add_parser("start", help="start a build; --wait to watch it to the end")
+    common(start)
+    start.add_argument("--sha", help="40-character commit sha (default: the branch head)")
+    start.add_argument("--wait", action="store_true", help="watch the build; exit by its outcome")
+    watching(start)
+
+    abort = builds.add_parser("abort", help="abort a running build")
+    common(abort)
+    abort.add_argument("--build", required=True, help="build id")
+
+    watch = builds.add_parser(
+        "watch", help="print each status change; exit 0 on success, non-zero otherwise"
+    )
+    common(watch)
+    watch.add_argument("--build", required=True, help="build id")
+    watching(watch)
     return parser
 
 
@@ -91,6 +126,15 @@ def _cells(build: JobBuild) -> list[str]:
     ]
 
 
+def outcome_exit_status(build: JobBuild) -> int:
+    """The exit status that reports a concluded build's outcome."""
+    if build.status == BuildStatus.SUCCESS or (build.status is None and build.success):
+        return EXIT_OK
+    if build.status == BuildStatus.ABORTED:
+        return EXIT_ABORTED
+    return EXIT_BUILD_FAILED
+
+
 class _Printer:
     def __init__(self, fmt: str, out: TextIO) -> None:
         self._fmt = fmt
@@ -121,7 +165,10 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
     args.job = args.job or DEMO_JOB
     async with FakeNorthflank() as fake:
         fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS)
+        fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
         async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
+            if args.command in ("start", "watch"):
+                args.poll_interval = min(args.poll_interval, 0.1)
             yield client
 
 
@@ -143,12 +190,36 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
             )
             async for build in listing:
                 printer(build)
-        else:
-            build = await builds.get(
-                project_id=args.project, job_id=args.job, build_id=args.build, team_id=args.team
-            )
-            printer(build)
-    return 0
+            return EXIT_OK
+        where = {"project_id": args.project, "job_id": args.job, "team_id": args.team}
+        if args.command == "get":
+            printer(await builds.get(build_id=args.build, **where))
+            return EXIT_OK
+        if args.command == "abort":
+            await builds.abort(build_id=args.build, **where)
+            print(f"aborted {args.build}", file=sys.stderr)
+            return EXIT_OK
+        last: JobBuild | None = None
+        if args.command == "start":
+            last = await builds.start(sha=args.sha, **where)
+            printer(last)
+            if not args.wait:
+                return EXIT_OK
+        watcher = builds.watch(
+            build_id=last.id if last else args.build,
+            poll_interval=args.poll_interval,
+            timeout=args.timeout,
+            **where,
+        )
+        async for build in watcher:
+            if last is None or (build.status, build.is_concluded) != (
+                last.status,
+                last.is_concluded,
+            ):
+                printer(build)  # the start line already showed the first state
+            last = build
+        assert last is not None
+        return outcome_exit_status(last)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,12 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return asyncio.run(_run(args, sys.stdout))
+    except WaitTimeoutError as exc:
+        print(f"northflank-async: {exc}", file=sys.stderr)
+        return EXIT_TIMEOUT
     except (NorthflankError, ValueError) as exc:
         print(f"northflank-async: error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
     except _UsageError as exc:
         print(f"northflank-async: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -20,12 +21,14 @@ import attrs
 
 from ._converter import decode_list
 from ._errors import APIError, DecodeError, PaginationError, RateLimitError, error_class_for
-from ._models import Page, RateLimit
+from ._models import JobBuild, Page, RateLimit
 
 __all__ = [
     "CursorTracker",
+    "PollSchedule",
     "RateLimitState",
     "RetryPolicy",
+    "Watermark",
     "decipher_response",
     "job_path",
     "parse_list_page",
@@ -366,3 +369,91 @@ class RateLimitState:
         if self.limit is None or self.remaining is None or self.reset_at is None:
             return None
         return RateLimit(limit=self.limit, remaining=self.remaining, reset_at=self.reset_at)
+
+
+# --------------------------------------------------------------------------- watching
+
+
+_SHA_LENGTH = 40
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def check_sha(sha: str | None) -> None:
+    """A commit sha must be 40 hex characters; anything else is refused before a request."""
+    if sha is not None and (
+        not isinstance(sha, str) or len(sha) != _SHA_LENGTH or not _HEX.issuperset(sha)
+    ):
+        raise ValueError(f"sha must be a 40-character hex commit id, got {sha!r}")
+
+
+@attrs.define
+class PollSchedule:
+    """How long to wait between polls: ``base`` after a change, growing to ``cap`` while idle.
+
+    Each poll that sees nothing new multiplies the interval by ``factor``, so a long build costs
+    a few requests an hour instead of hundreds, and a change brings the interval back down.
+    """
+
+    base: float
+    cap: float
+    factor: float = 1.5
+    current: float = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.base < 0 or self.cap < self.base:
+            raise ValueError("poll interval must be >= 0 and no larger than its cap")
+        self.current = self.base
+
+    def next(self, *, changed: bool) -> float:
+        """The wait before the next poll, given whether the last poll saw a change."""
+        self.current = self.base if changed else min(self.cap, self.current * self.factor)
+        return self.current
+
+
+@attrs.define
+class Watermark:
+    """Where a follower stands in a job's history (newest first): what it has already seen.
+
+    A build is old when its id was seen, or when it was created before ``time``. Ids are kept
+    for the latest ``memory`` builds, enough to separate builds that share a timestamp.
+    """
+
+    time: datetime | None = None
+    _seen: deque[str] = attrs.field(factory=lambda: deque(maxlen=1000))
+    _seen_set: set[str] = attrs.field(factory=set)
+
+    @classmethod
+    def at(cls, time: datetime | None, ids: Iterable[str] = ()) -> Watermark:
+        """A watermark at ``time`` that already knows ``ids``."""
+        mark = cls(time)
+        mark.remember(ids)
+        return mark
+
+    def remember(self, ids: Iterable[str]) -> None:
+        for build_id in ids:
+            if build_id in self._seen_set:
+                continue
+            if len(self._seen) == self._seen.maxlen:
+                self._seen_set.discard(self._seen[0])
+            self._seen.append(build_id)
+            self._seen_set.add(build_id)
+
+    def scan(self, newest_first: Sequence[JobBuild]) -> tuple[list[JobBuild], bool]:
+        """The new builds of one page (newest first), and whether the watermark was reached."""
+        new: list[JobBuild] = []
+        for build in newest_first:
+            created = build.created_at
+            if build.id in self._seen_set or (
+                self.time is not None and created is not None and created < self.time
+            ):
+                return new, True
+            new.append(build)
+        return new, False
+
+    def advance(self, new_newest_first: Sequence[JobBuild]) -> None:
+        """Move past builds that have been handed out."""
+        self.remember(build.id for build in new_newest_first)
+        times = [b.created_at for b in new_newest_first if b.created_at is not None]
+        if times:
+            latest = max(times)
+            self.time = latest if self.time is None else max(self.time, latest)

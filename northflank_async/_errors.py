@@ -10,6 +10,7 @@
     │   └── ResponseTooLargeError   ... because the body exceeded max_response_bytes
     ├── DecodeError                 the answer could not be decoded into our models
     ├── PaginationError             the API's pagination contradicts itself
+    ├── WaitTimeoutError            wait()/watch() ran out of time (also a TimeoutError)
     └── APIError                    the API answered with an HTTP error status
         ├── BadRequestError         400
         ├── AuthenticationError     401
@@ -51,6 +52,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "UnexpectedRedirectError",
+    "WaitTimeoutError",
 ]
 
 
@@ -111,6 +113,17 @@ class DecodeError(NorthflankError):
 
 class PaginationError(NorthflankError):
     """The API's pagination contradicts itself (a next page without a cursor, a cursor loop)."""
+
+
+class WaitTimeoutError(NorthflankError, TimeoutError):
+    """``wait()`` or ``watch()`` gave up before the build concluded. Also a :class:`TimeoutError`.
+
+    ``build`` is the last state seen (``None`` if the build was never read).
+    """
+
+    def __init__(self, message: str, *, build: Any = None) -> None:
+        super().__init__(message)
+        self.build = build
 
 
 class APIError(NorthflankError):

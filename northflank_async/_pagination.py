@@ -1,14 +1,17 @@
 """Cursor pagination: :class:`AsyncCursorIterator` walks ``pagination.cursor`` page by page.
 
-Pages are fetched only when the consumer asks for an item the iterator does not hold yet, so
-a consumer that stops early (``break``, ``limit=``) costs no extra request, and nothing runs in
-the background between two items.
+By default pages are fetched only when the consumer asks for an item the iterator does not hold
+yet, so a consumer that stops early (``break``, ``limit=``) costs no extra request, and nothing
+runs in the background between two items. ``prefetch=N`` opts into a background task that keeps
+up to N pages ready ahead of the consumer, overlapping the network with the consumer's work.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from ._core import CursorTracker
 from ._errors import NorthflankError
@@ -65,16 +68,120 @@ class _Pager(Generic[T]):
         return page
 
 
-class _PageIterator(AsyncIterator[Page[T]]):
+class _PageSource(Protocol[T]):
+    """What the iterators draw pages from: the pager itself, or a prefetcher in front of it."""
+
+    @property
+    def pager(self) -> _Pager[T]: ...
+
+    async def next_page(self) -> Page[T] | None: ...
+
+    def stop(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Direct(Generic[T]):
+    """Pages fetched on demand, in the consumer's task."""
+
     def __init__(self, pager: _Pager[T]) -> None:
-        self._pager = pager
+        self.pager = pager
+
+    async def next_page(self) -> Page[T] | None:
+        return await self.pager.next_page()
+
+    def stop(self) -> None:
+        self.pager.stop()
+
+    async def aclose(self) -> None:
+        self.pager.stop()
+
+
+_END = object()
+
+
+class _Prefetcher(Generic[T]):
+    """A background task that keeps up to ``depth`` pages fetched ahead of the consumer.
+
+    A page counts against ``depth`` from the moment its request starts until the consumer takes
+    it, so at most ``depth`` pages are ever in flight or waiting. A failure travels through the
+    queue in order, after the pages fetched before it.
+    """
+
+    def __init__(self, pager: _Pager[T], depth: int) -> None:
+        self.pager = pager
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._slots = asyncio.Semaphore(depth)
+        self._task: asyncio.Task[None] | None = None
+
+    async def next_page(self) -> Page[T] | None:
+        if self._task is None:
+            if self.pager.done:
+                return None
+            self._task = asyncio.get_running_loop().create_task(
+                _produce(self.pager, self._queue, self._slots), name="northflank-async-prefetch"
+            )
+        item = await self._queue.get()
+        if item is _END:
+            self._queue.put_nowait(_END)  # later calls see the end too
+            return None
+        if isinstance(item, BaseException):
+            self._queue.put_nowait(_END)
+            if isinstance(item, NorthflankError):
+                item.items_yielded = self.pager.items_yielded
+            raise item
+        self._slots.release()
+        return item  # type: ignore[return-value]
+
+    def stop(self) -> None:
+        self.pager.stop()
+        task = self._task
+        # Also called by a finalizer, possibly after the loop is gone: nothing to cancel then.
+        if task is not None and not task.done() and not task.get_loop().is_closed():
+            task.cancel()
+
+    async def aclose(self) -> None:
+        self.stop()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _produce(
+    pager: _Pager[T], queue: asyncio.Queue[object], slots: asyncio.Semaphore
+) -> None:
+    # A plain function of pager and queue: the task must not keep the iterator alive, so that
+    # an iterator dropped after `break` is collected and its finalizer cancels this task.
+    try:
+        while not pager.done:
+            await slots.acquire()
+            page = await pager.next_page()
+            if page is None:
+                break
+            queue.put_nowait(page)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # delivered to the consumer, in order
+        queue.put_nowait(error)
+        return
+    queue.put_nowait(_END)
+
+
+class _PageIterator(AsyncIterator[Page[T]]):
+    def __init__(self, source: _PageSource[T], owner: object) -> None:
+        self._source = source
+        # `list(...).pages()` drops the cursor iterator at once: keep it alive while pages are
+        # walked, or its finalizer would stop the prefetch under our feet.
+        self._owner = owner
 
     async def __anext__(self) -> Page[T]:
-        page = await self._pager.next_page()
+        page = await self._source.next_page()
         if page is None:
             raise StopAsyncIteration
-        self._pager.items_yielded += len(page.items)
+        self._source.pager.items_yielded += len(page.items)
         return page
+
+    async def aclose(self) -> None:
+        await self._source.aclose()
 
 
 class AsyncCursorIterator(AsyncIterator[T]):
@@ -93,8 +200,18 @@ class AsyncCursorIterator(AsyncIterator[T]):
         per_page: int,
         cursor: str | None = None,
         limit: int | None = None,
+        prefetch: int = 0,
     ) -> None:
         self._pager = _Pager(fetch, cursor, per_page, limit)
+        self._source: _PageSource[T]
+        if prefetch > 0:
+            prefetcher = _Prefetcher(self._pager, prefetch)
+            self._source = prefetcher
+            # Breaking out of `async for` drops the iterator without telling it: when it is
+            # collected, the background fetch is cancelled, as an async generator's would be.
+            weakref.finalize(self, prefetcher.stop)
+        else:
+            self._source = _Direct(self._pager)
         self._limit = limit
         self._buffer: list[T] | tuple[T, ...] = ()
         self._index = 0
@@ -107,7 +224,7 @@ class AsyncCursorIterator(AsyncIterator[T]):
         self._walked = True
         pager = self._pager
         while self._index >= len(self._buffer):
-            page = await pager.next_page()
+            page = await self._source.next_page()
             if page is None:
                 raise StopAsyncIteration
             self._buffer = page.items  # type: ignore[assignment]
@@ -117,7 +234,7 @@ class AsyncCursorIterator(AsyncIterator[T]):
         pager.items_yielded += 1
         if self._limit is not None and pager.items_yielded >= self._limit:
             self._buffer = ()
-            pager.stop()
+            self._source.stop()
         return item
 
     async def collect(self) -> list[T]:
@@ -133,9 +250,18 @@ class AsyncCursorIterator(AsyncIterator[T]):
         if self._walked:
             raise RuntimeError("this iterator has already yielded items; call list() again")
         self._walked = True
-        return _PageIterator(self._pager)
+        return _PageIterator(self._source, self)
 
     async def aclose(self) -> None:
-        """Stop the walk: no further page is fetched. Safe to call more than once."""
-        self._pager.stop()
+        """Stop the walk: no further page is fetched, a prefetch in flight is cancelled.
+
+        Safe to call more than once. Also available as ``async with list(...) as it:``.
+        """
         self._buffer = ()
+        await self._source.aclose()
+
+    async def __aenter__(self) -> AsyncCursorIterator[T]:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

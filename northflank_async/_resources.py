@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
 from ._converter import decode
-from ._core import job_path, parse_data, parse_list_page
+from ._core import check_sha, job_path, parse_data, parse_list_page
 from ._http import Transport
 from ._models import JobBuild, Page
-from ._pagination import AsyncCursorIterator
+from ._pagination import AsyncCursorIterator, FetchPage
+from ._workflows import BuildFollower, BuildWatcher, GetBuild, wait_for_build
 
 __all__ = ["JobBuilds", "Jobs"]
 
@@ -18,10 +23,30 @@ def _is_int(value: object) -> bool:
 
 
 class JobBuilds:
-    """``client.jobs.builds``: the builds of a job."""
+    """``client.jobs.builds``: the builds of a job. Every method accepts ``team_id=``."""
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
+
+    def _fetcher(self, path: str) -> FetchPage[JobBuild]:
+        transport = self._transport
+
+        async def fetch(cursor: str | None, per_page: int) -> Page[JobBuild]:
+            params = {"per_page": str(per_page)}
+            if cursor is not None:
+                params["cursor"] = cursor
+            envelope = await transport.request("GET", path, params=params)
+            return parse_list_page(envelope, "builds", JobBuild)
+
+        return fetch
+
+    def _getter(self, project_id: str, job_id: str, team_id: str | None) -> GetBuild:
+        async def get(build_id: str) -> JobBuild:
+            return await self.get(
+                project_id=project_id, job_id=job_id, build_id=build_id, team_id=team_id
+            )
+
+        return get
 
     def list(
         self,
@@ -32,28 +57,27 @@ class JobBuilds:
         per_page: int = MAX_PER_PAGE,
         cursor: str | None = None,
         limit: int | None = None,
+        prefetch: int = 0,
     ) -> AsyncCursorIterator[JobBuild]:
         """Every build of a job, newest first as the API orders them, fetched page by page.
 
         ``per_page`` (1..100) sets the page size; ``cursor`` resumes from a page's cursor (or
         an error's ``resume_cursor``); ``limit`` stops after that many builds and fetches no
-        page it does not need. Nothing is sent until the iterator is consumed.
+        page it does not need; ``prefetch=N`` keeps up to N pages fetched ahead of the consumer
+        in a background task (default 0: a page is fetched only when it is reached, so a
+        consumer that stops early wastes no request). Nothing is sent until the iterator is
+        consumed.
         """
         if not _is_int(per_page) or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}: {per_page!r}")
         if limit is not None and (not _is_int(limit) or limit < 0):
             raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+        if not _is_int(prefetch) or prefetch < 0:
+            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
-        transport = self._transport
-
-        async def fetch(page_cursor: str | None, size: int) -> Page[JobBuild]:
-            params = {"per_page": str(size)}
-            if page_cursor is not None:
-                params["cursor"] = page_cursor
-            envelope = await transport.request("GET", path, params=params)
-            return parse_list_page(envelope, "builds", JobBuild)
-
-        return AsyncCursorIterator(fetch, per_page=per_page, cursor=cursor, limit=limit)
+        return AsyncCursorIterator(
+            self._fetcher(path), per_page=per_page, cursor=cursor, limit=limit, prefetch=prefetch
+        )
 
     async def get(
         self, *, project_id: str, job_id: str, build_id: str, team_id: str | None = None
@@ -64,6 +88,106 @@ class JobBuilds:
         )
         envelope = await self._transport.request("GET", path)
         return decode(parse_data(envelope), JobBuild)
+
+    async def start(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        sha: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        team_id: str | None = None,
+    ) -> JobBuild:
+        """Start a build of the job (of ``sha``, else the branch's latest commit).
+
+        ``overrides`` is sent as given (``buildArguments``, ``buildFiles``, ``docker``, ...).
+        A POST is retried only when it cannot have started a build (a 429, a refused
+        connection), so a flaky network never starts two.
+        """
+        check_sha(sha)
+        body: dict[str, Any] = {}
+        if sha is not None:
+            body["sha"] = sha
+        if overrides is not None:
+            body["overrides"] = dict(overrides)
+        path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
+        envelope = await self._transport.request("POST", path, json=body)
+        return decode(parse_data(envelope), JobBuild)
+
+    async def abort(
+        self, *, project_id: str, job_id: str, build_id: str, team_id: str | None = None
+    ) -> None:
+        """Abort a running build (``ConflictError`` if it has already concluded)."""
+        path = job_path(
+            project_id=project_id, job_id=job_id, team_id=team_id, tail=("build", build_id)
+        )
+        await self._transport.request("DELETE", path)
+
+    def watch(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        build_id: str,
+        team_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+    ) -> BuildWatcher:
+        """Yield the build when first seen, then at each change of status, until it concludes.
+
+        Polls every ``poll_interval`` seconds, stretching up to 4x that while nothing changes.
+        ``timeout`` bounds the whole watch (``WaitTimeoutError``, carrying the last build seen).
+        """
+        return BuildWatcher(
+            self._getter(project_id, job_id, team_id),
+            build_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
+
+    async def wait(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        build_id: str,
+        team_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+    ) -> JobBuild:
+        """Poll until the build has concluded and return it (see :meth:`watch`)."""
+        watcher = self.watch(
+            project_id=project_id,
+            job_id=job_id,
+            build_id=build_id,
+            team_id=team_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+        )
+        return await wait_for_build(watcher)
+
+    def follow(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        team_id: str | None = None,
+        since: str | datetime | None = None,
+        poll_interval: float = 30.0,
+    ) -> BuildFollower:
+        """Yield every build created after ``since``, oldest first, each once, until stopped.
+
+        ``since`` is a build id, an aware datetime, or ``None`` for "from now on". An idle
+        poll costs one request; failed polls (after the client's retries) are logged and
+        tried again at the next interval with the watermark unchanged.
+        """
+        path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
+        return BuildFollower(
+            self._fetcher(path),
+            self._getter(project_id, job_id, team_id),
+            since=since,
+            poll_interval=poll_interval,
+        )
 
 
 class Jobs:

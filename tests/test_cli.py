@@ -2,11 +2,67 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
 from northflank_async._cli import main
+from northflank_async.testing import FakeNorthflank
+
+R = TypeVar("R")
+
+
+class ThreadedFake:
+    """A FakeNorthflank on its own loop in a thread, so main()'s asyncio.run can reach it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.fake = FakeNorthflank(rate_limit=None)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> ThreadedFake:
+        self._thread.start()
+        self.call(lambda: None)
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(5)
+        return self
+
+    def call(self, fn: Callable[[], R]) -> R:
+        async def run() -> R:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(5)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.close(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadedFake]:
+    with ThreadedFake() as threaded:
+        monkeypatch.setenv("NORTHFLANK_API_TOKEN", threaded.fake.token)
+        monkeypatch.setenv("NORTHFLANK_API_BASE_URL", threaded.fake.base_url)
+        threaded.call(
+            lambda: threaded.fake.add_job(
+                "p",
+                "j",
+                builds=[
+                    {"id": f"b-{status.lower()}", "status": status, "concluded": True}
+                    for status in ("SUCCESS", "FAILURE", "ABORTED", "CRASHED", "SUBMISSION_FAILURE")
+                ],
+            )
+        )
+        yield threaded
+
+
+def run(*args: str) -> int:
+    return main(["builds", *args, "--project", "p", "--job", "j"])
 
 
 def test_list_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,8 +93,8 @@ def test_get(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_api_error_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    """A 404 prints one clear line and exits 1, no traceback."""
-    assert main(["builds", "get", "--fake", "--build", "missing"]) == 1
+    """A 404 prints one clear line and exits 4, no traceback."""
+    assert main(["builds", "get", "--fake", "--build", "missing"]) == 4
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip().splitlines() == [
@@ -52,7 +108,7 @@ def test_missing_token(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
     """Without a token the user is told how to set one."""
     monkeypatch.delenv("NORTHFLANK_API_TOKEN", raising=False)
     monkeypatch.delenv("NF_API_TOKEN", raising=False)
-    assert main(["builds", "list", "--project", "p", "--job", "j"]) == 1
+    assert main(["builds", "list", "--project", "p", "--job", "j"]) == 4
     assert "NORTHFLANK_API_TOKEN" in capsys.readouterr().err
 
 
@@ -64,5 +120,64 @@ def test_missing_ids_without_fake(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_bad_per_page(capsys: pytest.CaptureFixture[str]) -> None:
     """Local validation errors are reported the same way."""
-    assert main(["builds", "list", "--fake", "--per-page", "500"]) == 1
+    assert main(["builds", "list", "--fake", "--per-page", "500"]) == 4
     assert "per_page must be an integer from 1 to 100" in capsys.readouterr().err
+
+
+class TestWatchExitCodes:
+    @pytest.mark.parametrize(
+        ("build", "code"),
+        [("b-success", 0), ("b-failure", 1), ("b-crashed", 1), ("b-submission_failure", 1),
+         ("b-aborted", 3)],
+    )  # fmt: skip
+    def test_concluded_builds(self, served: ThreadedFake, build: str, code: int) -> None:
+        """A script can gate on the outcome."""
+        assert run("watch", "--build", build, "--poll-interval", "0") == code
+
+    def test_watch_started_build_that_fails(
+        self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Each transition is printed as it happens; a failure exits 1."""
+        started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
+        served.call(lambda: served.fake.set_outcome(started["id"], "FAILURE"))
+        assert (
+            run("watch", "--build", started["id"], "--poll-interval", "0", "--format", "json") == 1
+        )
+        statuses = [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()]
+        assert statuses == ["PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING", "FAILURE"]
+
+    def test_start_wait_success(
+        self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """start --wait starts, watches, and exits 0 on success."""
+        sha = "ab" * 20
+        assert run("start", "--sha", sha, "--wait", "--poll-interval", "0", "--format", "json") == 0
+        rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [r["status"] for r in rows] == [
+            "QUEUED", "PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING", "SUCCESS"
+        ]  # fmt: skip
+        assert {r["sha"] for r in rows} == {sha}
+
+    def test_abort_then_watch(self, served: ThreadedFake) -> None:
+        """abort exits 0; watching the aborted build exits 3."""
+        started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
+        assert run("abort", "--build", started["id"]) == 0
+        assert run("watch", "--build", started["id"], "--poll-interval", "0") == 3
+
+    def test_timeout_exits_5(self, served: ThreadedFake) -> None:
+        """A build that does not conclude in time exits 5."""
+        served.call(lambda: served.fake.configure_builds(step=60.0))
+        started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
+        assert (
+            run("watch", "--build", started["id"], "--poll-interval", "0.05", "--timeout", "0.3")
+            == 5
+        )
+
+    def test_unknown_build_exits_4(self, served: ThreadedFake) -> None:
+        """An API error is not a build outcome."""
+        assert run("watch", "--build", "nope", "--poll-interval", "0") == 4
+
+    def test_bad_sha_exits_4_without_request(self, served: ThreadedFake) -> None:
+        """Local validation happens before any request."""
+        assert run("start", "--sha", "xyz") == 4
+        assert served.call(lambda: served.fake.request_count) == 0

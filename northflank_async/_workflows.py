@@ -1,0 +1,197 @@
+"""Bot workflows over the build endpoints: watch a build, wait for it, follow new builds.
+
+These are loops of ordinary requests, so every poll goes through the client's retries and its
+rate-limit gate. The decisions (when a build changed, what is new, how long to wait) are the
+pure ``PollSchedule`` and ``Watermark`` of ``_core``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+
+from ._core import PollSchedule, Watermark
+from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
+from ._models import JobBuild
+from ._pagination import FetchPage
+
+__all__ = ["BuildFollower", "BuildWatcher", "wait_for_build"]
+
+logger = logging.getLogger("northflank_async")
+
+#: How far an idle poll interval may grow, as a multiple of the one asked for.
+IDLE_GROWTH_CAP = 4.0
+
+GetBuild = Callable[[str], Awaitable[JobBuild]]
+
+
+class BuildWatcher(AsyncIterator[JobBuild]):
+    """Yields a build when first seen, then on each change of status, ending once concluded.
+
+    A change is a new status or the build becoming concluded; the concluded build is always
+    the last item. ``timeout`` (seconds, for the whole watch) raises
+    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    """
+
+    def __init__(
+        self, get: GetBuild, build_id: str, *, poll_interval: float, timeout: float | None
+    ) -> None:
+        if timeout is not None and timeout < 0:
+            raise ValueError("timeout must be >= 0 or None")
+        self._get = get
+        self._build_id = build_id
+        self._schedule = PollSchedule(poll_interval, poll_interval * IDLE_GROWTH_CAP)
+        self._timeout = timeout
+        self._deadline: float | None = None
+        self._last: JobBuild | None = None
+        self._done = False
+
+    @property
+    def last(self) -> JobBuild | None:
+        """The latest state of the build read so far."""
+        return self._last
+
+    def __aiter__(self) -> BuildWatcher:
+        return self
+
+    async def __anext__(self) -> JobBuild:
+        if self._done:
+            raise StopAsyncIteration
+        loop = asyncio.get_running_loop()
+        if self._deadline is None and self._timeout is not None:
+            self._deadline = loop.time() + self._timeout
+        try:
+            async with asyncio.timeout_at(self._deadline) as scope:
+                return await self._next_change()
+        except TimeoutError:
+            if not scope.expired():
+                raise  # a request's own timeout, already a typed error
+            self._done = True
+            status = self._last.status if self._last else "never read"
+            raise WaitTimeoutError(
+                f"build {self._build_id} not concluded after {self._timeout:g}s "
+                f"(last status: {status})",
+                build=self._last,
+            ) from None
+
+    async def _next_change(self) -> JobBuild:
+        first = self._last is None
+        while True:
+            if not first:
+                await asyncio.sleep(self._schedule.current)
+            first = False
+            build = await self._get(self._build_id)
+            previous, self._last = self._last, build
+            changed = previous is None or (
+                build.status != previous.status or build.is_concluded != previous.is_concluded
+            )
+            self._schedule.next(changed=changed)
+            if build.is_concluded:
+                self._done = True
+            if changed:
+                return build
+
+    async def aclose(self) -> None:
+        """Stop watching."""
+        self._done = True
+
+
+async def wait_for_build(watcher: BuildWatcher) -> JobBuild:
+    """Drain a watcher: the concluded build."""
+    last: JobBuild | None = None
+    async for build in watcher:
+        last = build
+    assert last is not None  # a watcher yields at least once or raises
+    return last
+
+
+# Failures a follower outlives: after the client's own retries, it keeps its watermark and
+# tries again at the next poll. Anything else (401, 404, a decoding bug) is raised.
+_TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
+
+
+class BuildFollower(AsyncIterator[JobBuild]):
+    """Yields every build created after a watermark, oldest first, each once, until stopped.
+
+    The job's builds are listed newest first, so each poll pages only until it meets a build
+    it has seen: an idle poll costs one request.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage[JobBuild],
+        get: GetBuild,
+        *,
+        since: str | datetime | None,
+        poll_interval: float,
+        per_page: int = 100,
+    ) -> None:
+        if isinstance(since, datetime) and since.tzinfo is None:
+            raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
+        if poll_interval < 0:
+            raise ValueError("poll_interval must be >= 0")
+        self._fetch = fetch
+        self._get = get
+        self._since = since
+        self._interval = poll_interval
+        self._per_page = per_page
+        self._mark: Watermark | None = None
+        self._ready: deque[JobBuild] = deque()
+        self._closed = False
+        self.polls = 0
+
+    def __aiter__(self) -> BuildFollower:
+        return self
+
+    async def __anext__(self) -> JobBuild:
+        while not self._ready:
+            if self._closed:
+                raise StopAsyncIteration
+            if self.polls:
+                await asyncio.sleep(self._interval)
+            self.polls += 1
+            try:
+                if self._mark is None:
+                    self._mark = await self._start()
+                    if self._since is None:
+                        continue  # "from now on": nothing can be new yet
+                self._ready.extend(await self._poll(self._mark))
+            except _TRANSIENT as error:
+                logger.warning("follow: poll failed (%s); keeping the watermark, will retry", error)
+                if isinstance(error, RateLimitError) and error.retry_after:
+                    await asyncio.sleep(max(0.0, error.retry_after - self._interval))
+        return self._ready.popleft()
+
+    async def _start(self) -> Watermark:
+        if isinstance(self._since, datetime):
+            return Watermark.at(self._since)
+        if isinstance(self._since, str):
+            build = await self._get(self._since)
+            return Watermark.at(build.created_at, [build.id])
+        newest = (await self._fetch(None, 1)).items
+        return Watermark.at(newest[0].created_at if newest else None, [b.id for b in newest])
+
+    async def _poll(self, mark: Watermark) -> list[JobBuild]:
+        """New builds, oldest first; the watermark moves only once the whole poll succeeded."""
+        new: list[JobBuild] = []
+        cursor: str | None = None
+        while True:
+            page = await self._fetch(cursor, self._per_page)
+            fresh, reached = mark.scan(page.items)
+            new += fresh
+            if reached or not page.has_next_page:
+                break
+            if not page.cursor or page.cursor == cursor:
+                raise PaginationError("the API sent a next page without a usable cursor")
+            cursor = page.cursor
+        mark.advance(new)
+        new.reverse()
+        return new
+
+    async def aclose(self) -> None:
+        """Stop following: the iterator ends (nothing runs between polls)."""
+        self._closed = True
+        self._ready.clear()
