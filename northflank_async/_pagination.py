@@ -11,25 +11,46 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ._core import CursorTracker
 from ._errors import NorthflankError
 from ._models import Page
 
-__all__ = ["AsyncCursorIterator", "FetchPage"]
+__all__ = ["AsyncCursorIterator", "DecodeFrame", "FetchFrame", "FetchPage"]
 
 T = TypeVar("T")
 
 FetchPage = Callable[[str | None, int], Awaitable[Page[T]]]
-"""``fetch(cursor, per_page)``: one page of a listing (``cursor=None`` for the first)."""
+"""``fetch(cursor, per_page)``: one decoded page of a listing (``cursor=None`` for the first)."""
+
+FetchFrame = Callable[[str | None, int], Awaitable[Page[Any]]]
+"""``fetch(cursor, per_page)``: one page whose items are still undecoded JSON."""
+
+DecodeFrame = Callable[[Page[Any]], Page[T]]
+"""Decode the items of a frame."""
+
+# A fetched frame and the cursor that fetched it (where to resume if decoding it fails).
+_Frame = tuple[Page[Any], str | None]
 
 
 class _Pager(Generic[T]):
-    """Cursor bookkeeping for one walk through a listing."""
+    """Cursor bookkeeping for one walk through a listing.
 
-    def __init__(self, fetch: FetchPage[T], cursor: str | None, per_page: int, limit: int | None):
+    Fetching a page and decoding its items are two steps, so that a prefetcher can send the
+    next request while the consumer decodes the page it has.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchFrame,
+        decode: DecodeFrame[T],
+        cursor: str | None,
+        per_page: int,
+        limit: int | None,
+    ) -> None:
         self._fetch = fetch
+        self._decode = decode
         self._cursor = cursor
         self._per_page = per_page if limit is None else max(1, min(per_page, limit))
         self._limit = limit
@@ -45,27 +66,42 @@ class _Pager(Generic[T]):
     def stop(self) -> None:
         self._done = True
 
-    async def next_page(self) -> Page[T] | None:
-        """The next page, ``None`` once the listing (or its ``limit``) is exhausted."""
+    async def next_frame(self) -> _Frame | None:
+        """The next undecoded page, ``None`` once the listing (or its ``limit``) is exhausted."""
         if self._done:
             return None
         cursor = self._cursor
         try:
-            page = await self._fetch(cursor, self._per_page)
-            self._cursor = self._tracker.follow(page)
+            frame = await self._fetch(cursor, self._per_page)
+            self._cursor = self._tracker.follow(frame)
         except NorthflankError as error:
-            # Resuming from the failed page's cursor loses and repeats nothing.
-            self._done = True
-            error.resume_cursor = cursor
-            error.items_yielded = self.items_yielded
-            raise
+            raise self._failed(error, cursor) from None
         except BaseException:
             self._done = True
             raise
-        self.items_seen += len(page.items)
+        self.items_seen += len(frame.items)
         if self._cursor is None or (self._limit is not None and self.items_seen >= self._limit):
             self._done = True
-        return page
+        return frame, cursor
+
+    def decode(self, frame: _Frame) -> Page[T]:
+        """Decode a frame's items; a failure says where to resume, like a failed fetch."""
+        try:
+            return self._decode(frame[0])
+        except NorthflankError as error:
+            raise self._failed(error, frame[1]) from None
+
+    def _failed(self, error: NorthflankError, cursor: str | None) -> NorthflankError:
+        # Resuming from the failed page's cursor loses and repeats nothing.
+        self._done = True
+        error.resume_cursor = cursor
+        error.items_yielded = self.items_yielded
+        return error
+
+    async def next_page(self) -> Page[T] | None:
+        """The next decoded page, ``None`` once the listing is exhausted."""
+        frame = await self.next_frame()
+        return None if frame is None else self.decode(frame)
 
 
 class _PageSource(Protocol[T]):
@@ -131,7 +167,14 @@ class _Prefetcher(Generic[T]):
                 item.items_yielded = self.pager.items_yielded
             raise item
         self._slots.release()
-        return item  # type: ignore[return-value]
+        # Let the producer put its next request on the wire, then decode this page here, in the
+        # consumer's task, while that request travels.
+        await asyncio.sleep(0)
+        try:
+            return self.pager.decode(item)  # type: ignore[arg-type]
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         self.pager.stop()
@@ -154,10 +197,10 @@ async def _produce(
     try:
         while not pager.done:
             await slots.acquire()
-            page = await pager.next_page()
-            if page is None:
+            frame = await pager.next_frame()
+            if frame is None:
                 break
-            queue.put_nowait(page)
+            queue.put_nowait(frame)
     except asyncio.CancelledError:
         raise
     except Exception as error:  # delivered to the consumer, in order
@@ -195,14 +238,15 @@ class AsyncCursorIterator(AsyncIterator[T]):
 
     def __init__(
         self,
-        fetch: FetchPage[T],
+        fetch: FetchFrame,
+        decode: DecodeFrame[T],
         *,
         per_page: int,
         cursor: str | None = None,
         limit: int | None = None,
         prefetch: int = 0,
     ) -> None:
-        self._pager = _Pager(fetch, cursor, per_page, limit)
+        self._pager = _Pager(fetch, decode, cursor, per_page, limit)
         self._source: _PageSource[T]
         if prefetch > 0:
             prefetcher = _Prefetcher(self._pager, prefetch)

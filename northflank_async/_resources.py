@@ -7,15 +7,19 @@ from datetime import datetime
 from typing import Any
 
 from ._converter import decode
-from ._core import check_sha, job_path, parse_data, parse_list_page
+from ._core import check_sha, decode_frame, job_path, parse_data, read_list_frame
 from ._http import Transport
 from ._models import JobBuild, Page
-from ._pagination import AsyncCursorIterator, FetchPage
+from ._pagination import AsyncCursorIterator, FetchFrame, FetchPage
 from ._workflows import BuildFollower, BuildWatcher, GetBuild, wait_for_build
 
 __all__ = ["JobBuilds", "Jobs"]
 
 MAX_PER_PAGE = 100
+
+
+def _decode_builds(frame: Page[Any]) -> Page[JobBuild]:
+    return decode_frame(frame, "builds", JobBuild)
 
 
 def _is_int(value: object) -> bool:
@@ -28,15 +32,22 @@ class JobBuilds:
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
 
-    def _fetcher(self, path: str) -> FetchPage[JobBuild]:
+    def _frames(self, path: str) -> FetchFrame:
         transport = self._transport
 
-        async def fetch(cursor: str | None, per_page: int) -> Page[JobBuild]:
+        async def fetch(cursor: str | None, per_page: int) -> Page[Any]:
             params = {"per_page": str(per_page)}
             if cursor is not None:
                 params["cursor"] = cursor
-            envelope = await transport.request("GET", path, params=params)
-            return parse_list_page(envelope, "builds", JobBuild)
+            return read_list_frame(await transport.request("GET", path, params=params), "builds")
+
+        return fetch
+
+    def _pages(self, path: str) -> FetchPage[JobBuild]:
+        frames = self._frames(path)
+
+        async def fetch(cursor: str | None, per_page: int) -> Page[JobBuild]:
+            return _decode_builds(await frames(cursor, per_page))
 
         return fetch
 
@@ -76,7 +87,12 @@ class JobBuilds:
             raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
         return AsyncCursorIterator(
-            self._fetcher(path), per_page=per_page, cursor=cursor, limit=limit, prefetch=prefetch
+            self._frames(path),
+            _decode_builds,
+            per_page=per_page,
+            cursor=cursor,
+            limit=limit,
+            prefetch=prefetch,
         )
 
     async def get(
@@ -183,7 +199,7 @@ class JobBuilds:
         """
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
         return BuildFollower(
-            self._fetcher(path),
+            self._pages(path),
             self._getter(project_id, job_id, team_id),
             since=since,
             poll_interval=poll_interval,

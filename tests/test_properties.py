@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -89,8 +90,66 @@ def test_any_answer_is_data_or_a_typed_error(status: int, body: bytes) -> None:
         pass
 
 
-def test_absurd_nesting_is_a_decode_error() -> None:
+@pytest.fixture(params=["json", "orjson"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test with each JSON parser the client may use."""
+    import orjson
+
+    from northflank_async import _core
+
+    monkeypatch.setattr(_core, "loads", {"json": json.loads, "orjson": orjson.loads}[request.param])
+    return str(request.param)
+
+
+def test_absurd_nesting_is_a_decode_error(parser: str) -> None:
     """A body nested deeper than the parser recurses is still a DecodeError."""
     body = b"[" * 100_000 + b"]" * 100_000
-    with pytest.raises(DecodeError, match="RecursionError"):
+    with pytest.raises(DecodeError, match="not JSON"):
         decipher_response(200, {}, body, method="GET", path="/p")
+
+
+@pytest.mark.parametrize("body", [b"{", b"\xff\xfe", b"<html>", b'{"a": NaN'])
+def test_both_parsers_turn_bad_json_into_decode_error(parser: str, body: bytes) -> None:
+    """Broken, non-UTF-8 or non-JSON bodies: a DecodeError with either parser."""
+    with pytest.raises(DecodeError, match="not JSON"):
+        decipher_response(200, {}, body, method="GET", path="/p")
+
+
+def test_both_parsers_read_the_same_page(parser: str) -> None:
+    """Either parser gives the same decoded page."""
+    body = json.dumps({"data": {"builds": [{"id": "a", "createdAt": "2021-07-28T15:55:38.296Z"}]},
+                       "pagination": {"hasNextPage": False, "count": 1}}).encode()  # fmt: skip
+    page = parse_list_page(
+        decipher_response(200, {}, body, method="GET", path="/p"), "builds", JobBuild
+    )
+    assert [b.id for b in page.items] == ["a"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(build_like.map(lambda b: {"id": "x", **b}) | build_like)
+def test_fast_and_detailed_decoders_agree(payload: dict[str, Any]) -> None:
+    """The generated fast hook accepts exactly what cattrs' detailed hook accepts, equally."""
+    from northflank_async._converter import _detailed, _fast
+
+    outcomes = []
+    for converter in (_fast, _detailed):
+        try:
+            outcomes.append(converter.structure(payload, JobBuild))
+        except Exception:
+            outcomes.append("failed")
+    assert outcomes[0] == outcomes[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.datetimes(timezones=st.just(UTC)).map(lambda d: d.isoformat().replace("+00:00", "Z"))
+    | st.floats(min_value=0, max_value=2e11)  # epoch seconds, up to the year 8307
+    | st.floats(min_value=1.000001e12, max_value=4e12)  # epoch milliseconds
+)
+def test_datetime_fast_paths_agree_with_the_hook(value: Any) -> None:
+    """The inline ISO and epoch paths give the same datetime as the general hook."""
+    from northflank_async._converter import _opt_datetime
+
+    build = decode({"id": "x", "createdAt": value}, JobBuild)
+    assert build.created_at == _opt_datetime(value)
+    assert build.created_at is not None and build.created_at.tzinfo is UTC
