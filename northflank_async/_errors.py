@@ -30,9 +30,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    from ._models import JobBuild
 
 __all__ = [
     "APIError",
@@ -121,7 +124,7 @@ class WaitTimeoutError(NorthflankError, TimeoutError):
     ``build`` is the last state seen (``None`` if the build was never read).
     """
 
-    def __init__(self, message: str, *, build: Any = None) -> None:
+    def __init__(self, message: str, *, build: JobBuild | None = None) -> None:
         super().__init__(message)
         self.build = build
 

@@ -1,0 +1,55 @@
+"""The public face: exactly the intended names, sorted, each documented."""
+
+from __future__ import annotations
+
+import inspect
+
+import northflank_async
+import northflank_async.testing
+
+EXPECTED = {
+    "APIError", "AsyncCursorIterator", "AuthenticationError", "BadRequestError",
+    "BuildFollower", "BuildStatus", "BuildWatcher", "ClientClosedError", "ConfigurationError",
+    "ConflictError", "DEFAULT_BASE_URL", "DecodeError", "JobBuild", "JobBuilds", "Jobs",
+    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
+    "PermissionDeniedError", "RateLimit", "RateLimitError", "Registry", "RequestTimeoutError",
+    "ResponseTooLargeError", "ServerError", "TransportError", "UnexpectedRedirectError",
+    "WaitTimeoutError", "__version__",
+}  # fmt: skip
+
+
+def test_all_is_exactly_the_intended_names() -> None:
+    """Adding or dropping a public name is a deliberate change to this list."""
+    assert set(northflank_async.__all__) == EXPECTED
+    assert len(northflank_async.__all__) == len(EXPECTED)
+
+
+def test_all_is_sorted() -> None:
+    """Sorted, as ruff's RUF022 sorts it (constants first, then classes)."""
+    names = northflank_async.__all__
+    assert names == sorted(names, key=lambda n: (not n.isupper(), n.startswith("__"), n))
+
+
+def test_every_name_resolves_and_is_documented() -> None:
+    """Every exported class and function has its own docstring, public methods included."""
+    for module in (northflank_async, northflank_async.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+                continue
+            assert obj.__doc__ and obj.__doc__.strip(), name
+            for attr, member in vars(obj).items() if inspect.isclass(obj) else ():
+                if attr.startswith("_") or (
+                    not callable(member) and not isinstance(member, property)
+                ):
+                    continue
+                assert getattr(member, "__doc__", None), f"{name}.{attr}"
+
+
+def test_version_has_one_source() -> None:
+    """The package version is the one pyproject reads."""
+    from importlib.metadata import version
+
+    from northflank_async._version import __version__
+
+    assert northflank_async.__version__ == __version__ == version("northflank-async")
