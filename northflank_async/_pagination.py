@@ -149,8 +149,11 @@ class _Prefetcher(Generic[T]):
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self._slots = asyncio.Semaphore(depth)
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def next_page(self) -> Page[T] | None:
+        if self._stopped:
+            return None  # the task may have been cancelled before it could queue the end
         if self._task is None:
             if self.pager.done:
                 return None
@@ -177,6 +180,7 @@ class _Prefetcher(Generic[T]):
             raise
 
     def stop(self) -> None:
+        self._stopped = True
         self.pager.stop()
         task = self._task
         # Also called by a finalizer, possibly after the loop is gone: nothing to cancel then.

@@ -117,7 +117,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
     """Yields every build created after a watermark, oldest first, each once, until stopped.
 
     The job's builds are listed newest first, so each poll pages only until it meets a build
-    it has seen: an idle poll costs one request.
+    it has seen: an idle poll costs one request. ``polls`` counts the polls made so far.
     """
 
     def __init__(

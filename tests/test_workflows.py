@@ -292,6 +292,17 @@ class TestPrefetch:
         await asyncio.sleep(0.1)
         assert asyncio.all_tasks() == before
 
+    async def test_iterating_after_aclose_ends_at_once(
+        self, fake: FakeNorthflank, nf: NorthflankClient
+    ) -> None:
+        """A closed prefetching iterator is exhausted, even with its fetch cancelled mid-way."""
+        fake.latency = 0.05
+        it = nf.jobs.builds.list(project_id=P, job_id=J, per_page=3, prefetch=2)
+        await it.__anext__()
+        await it.aclose()
+        async with asyncio.timeout(2):
+            assert [b async for b in it] == []
+
     async def test_error_after_buffered_pages_keeps_resume_point(
         self, fake: FakeNorthflank, nf: NorthflankClient
     ) -> None:
