@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
-from ._core import PollSchedule, Watermark
+from ._core import CursorTracker, PollSchedule, Watermark
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild
 from ._pagination import FetchPage
@@ -177,16 +177,14 @@ class BuildFollower(AsyncIterator[JobBuild]):
     async def _poll(self, mark: Watermark) -> list[JobBuild]:
         """New builds, oldest first; the watermark moves only once the whole poll succeeded."""
         new: list[JobBuild] = []
+        tracker = CursorTracker()
         cursor: str | None = None
         while True:
             page = await self._fetch(cursor, self._per_page)
             fresh, reached = mark.scan(page.items)
             new += fresh
-            if reached or not page.has_next_page:
+            if reached or (cursor := tracker.follow(page)) is None:
                 break
-            if not page.cursor or page.cursor == cursor:
-                raise PaginationError("the API sent a next page without a usable cursor")
-            cursor = page.cursor
         mark.advance(new)
         new.reverse()
         return new
