@@ -7,6 +7,7 @@ client, so that the fake can be trusted when it is used to test that client.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import os
@@ -695,3 +696,149 @@ def test_recorded_request_is_frozen() -> None:
     with pytest.raises(AttributeError):
         request.status = 500  # type: ignore[misc]
     assert json.loads(json.dumps(request.query)) == {}
+
+
+# ---------------------------------------------------------------------- lost answers (issue 9.11)
+
+
+async def test_lost_answer_aborts_the_build_then_drops_the_connection(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    """The DELETE takes effect in the store, but the client sees a dropped connection."""
+    _, started, _ = await call(http, "POST", BUILDS, json={})
+    build_id = started["data"]["id"]
+    # aiohttp's client resends an idempotent request once when the server disconnects:
+    # the "drop" meets that resend, so the client surfaces the lost answer.
+    fake.script("lost_answer", "drop")
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "DELETE", f"{BUILDS}/{build_id}")
+    build = next(b for b in fake.builds("demo", "nightly") if b["id"] == build_id)
+    assert (build["status"], build["concluded"]) == ("ABORTED", True)
+    assert [(r.method, r.status) for r in fake.requests] == [
+        ("POST", 200),
+        ("DELETE", None),
+        ("DELETE", None),
+    ]
+    # A retry of the lost DELETE meets the done abort.
+    assert (await call(http, "DELETE", f"{BUILDS}/{build_id}"))[0] == 409
+
+
+async def test_lost_answer_as_a_random_fault_starts_the_build(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    fake.faults(1.0, kinds=("lost_answer",))
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "POST", BUILDS, json={})  # a POST is never retried by aiohttp
+    fake.faults(0)
+    newest = fake.builds("demo", "nightly")[0]
+    assert (newest["status"], len(fake.builds("demo", "nightly"))) == ("QUEUED", 251)
+
+
+# ---------------------------------------------------------------------- the fake's edges (9.14)
+
+
+@pytest.mark.parametrize("path", [BUILDS, "/v1/projects/demo/jobs/nightly/runs"])
+async def test_deeply_nested_body_is_an_enveloped_400(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, path: str
+) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = await call(http, "POST", path, data=deep, headers=headers)
+    assert status == 400
+    assert_error(body, 400, "Request body is nested too deeply")
+    assert fake.requests[-1].status == 400
+
+
+async def test_body_over_one_mib_is_an_enveloped_413(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    payload = json.dumps({"overrides": {"x": "a" * (1024 * 1024)}}).encode()
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = await call(http, "POST", BUILDS, data=io.BytesIO(payload), headers=headers)
+    assert status == 413
+    assert_error(body, 413, "Request body too large")
+    assert len(fake.builds("demo", "nightly")) == 250
+    assert (fake.requests[-1].status, fake.requests[-1].body) == (413, None)
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        (aiohttp.web.HTTPNotFound(), 404),
+        (aiohttp.web.HTTPMethodNotAllowed("PUT", ["GET"]), 405),
+        (aiohttp.web.HTTPRequestEntityTooLarge(1, 2), 413),
+        (RecursionError("maximum recursion depth exceeded"), 500),
+        (RuntimeError("a bug in the fake"), 500),
+    ],
+)
+async def test_aiohttp_errors_and_bugs_use_the_envelope(
+    fake: FakeNorthflank,
+    http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    raised: BaseException,
+    status: int,
+) -> None:
+    def explode(*_: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(fake._routes, "_serve", explode)
+    got, body, _ = await call(http, "GET", BUILDS)
+    assert got == status
+    assert_error(body, status)
+
+
+async def test_the_record_is_bounded_and_the_count_is_true() -> None:
+    assert FakeNorthflank().record_limit == 10_000
+    async with (
+        FakeNorthflank(record_limit=5) as fake,
+        aiohttp.ClientSession(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        fake.add_job("demo", "nightly", builds=3)
+        for page in range(1, 13):
+            await call(http, "GET", BUILDS, params={"page": str(page)})
+        assert fake.request_count == 12
+        assert [r.query["page"] for r in fake.requests] == ["8", "9", "10", "11", "12"]
+        assert all(r.status == 200 for r in fake.requests)
+        fake.reset_stats()
+        assert (fake.request_count, fake.requests) == (0, [])
+    with pytest.raises(ValueError, match="record_limit"):
+        FakeNorthflank(record_limit=0)
+
+
+@pytest.mark.parametrize("name", ["latency", "retry_after", "slow_seconds"])
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_bad_seconds_are_refused(name: str, value: float) -> None:
+    fake = FakeNorthflank()
+    with pytest.raises(ValueError, match=name):
+        setattr(fake, name, value)
+    if name == "latency":
+        with pytest.raises(ValueError, match="latency"):
+            FakeNorthflank(latency=value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--builds", "-1"], "--builds: -1 is not >= 0"),
+        (["--runs", "-3"], "--runs"),
+        (["--fault-rate", "2"], "--fault-rate: 2 is not a finite number between 0 and 1"),
+        (["--fault-rate", "nan"], "--fault-rate"),
+        (["--port", "70000"], "--port: 70000 is not between 0 and 65535"),
+        (["--latency", "-1"], "--latency: -1 is not a finite number >= 0"),
+        (["--latency", "inf"], "--latency"),
+        (["--builds", "many"], "'many' is not an integer"),
+    ],
+)
+def test_command_line_refuses_bad_arguments_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    from northflank_async.testing.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0", *argv])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("python -m northflank_async.testing: error: ")
+    assert complaint in err
