@@ -82,12 +82,16 @@ class NorthflankClient:
     from ``base_url``, else ``NORTHFLANK_API_BASE_URL``, else ``https://api.northflank.com``.
 
     The client owns one pooled :class:`aiohttp.ClientSession`, created on first use, unless
-    ``session`` lends one (which it then never closes). ``timeout`` bounds each attempt of a
-    request in seconds, ``connect_timeout`` its TCP/TLS connect; ``max_retries`` retries
-    failed attempts with exponential backoff (``backoff_base`` .. ``backoff_max`` seconds);
-    rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
+    ``session`` lends one (which it then never closes). The session it owns keeps and sends no
+    cookies (the token is the only credential); a lent session's cookie jar is left as its owner
+    configured it.
+
+    ``timeout`` bounds each attempt of a request in seconds, ``connect_timeout`` its TCP/TLS
+    connect; ``max_retries`` retries failed attempts with exponential backoff (``backoff_base``
+    .. ``backoff_max`` seconds); rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
     :class:`~northflank_async.RateLimitError` instead of sleeping; bodies larger than
-    ``max_response_bytes`` are refused.
+    ``max_response_bytes`` are refused. A bad option, token or base URL raises
+    :class:`~northflank_async.ConfigurationError` here, naming what is wrong.
     """
 
     def __init__(
