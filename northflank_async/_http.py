@@ -147,6 +147,9 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
                 raise_for_status=False,
+                # The token authenticates every request: a cookie a server (or a proxy in front
+                # of it) sets is neither needed nor wanted, so none is kept or sent back.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         elif self._session.closed:
             raise ClientClosedError("the aiohttp session lent to NorthflankClient is closed")

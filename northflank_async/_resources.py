@@ -7,7 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from ._converter import decode
-from ._core import check_sha, decode_frame, job_path, parse_data, read_list_frame
+from ._core import (
+    check_id,
+    check_number,
+    check_sha,
+    decode_frame,
+    job_path,
+    parse_data,
+    read_list_frame,
+)
 from ._http import Transport
 from ._models import JobBuild, Page
 from ._pagination import AsyncCursorIterator, FetchFrame, FetchPage
@@ -20,10 +28,6 @@ MAX_PER_PAGE = 100
 
 def _decode_builds(frame: Page[Any]) -> Page[JobBuild]:
     return decode_frame(frame, "builds", JobBuild)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class JobBuilds:
@@ -79,12 +83,10 @@ class JobBuilds:
         consumer that stops early wastes no request). Nothing is sent until the iterator is
         consumed.
         """
-        if not _is_int(per_page) or not 1 <= per_page <= MAX_PER_PAGE:
-            raise ValueError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}: {per_page!r}")
-        if limit is not None and (not _is_int(limit) or limit < 0):
-            raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-        if not _is_int(prefetch) or prefetch < 0:
-            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+        check_number(per_page, "per_page", integer=True, minimum=1, maximum=MAX_PER_PAGE)
+        if limit is not None:
+            check_number(limit, "limit", integer=True)
+        check_number(prefetch, "prefetch", integer=True)
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
         return AsyncCursorIterator(
             self._frames(path),
@@ -154,6 +156,8 @@ class JobBuilds:
         Polls every ``poll_interval`` seconds, stretching up to 4x that while nothing changes.
         ``timeout`` bounds the whole watch (``WaitTimeoutError``, carrying the last build seen).
         """
+        # The ids are checked now, not at the first poll: a mistake surfaces at the call.
+        job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build", build_id))
         return BuildWatcher(
             self._getter(project_id, job_id, team_id),
             build_id,
@@ -198,6 +202,8 @@ class JobBuilds:
         tried again at the next interval with the watermark unchanged.
         """
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
+        if isinstance(since, str):
+            check_id(since, "since")
         return BuildFollower(
             self._pages(path),
             self._getter(project_id, job_id, team_id),

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
-from ._core import CursorTracker, PollSchedule, Watermark
+from ._core import CursorTracker, PollSchedule, Watermark, check_number
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild
 from ._pagination import FetchPage
@@ -39,8 +39,9 @@ class BuildWatcher(AsyncIterator[JobBuild]):
     def __init__(
         self, get: GetBuild, build_id: str, *, poll_interval: float, timeout: float | None
     ) -> None:
-        if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0 or None")
+        check_number(poll_interval, "poll_interval")
+        if timeout is not None:
+            check_number(timeout, "timeout")
         self._get = get
         self._build_id = build_id
         self._schedule = PollSchedule(poll_interval, poll_interval * IDLE_GROWTH_CAP)
@@ -131,8 +132,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
     ) -> None:
         if isinstance(since, datetime) and since.tzinfo is None:
             raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
-        if poll_interval < 0:
-            raise ValueError("poll_interval must be >= 0")
+        check_number(poll_interval, "poll_interval")
         self._fetch = fetch
         self._get = get
         self._since = since
