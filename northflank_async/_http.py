@@ -40,6 +40,8 @@ _CHUNK = 1 << 16
 _HIDDEN = "<token hidden>"
 # A run of this many characters of the token, echoed by a server, is hidden like the whole.
 _FRAGMENT = 8
+# Error bodies up to this size are searched for pieces of the token, larger ones for the whole.
+_FRAGMENT_BODY = 1 << 16
 # Retry log lines and TransportError messages quote at most this much of aiohttp's reason.
 _REASON_CHARS = 120
 
@@ -62,16 +64,25 @@ class _Secret:
     def redact(self, text: str) -> str:
         return _mask(text, self._value, _HIDDEN)
 
-    def redact_body(self, body: bytes, *, fragments: bool) -> bytes:
-        secret = self._value.encode()
-        if fragments:
-            return _mask(body, secret, _HIDDEN.encode())
-        # The whole token only: one fast search, for the large bodies of successful answers.
-        return body.replace(secret, _HIDDEN.encode()) if secret in body else body
+    def redact_answer(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Mapping[str, str], bytes]:
+        """An answer's headers and body with the token hidden.
 
-    def redact_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        Error answers, which error messages are built from, lose partial echoes too (bodies up
+        to ``_FRAGMENT_BODY`` bytes); successful answers, megabytes at times and read on every
+        page, are searched for the whole token only: one fast scan.
+        """
+        secret, raw, hidden = self._value, self._value.encode(), _HIDDEN.encode()
+        if status >= 300 or any(secret in k or secret in v for k, v in headers.items()):
+            headers = self._redact_headers(headers)
+        if status >= 300 and len(body) <= _FRAGMENT_BODY:
+            return headers, _mask(body, raw, hidden)
+        return headers, body.replace(raw, hidden) if raw in body else body
+
+    def _redact_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         redact = self.redact
-        if all(redact(k) == k and redact(v) == v for k, v in headers.items()):
+        if all(redact(key) is key and redact(value) is value for key, value in headers.items()):
             return headers
         return CIMultiDictProxy(CIMultiDict((redact(k), redact(v)) for k, v in headers.items()))
 
@@ -92,7 +103,11 @@ class _Secret:
 
 
 def _mask(text: AnyStr, secret: AnyStr, mask: AnyStr) -> AnyStr:
-    """``text`` with each run covered by pieces of ``secret`` (``_FRAGMENT`` long) as ``mask``."""
+    """``text`` with each run of characters copied from ``secret`` replaced by ``mask``.
+
+    A run is hidden when it holds any ``_FRAGMENT`` consecutive characters of the secret (or the
+    whole secret, when shorter); ``text`` itself is returned when there is nothing to hide.
+    """
     size = min(len(secret), _FRAGMENT)
     if not size or len(text) < size:
         return text
@@ -103,16 +118,15 @@ def _mask(text: AnyStr, secret: AnyStr, mask: AnyStr) -> AnyStr:
         while at >= 0:
             hidden[at : at + size] = b"\x01" * size
             at = text.find(piece, at + 1)
-    if not any(hidden):
-        return text
     parts: list[AnyStr] = []
     index = 0
-    while index < len(text):
-        end = index
-        while end < len(text) and hidden[end] == hidden[index]:
-            end += 1
-        parts.append(mask if hidden[index] else text[index:end])
-        index = end
+    while (start := hidden.find(1, index)) >= 0:
+        end = hidden.find(0, start)
+        parts += [text[index:start], mask]
+        index = len(text) if end < 0 else end
+    if not parts:
+        return text
+    parts.append(text[index:])
     return text[:0].join(parts)
 
 
@@ -344,11 +358,9 @@ class Transport:
                     allow_redirects=False,
                 ) as response:
                     body = await self._read(response, method, path)
-                    return (
-                        response.status,
-                        self._token.redact_headers(response.headers),
-                        self._token.redact_body(body, fragments=response.status >= 300),
-                    )
+                    status = response.status
+                    headers, body = self._token.redact_answer(status, response.headers, body)
+                    return status, headers, body
         except TimeoutError as exc:
             reason = self._describe(exc) if str(exc) else f"no answer within {self._timeout:g}s"
             return _Failure(
