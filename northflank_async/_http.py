@@ -53,10 +53,12 @@ class _Secret:
     any run of at least ``_FRAGMENT`` of its characters (a partial echo), with ``<token hidden>``.
     """
 
-    __slots__ = ("_value",)
+    __slots__ = ("_escapes", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # The JSON escapes that could spell the token without its characters on the wire.
+        self._escapes = (b"\\u", *(b"\\" + c.encode() for c in '/"\\' if c in value))
 
     def reveal(self) -> str:
         return self._value
@@ -86,14 +88,29 @@ class _Secret:
             return headers
         return CIMultiDictProxy(CIMultiDict((redact(k), redact(v)) for k, v in headers.items()))
 
-    def redact_json(self, value: Any) -> Any:
+    def redact_json(self, value: Any, *, fragments: bool = True) -> Any:
         """A decoded JSON value with the token hidden in every string (keys included)."""
         if isinstance(value, str):
-            return self.redact(value)
+            if fragments:
+                return self.redact(value)
+            return value.replace(self._value, _HIDDEN) if self._value in value else value
         if isinstance(value, list):
-            return [self.redact_json(item) for item in value]
+            return [self.redact_json(item, fragments=fragments) for item in value]
         if isinstance(value, dict):
-            return {self.redact_json(k): self.redact_json(v) for k, v in value.items()}
+            return {
+                self.redact_json(k, fragments=fragments): self.redact_json(v, fragments=fragments)
+                for k, v in value.items()
+            }
+        return value
+
+    def redact_decoded(self, body: bytes, value: Any) -> Any:
+        """``value``, parsed from ``body``, with the token hidden where JSON escapes spelled it.
+
+        The body itself has been searched already; only escapes can hide the token from that
+        search, so a body without them is passed through untouched.
+        """
+        if any(escape in body for escape in self._escapes):
+            return self.redact_json(value, fragments=False)
         return value
 
     def __repr__(self) -> str:
@@ -289,7 +306,8 @@ class Transport:
             status, headers, body = outcome
             self._gate.release(headers)
             if status < 300:
-                return decipher_response(status, headers, body, method=method, path=path)
+                data = decipher_response(status, headers, body, method=method, path=path)
+                return self._token.redact_decoded(body, data)
             error = self._redacted(api_error(status, headers, body, method=method, path=path))
             if attempt == attempts or not self.policy.retry_status(method, status):
                 raise error

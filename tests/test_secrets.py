@@ -147,7 +147,7 @@ def echo_error(status: int, *, escaped: bool = False) -> Responder:
         }
         body = json.dumps(payload).encode()
         if escaped:  # the same, with every character JSON-escaped: no literal token on the wire
-            body = body.replace(auth.encode(), "".join(f"\\u{ord(c):04x}" for c in auth).encode())
+            body = body.replace(auth.encode(), escape(auth).encode())
         headers = [b"Content-Type: application/json", b"X-Echo: " + auth.encode()]
         headers += [b"X-" + auth.split()[-1].encode() + b": 1", b"Retry-After: 0"]
         return http(b"HTTP/1.1 %d Echo" % status, headers, body)
@@ -205,10 +205,20 @@ def _not_json(auth: str) -> bytes:
     return http(b"HTTP/1.1 200 OK", [b"Content-Type: text/plain"], b"hello " + auth.encode())
 
 
+def escape(text: str) -> str:
+    """``text`` as a JSON string literal's content with every character escaped."""
+    return "".join(f"\\u{ord(c):04x}" for c in text)
+
+
 def _bad_build(auth: str) -> bytes:
     build = {"id": auth, "status": auth, "branch": auth, "createdAt": auth, "concluded": auth}
     body = json.dumps({"data": build}).encode()
     return http(b"HTTP/1.1 200 OK", [b"Content-Type: application/json"], body)
+
+
+def _bad_build_escaped(auth: str) -> bytes:
+    body = '{"data": {"id": "b", "createdAt": "' + escape(auth) + '"}}'
+    return http(b"HTTP/1.1 200 OK", [b"Content-Type: application/json"], body.encode())
 
 
 def _redirect(auth: str) -> bytes:
@@ -272,6 +282,7 @@ CASES = [
     ),
     Case("not-json", DecodeError, False, raw=_not_json),
     Case("undecodable-build", DecodeError, False, raw=_bad_build),
+    Case("undecodable-build-escaped", DecodeError, False, raw=_bad_build_escaped),
     Case("redirect-echo", UnexpectedRedirectError, False, raw=_redirect),
     *(
         Case(f"echo-{status}", cls, status in _RETRIED, raw=echo_error(status))
@@ -441,3 +452,19 @@ async def test_retry_line_is_short_and_names_the_failure(
         "GET /v1/projects/p/jobs/j/build/b failed: ClientResponseError: Too many headers received"
     )
     assert caught.value.__cause__ is None and caught.value.__context__ is None
+
+
+@pytest.mark.parametrize("spelled", [str, escape], ids=["literal", "json-escaped"])
+async def test_echo_in_a_successful_answer_is_hidden(
+    served: Served, spelled: Callable[[str], str]
+) -> None:
+    """A build that carries the token back (as is or JSON-escaped) arrives with it hidden."""
+
+    def respond(auth: str) -> bytes:
+        fields = f'"branch": "{spelled(auth)}", "message": "x{spelled(TOKEN)}x"'
+        body = '{"data": {"id": "b", ' + fields + "}}"
+        return http(b"HTTP/1.1 200 OK", [b"X-Echo: " + auth.encode()], body.encode())
+
+    async with NorthflankClient(TOKEN, base_url=served.raw(respond), **OPTIONS) as nf:
+        build = await nf.jobs.builds.get(project_id=PROJECT, job_id=JOB, build_id="b")
+    assert (build.branch, build.message) == ("Bearer <token hidden>", "x<token hidden>x")
