@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -56,21 +55,29 @@ class _Secret:
 
 
 class _RateLimitGate:
-    """One per client: every request of every task waits here while the window is spent."""
+    """One per client: every request of every task waits here while the window is spent.
+
+    The decisions are :class:`RateLimitState`'s; the gate only waits. Time is the event
+    loop's, so that the gate runs on a virtual clock in tests. A request that waits for the
+    probe is woken by the probe's release, whatever ended it (answer, failure, cancellation).
+    """
 
     def __init__(self, max_wait: float) -> None:
         self.state = RateLimitState()
         self.max_wait = max_wait
-        self._answered = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._probe: asyncio.Task[Any] | None = None
 
     async def acquire(self, method: str, path: str) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            delay = self.state.delay(time.monotonic())
+            delay = self.state.delay(loop.time())
             if delay == 0:
-                self.state.start()
+                if self.state.start():
+                    self._probe = asyncio.current_task()
                 return
             if delay is None:
-                await self._next_answer()
+                await self._changed.wait()  # set when the probe finishes or a budget is told
                 continue
             if delay > self.max_wait:
                 raise RateLimitError(
@@ -87,19 +94,23 @@ class _RateLimitGate:
             logger.info("rate limit spent: %s %s waits %.2fs for the reset", method, path, delay)
             await asyncio.sleep(delay)
 
-    async def _next_answer(self) -> None:
-        event = self._answered
-        try:
-            async with asyncio.timeout(1.0):
-                await event.wait()
-        except TimeoutError:
-            pass
-
     def release(self, headers: Mapping[str, str] | None) -> None:
-        if headers is not None and self.state.observe(headers, time.monotonic(), datetime.now(UTC)):
-            self._answered.set()
-            self._answered = asyncio.Event()
-        self.state.finish()
+        """The request that passed :meth:`acquire` in this task is done; never raises."""
+        task = asyncio.current_task()
+        probe = task is not None and task is self._probe
+        if probe:
+            self._probe = None
+        told = False
+        try:
+            if headers is not None:
+                now = asyncio.get_running_loop().time()
+                told = self.state.observe(headers, now, datetime.now(UTC))
+        finally:
+            cancelled = task is not None and task.cancelling() > 0
+            self.state.finish(probe=probe, cancelled=cancelled)
+            if probe or told:
+                self._changed.set()
+                self._changed = asyncio.Event()
 
 
 class Transport:
