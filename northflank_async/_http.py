@@ -269,27 +269,27 @@ class Transport:
             ) from exc
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        # The bound applies to the body as decoded: aiohttp inflates gzip, deflate, br and zstd
+        # as it streams, so a Content-Length (the encoded size) says nothing of what a small
+        # body may inflate to. Read in chunks and stop as soon as the bound is passed.
         length = response.content_length
-        if length is not None and length <= self._max_bytes:
-            return await response.read()
-        if length is not None:
+        if length is not None and length > self._max_bytes:
             raise ResponseTooLargeError(
                 f"{method} {path}: response of {length} bytes exceeds max_response_bytes",
                 method=method,
                 path=path,
             )
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
         async for chunk in response.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_bytes:
+            if len(body) + len(chunk) > self._max_bytes:
                 raise ResponseTooLargeError(
-                    f"{method} {path}: response exceeds max_response_bytes={self._max_bytes}",
+                    f"{method} {path}: response exceeds max_response_bytes={self._max_bytes}"
+                    " (after decompression)",
                     method=method,
                     path=path,
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            body += chunk
+        return bytes(body)
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.
