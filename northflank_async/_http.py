@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, AnyStr
@@ -169,21 +168,29 @@ class _Failure:
 
 
 class _RateLimitGate:
-    """One per client: every request of every task waits here while the window is spent."""
+    """One per client: every request of every task waits here while the window is spent.
+
+    The decisions are :class:`RateLimitState`'s; the gate only waits. Time is the event
+    loop's, so that the gate runs on a virtual clock in tests. A request that waits for the
+    probe is woken by the probe's release, whatever ended it (answer, failure, cancellation).
+    """
 
     def __init__(self, max_wait: float) -> None:
         self.state = RateLimitState()
         self.max_wait = max_wait
-        self._answered = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._probe: asyncio.Task[Any] | None = None
 
     async def acquire(self, method: str, path: str) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            delay = self.state.delay(time.monotonic())
+            delay = self.state.delay(loop.time())
             if delay == 0:
-                self.state.start()
+                if self.state.start():
+                    self._probe = asyncio.current_task()
                 return
             if delay is None:
-                await self._next_answer()
+                await self._changed.wait()  # set when the probe finishes or a budget is told
                 continue
             if delay > self.max_wait:
                 raise RateLimitError(
@@ -200,19 +207,23 @@ class _RateLimitGate:
             logger.info("rate limit spent: %s %s waits %.2fs for the reset", method, path, delay)
             await asyncio.sleep(delay)
 
-    async def _next_answer(self) -> None:
-        event = self._answered
-        try:
-            async with asyncio.timeout(1.0):
-                await event.wait()
-        except TimeoutError:
-            pass
-
     def release(self, headers: Mapping[str, str] | None) -> None:
-        if headers is not None and self.state.observe(headers, time.monotonic(), datetime.now(UTC)):
-            self._answered.set()
-            self._answered = asyncio.Event()
-        self.state.finish()
+        """The request that passed :meth:`acquire` in this task is done; never raises."""
+        task = asyncio.current_task()
+        probe = task is not None and task is self._probe
+        if probe:
+            self._probe = None
+        told = False
+        try:
+            if headers is not None:
+                now = asyncio.get_running_loop().time()
+                told = self.state.observe(headers, now, datetime.now(UTC))
+        finally:
+            cancelled = task is not None and task.cancelling() > 0
+            self.state.finish(probe=probe, cancelled=cancelled)
+            if probe or told:
+                self._changed.set()
+                self._changed = asyncio.Event()
 
 
 class Transport:
@@ -411,27 +422,27 @@ class Transport:
         return line
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        # The bound applies to the body as decoded: aiohttp inflates gzip, deflate, br and zstd
+        # as it streams, so a Content-Length (the encoded size) says nothing of what a small
+        # body may inflate to. Read in chunks and stop as soon as the bound is passed.
         length = response.content_length
-        if length is not None and length <= self._max_bytes:
-            return await response.read()
-        if length is not None:
+        if length is not None and length > self._max_bytes:
             raise ResponseTooLargeError(
                 f"{method} {path}: response of {length} bytes exceeds max_response_bytes",
                 method=method,
                 path=path,
             )
-        chunks: list[bytes] = []
-        size = 0
+        body = bytearray()
         async for chunk in response.content.iter_chunked(_CHUNK):
-            size += len(chunk)
-            if size > self._max_bytes:
+            if len(body) + len(chunk) > self._max_bytes:
                 raise ResponseTooLargeError(
-                    f"{method} {path}: response exceeds max_response_bytes={self._max_bytes}",
+                    f"{method} {path}: response exceeds max_response_bytes={self._max_bytes}"
+                    " (after decompression)",
                     method=method,
                     path=path,
                 )
-            chunks.append(chunk)
-        return b"".join(chunks)
+            body += chunk
+        return bytes(body)
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.

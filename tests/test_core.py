@@ -307,8 +307,9 @@ class TestRateLimitState:
         assert state.observe(headers(4, 0, 2), now=10.0, wall=WALL)
         state.finish()
         assert state.delay(10.5) == pytest.approx(1.5)
-        assert state.delay(12.0) == 0.0  # the window has reset: `limit` requests again
-        assert state.remaining == 4
+        assert state.delay(12.0) == 0.0  # the window has reset: one request goes first
+        assert state.remaining is None and state.start()  # ... as the probe of the new window
+        assert state.delay(12.0) is None  # the others wait for its answer
 
     def test_concurrent_requests_cannot_overspend(self) -> None:
         """Requests sent since the last answer count against what it announced."""
