@@ -1,26 +1,30 @@
-"""A pytest plugin: ``northflank_fake`` and ``northflank_client`` fixtures for your own tests.
+"""A pytest plugin: `northflank_fake` and `northflank_client` fixtures for your own tests.
 
-Installed with the package (entry point ``pytest11``). The fixtures work in async tests run
+Installed with the package (entry point `pytest11`). The fixtures work in async tests run
 by pytest-asyncio (any mode) and in tests run by anyio's pytest plugin
-(``@pytest.mark.anyio``, asyncio backend)::
+(`@pytest.mark.anyio`, asyncio backend):
 
-    async def test_my_bot(northflank_fake, northflank_client):
-        northflank_fake.add_job("proj", "nightly", builds=3)
-        builds = await northflank_client.jobs.builds.list(
-            project_id="proj", job_id="nightly"
-        ).collect()
-        assert len(builds) == 3
+```python
+async def test_my_bot(northflank_fake, northflank_client):
+    northflank_fake.add_job("proj", "nightly", builds=3)
+    builds = await northflank_client.jobs.builds.list(
+        project_id="proj", job_id="nightly"
+    ).collect()
+    assert len(builds) == 3
+```
 
-``northflank_fake`` is a started `FakeNorthflank` with its rate limit switched off, so that a
-test may poll as often as it likes; ``northflank_client`` is a `NorthflankClient` pointed at
+`northflank_fake` is a started `FakeNorthflank` with its rate limit switched off, so that a
+test may poll as often as it likes; `northflank_client` is a `NorthflankClient` pointed at
 it with backoff waits switched off, so tests of retries stay fast. Both are closed after the
 test.
 
-The ``northflank_fake`` marker passes keyword arguments to `FakeNorthflank`, for one test, a
-class or a module (``pytestmark``); the real API's window is one marker away::
+The `northflank_fake` marker passes keyword arguments to `FakeNorthflank`, for one test, a
+class or a module (`pytestmark`); the real API's window is one marker away:
 
-    @pytest.mark.northflank_fake(rate_limit=(1000, 3600.0))
-    async def test_stays_within_the_hourly_budget(northflank_fake, northflank_client): ...
+```python
+@pytest.mark.northflank_fake(rate_limit=(1000, 3600.0))
+async def test_stays_within_the_hourly_budget(northflank_fake, northflank_client): ...
+```
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ _ASYNC_RUNNER_MISSING = (
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``northflank_fake`` marker (for ``--strict-markers``)."""
+    """Register the `northflank_fake` marker (for `--strict-markers`)."""
     config.addinivalue_line(
         "markers",
         f"{_MARKER}(**kwargs): keyword arguments for the northflank_fake fixture's "
@@ -55,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _fake_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The plugin's defaults, updated by the closest ``northflank_fake`` marker."""
+    """The plugin's defaults, updated by the closest `northflank_fake` marker."""
     options = dict(_DEFAULTS)
     marker = request.node.get_closest_marker(_MARKER)
     if marker is None:
@@ -78,9 +82,9 @@ def _fake_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 def _runner(request: pytest.FixtureRequest, name: str) -> str:
-    """Which async plugin runs the requesting test: ``"anyio"`` or ``"asyncio"``.
+    """Which async plugin runs the requesting test: `"anyio"` or `"asyncio"`.
 
-    anyio's plugin runs async fixtures only for tests that use its ``anyio_backend``
+    anyio's plugin runs async fixtures only for tests that use its `anyio_backend`
     fixture, and pytest-asyncio only fixtures declared with its own decorator, so each
     fixture below exists once per runner and the public fixture picks the right one.
     """
@@ -118,7 +122,7 @@ def northflank_fake(request: pytest.FixtureRequest) -> FakeNorthflank:
 
 @pytest.fixture
 def northflank_client(request: pytest.FixtureRequest) -> NorthflankClient:
-    """A NorthflankClient for ``northflank_fake``, with backoff waits switched off."""
+    """A NorthflankClient for `northflank_fake`, with backoff waits switched off."""
     client: NorthflankClient = request.getfixturevalue(
         f"_northflank_client_{_runner(request, 'northflank_client')}"
     )
