@@ -292,11 +292,22 @@ def parse_data(envelope: Any) -> Any:
 # --------------------------------------------------------------------------- pagination
 
 
+#: Empty pages in a row that may still claim a next page; the next such page ends the listing.
+#: One or two can be legitimate (items deleted between two requests empty a page); a third in
+#: a row is a server going nowhere, with fresh cursors that the loop check cannot catch.
+MAX_EMPTY_PAGES = 3
+
+
 @attrs.define
 class CursorTracker:
-    """Checks that a listing's cursors move forward: no next page without a cursor, no loop."""
+    """Checks that a listing's cursors move forward: no next page without a cursor, no loop.
+
+    Nor endless emptiness: the ``MAX_EMPTY_PAGES``-th empty page in a row that still claims a
+    next page raises :class:`PaginationError`, so a listing always ends, ``limit`` or not.
+    """
 
     _seen: set[str] = attrs.field(factory=set)
+    _empty_run: int = 0
 
     def follow(self, page: Page[Any]) -> str | None:
         """The cursor to fetch after ``page``, or ``None`` when it was the last page."""
@@ -307,6 +318,12 @@ class CursorTracker:
             raise PaginationError("the API said hasNextPage is true but sent no cursor")
         if raw_cursor in self._seen:
             raise PaginationError(f"the API repeated cursor {raw_cursor!r}: refusing to loop")
+        self._empty_run = 0 if page.items else self._empty_run + 1
+        if self._empty_run >= MAX_EMPTY_PAGES:
+            raise PaginationError(
+                f"the API sent {self._empty_run} empty pages in a row, each claiming a next "
+                "page: refusing to go on"
+            )
         self._seen.add(raw_cursor)
         return raw_cursor
 
@@ -316,6 +333,9 @@ class CursorTracker:
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+#: Answers that refuse a request before any work is done: an attempt that met one of them
+#: cannot have taken effect (unlike a 500, 502 or 504, or an answer lost on the way back).
+REFUSED_STATUSES = frozenset({408, 429, 503})
 
 
 @attrs.frozen
@@ -343,6 +363,10 @@ class RetryPolicy:
         timeout) is only repeated when repeating it is harmless.
         """
         return method in IDEMPOTENT_METHODS or not reached_server
+
+    def may_have_acted(self, status: int) -> bool:
+        """Whether an attempt answered with error ``status`` may have done its work anyway."""
+        return status not in REFUSED_STATUSES
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, AnyStr
 
@@ -293,11 +293,18 @@ class Transport:
         *,
         params: Mapping[str, str] | None = None,
         json: Any = None,
+        done_if_repeated: Collection[int] = (),
     ) -> Any:
-        """Send one API request with retries; the parsed JSON of its successful answer."""
+        """Send one API request with retries; the parsed JSON of its successful answer.
+
+        ``done_if_repeated`` names error statuses that mean success on a retry once an earlier
+        attempt may have taken effect (its answer was lost, or was a 500, 502 or 504): the
+        request then returns ``None``. A first attempt's error is raised as always.
+        """
         session = self._ensure_session()
         assert self._gate is not None
         attempts = self.policy.max_retries + 1
+        may_have_acted = False  # whether an earlier attempt may have reached and moved the server
         for attempt in range(1, attempts + 1):
             await self._gate.acquire(method, path)
             try:
@@ -309,6 +316,7 @@ class Transport:
                 # Raised here, outside any except block, with no aiohttp exception chained:
                 # aiohttp's carry the request headers, token included (request_info, locals).
                 self._gate.release(None)
+                may_have_acted = may_have_acted or outcome.reached
                 if (
                     attempt == attempts
                     or isinstance(outcome.error, ResponseTooLargeError)
@@ -322,9 +330,12 @@ class Transport:
             if status < 300:
                 data = decipher_response(status, headers, body, method=method, path=path)
                 return self._token.redact_decoded(body, data)
+            if may_have_acted and status in done_if_repeated:
+                return None
             error = self._redacted(api_error(status, headers, body, method=method, path=path))
             if attempt == attempts or not self.policy.retry_status(method, status):
                 raise error
+            may_have_acted = may_have_acted or self.policy.may_have_acted(status)
             await self._backoff(method, path, attempt, attempts, str(status), error)
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -160,7 +160,14 @@ class _Prefetcher(Generic[T]):
             self._task = asyncio.get_running_loop().create_task(
                 _produce(self.pager, self._queue, self._slots), name="northflank-async-prefetch"
             )
-        item = await self._queue.get()
+        try:
+            item = await self._queue.get()
+        except BaseException:
+            # The consumer was cancelled while it waited: nobody will take what the task would
+            # fetch next, and a kept CancelledError can keep this iterator (and so the task)
+            # alive long after. Stop now, as a cancelled fetch in the consumer's task would.
+            self.stop()
+            raise
         if item is _END:
             self._queue.put_nowait(_END)  # later calls see the end too
             return None
@@ -170,10 +177,10 @@ class _Prefetcher(Generic[T]):
                 item.items_yielded = self.pager.items_yielded
             raise item
         self._slots.release()
-        # Let the producer put its next request on the wire, then decode this page here, in the
-        # consumer's task, while that request travels.
-        await asyncio.sleep(0)
         try:
+            # Let the producer put its next request on the wire, then decode this page here,
+            # in the consumer's task, while that request travels.
+            await asyncio.sleep(0)
             return self.pager.decode(item)  # type: ignore[arg-type]
         except BaseException:
             self.stop()

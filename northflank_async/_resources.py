@@ -135,11 +135,15 @@ class JobBuilds:
     async def abort(
         self, *, project_id: str, job_id: str, build_id: str, team_id: str | None = None
     ) -> None:
-        """Abort a running build (``ConflictError`` if it has already concluded)."""
+        """Abort a running build (``ConflictError`` if it has already concluded).
+
+        A retry that meets 409 after an attempt whose answer was lost returns normally: that
+        attempt may well have aborted the build, and either way it no longer runs.
+        """
         path = job_path(
             project_id=project_id, job_id=job_id, team_id=team_id, tail=("build", build_id)
         )
-        await self._transport.request("DELETE", path)
+        await self._transport.request("DELETE", path, done_if_repeated=(409,))
 
     def watch(
         self,

@@ -201,7 +201,10 @@ class TestFollow:
         """With nothing new, each poll is one request."""
         follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=0.01)
         task = asyncio.create_task(follower.__anext__())
-        await asyncio.sleep(0.3)
+        # Wait for polls, not for time (the timeout is a guard only); the follower sets no event.
+        async with asyncio.timeout(30):
+            while follower.polls < 6:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         polls = follower.polls
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
