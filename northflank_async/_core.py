@@ -20,11 +20,10 @@ from urllib.parse import quote
 import attrs
 
 from ._converter import decode_list
-from ._errors import APIError, DecodeError, PaginationError, RateLimitError, error_class_for
+from ._errors import APIError, DecodeError, RateLimitError, error_class_for
 from ._models import JobBuild, Page, RateLimit
 
 __all__ = [
-    "CursorTracker",
     "PollSchedule",
     "RateLimitState",
     "RetryPolicy",
@@ -225,28 +224,6 @@ def parse_data(envelope: Any) -> Any:
     if not isinstance(envelope, dict) or "data" not in envelope:
         raise DecodeError("expected an object with a data member", path="$")
     return envelope["data"]
-
-
-# --------------------------------------------------------------------------- pagination
-
-
-@attrs.define
-class CursorTracker:
-    """Checks that a listing's cursors move forward: no next page without a cursor, no loop."""
-
-    _seen: set[str] = attrs.field(factory=set)
-
-    def follow(self, page: Page[Any]) -> str | None:
-        """The cursor to fetch after ``page``, or ``None`` when it was the last page."""
-        if not page.has_next_page:
-            return None
-        raw_cursor = page.cursor
-        if not raw_cursor:
-            raise PaginationError("the API said hasNextPage is true but sent no cursor")
-        if raw_cursor in self._seen:
-            raise PaginationError(f"the API repeated cursor {raw_cursor!r}: refusing to loop")
-        self._seen.add(raw_cursor)
-        return raw_cursor
 
 
 # --------------------------------------------------------------------------- retries

@@ -6,24 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ._converter import decode
-from ._core import check_sha, decode_frame, job_path, parse_data, read_list_frame
+from ._core import check_sha, job_path
+from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
-from ._models import JobBuild, Page
-from ._pagination import AsyncCursorIterator, FetchFrame, FetchPage
+from ._models import JobBuild
+from ._pagination import AsyncCursorIterator
 from ._workflows import BuildFollower, BuildWatcher, GetBuild, wait_for_build
 
 __all__ = ["JobBuilds", "Jobs"]
-
-MAX_PER_PAGE = 100
-
-
-def _decode_builds(frame: Page[Any]) -> Page[JobBuild]:
-    return decode_frame(frame, "builds", JobBuild)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class JobBuilds:
@@ -31,25 +21,6 @@ class JobBuilds:
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport
-
-    def _frames(self, path: str) -> FetchFrame:
-        transport = self._transport
-
-        async def fetch(cursor: str | None, per_page: int) -> Page[Any]:
-            params = {"per_page": str(per_page)}
-            if cursor is not None:
-                params["cursor"] = cursor
-            return read_list_frame(await transport.request("GET", path, params=params), "builds")
-
-        return fetch
-
-    def _pages(self, path: str) -> FetchPage[JobBuild]:
-        frames = self._frames(path)
-
-        async def fetch(cursor: str | None, per_page: int) -> Page[JobBuild]:
-            return _decode_builds(await frames(cursor, per_page))
-
-        return fetch
 
     def _getter(self, project_id: str, job_id: str, team_id: str | None) -> GetBuild:
         async def get(build_id: str) -> JobBuild:
@@ -79,16 +50,12 @@ class JobBuilds:
         consumer that stops early wastes no request). Nothing is sent until the iterator is
         consumed.
         """
-        if not _is_int(per_page) or not 1 <= per_page <= MAX_PER_PAGE:
-            raise ValueError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}: {per_page!r}")
-        if limit is not None and (not _is_int(limit) or limit < 0):
-            raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-        if not _is_int(prefetch) or prefetch < 0:
-            raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
-        return AsyncCursorIterator(
-            self._frames(path),
-            _decode_builds,
+        return listing(
+            self._transport,
+            path,
+            "builds",
+            JobBuild,
             per_page=per_page,
             cursor=cursor,
             limit=limit,
@@ -102,8 +69,7 @@ class JobBuilds:
         path = job_path(
             project_id=project_id, job_id=job_id, team_id=team_id, tail=("build", build_id)
         )
-        envelope = await self._transport.request("GET", path)
-        return decode(parse_data(envelope), JobBuild)
+        return await call(self._transport, "GET", path, JobBuild)
 
     async def start(
         self,
@@ -127,8 +93,7 @@ class JobBuilds:
         if overrides is not None:
             body["overrides"] = dict(overrides)
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
-        envelope = await self._transport.request("POST", path, json=body)
-        return decode(parse_data(envelope), JobBuild)
+        return await call(self._transport, "POST", path, JobBuild, json=body)
 
     async def abort(
         self, *, project_id: str, job_id: str, build_id: str, team_id: str | None = None
@@ -198,8 +163,9 @@ class JobBuilds:
         tried again at the next interval with the watermark unchanged.
         """
         path = job_path(project_id=project_id, job_id=job_id, team_id=team_id, tail=("build",))
+        transport = self._transport
         return BuildFollower(
-            self._pages(path),
+            lambda per_page: list_pages(transport, path, "builds", JobBuild, per_page),
             self._getter(project_id, job_id, team_id),
             since=since,
             poll_interval=poll_interval,

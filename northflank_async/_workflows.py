@@ -13,10 +13,10 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
-from ._core import CursorTracker, PollSchedule, Watermark
+from ._core import PollSchedule, Watermark
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild
-from ._pagination import FetchPage
+from ._pagination import FetchPage, PageWalker
 
 __all__ = ["BuildFollower", "BuildWatcher", "wait_for_build"]
 
@@ -26,6 +26,8 @@ logger = logging.getLogger("northflank_async")
 IDLE_GROWTH_CAP = 4.0
 
 GetBuild = Callable[[str], Awaitable[JobBuild]]
+PageSize = Callable[[int], FetchPage[JobBuild]]
+"""``pages(per_page)``: the ``fetch_page`` of a job's builds listing at that page size."""
 
 
 class BuildWatcher(AsyncIterator[JobBuild]):
@@ -122,7 +124,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
 
     def __init__(
         self,
-        fetch: FetchPage[JobBuild],
+        pages: PageSize,
         get: GetBuild,
         *,
         since: str | datetime | None,
@@ -133,11 +135,11 @@ class BuildFollower(AsyncIterator[JobBuild]):
             raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
         if poll_interval < 0:
             raise ValueError("poll_interval must be >= 0")
-        self._fetch = fetch
+        self._fetch = pages(per_page)
+        self._fetch_newest = pages(1)
         self._get = get
         self._since = since
         self._interval = poll_interval
-        self._per_page = per_page
         self._mark: Watermark | None = None
         self._ready: deque[JobBuild] = deque()
         self._closed = False
@@ -171,19 +173,17 @@ class BuildFollower(AsyncIterator[JobBuild]):
         if isinstance(self._since, str):
             build = await self._get(self._since)
             return Watermark.at(build.created_at, [build.id])
-        newest = (await self._fetch(None, 1)).items
+        newest = (await self._fetch_newest(None)).items
         return Watermark.at(newest[0].created_at if newest else None, [b.id for b in newest])
 
     async def _poll(self, mark: Watermark) -> list[JobBuild]:
         """New builds, oldest first; the watermark moves only once the whole poll succeeded."""
         new: list[JobBuild] = []
-        tracker = CursorTracker()
-        cursor: str | None = None
-        while True:
-            page = await self._fetch(cursor, self._per_page)
-            fresh, reached = mark.scan(page.items)
+        walker = PageWalker(self._fetch)
+        while (step := await walker.step()) is not None:
+            fresh, reached = mark.scan(step.page.items)
             new += fresh
-            if reached or (cursor := tracker.follow(page)) is None:
+            if reached:
                 break
         mark.advance(new)
         new.reverse()
