@@ -31,6 +31,7 @@ __all__ = [
     "decipher_response",
     "job_path",
     "parse_list_page",
+    "project_path",
     "retry_after_seconds",
 ]
 
@@ -46,19 +47,25 @@ def _segment(value: str, name: str) -> str:
     return quote(value, safe="")
 
 
-def job_path(
-    *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
-) -> str:
-    """The path of a job endpoint in the team (``team_id``) or project route form.
+def project_path(project_id: str, team_id: str | None, *tail: str) -> str:
+    """The path of a project endpoint in the team (``team_id``) or project route form.
 
-    ``tail`` holds literal segments followed by user-supplied ids, all percent-encoded.
+    ``tail`` holds literal segments and user-supplied ids, all checked and percent-encoded.
     """
     parts = ["v1"]
     if team_id is not None:
         parts += ["teams", _segment(team_id, "team_id")]
-    parts += ["projects", _segment(project_id, "project_id"), "jobs", _segment(job_id, "job_id")]
+    parts += ["projects", _segment(project_id, "project_id")]
     parts += [_segment(piece, "path parameter") for piece in tail]
     return "/" + "/".join(parts)
+
+
+def job_path(
+    *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
+) -> str:
+    """The path of a job endpoint in the team (``team_id``) or project route form."""
+    _segment(job_id, "job_id")  # checked first, so that a bad job id is named as such
+    return project_path(project_id, team_id, "jobs", job_id, *tail)
 
 
 # --------------------------------------------------------------------------- envelopes

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 if TYPE_CHECKING:
-    from ._models import JobBuild
+    from ._models import JobBuild, JobRun
 
 __all__ = [
     "APIError",
@@ -138,14 +138,22 @@ class PaginationError(NorthflankError):
 
 
 class WaitTimeoutError(NorthflankError, TimeoutError):
-    """``wait()`` or ``watch()`` gave up before the build concluded. Also a :class:`TimeoutError`.
+    """``wait()`` or ``watch()`` gave up before the build (or run) concluded.
 
-    ``build`` is the last state seen (``None`` if the build was never read).
+    Also a :class:`TimeoutError`. ``last`` is the last state seen (a :class:`JobBuild` or a
+    :class:`JobRun`; ``None`` if it was never read); ``build`` is the same for a build's wait.
     """
 
-    def __init__(self, message: str, *, build: JobBuild | None = None) -> None:
+    def __init__(self, message: str, *, last: JobBuild | JobRun | None = None) -> None:
         super().__init__(message)
-        self.build = build
+        self.last = last
+
+    @property
+    def build(self) -> JobBuild | None:
+        """The last state of the build waited for (``None`` for a run, or if never read)."""
+        from ._models import JobBuild
+
+        return self.last if isinstance(self.last, JobBuild) else None
 
 
 class APIError(NorthflankError):

@@ -12,54 +12,75 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
 from ._core import PollSchedule, Watermark
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
-from ._models import JobBuild
+from ._models import JobBuild, JobRun
 from ._pagination import FetchPage, PageWalker
 
-__all__ = ["BuildFollower", "BuildWatcher", "wait_for_build"]
+__all__ = ["BuildFollower", "BuildWatcher", "RunWatcher", "StatusWatcher", "wait_for_build"]
 
 logger = logging.getLogger("northflank_async")
 
 #: How far an idle poll interval may grow, as a multiple of the one asked for.
 IDLE_GROWTH_CAP = 4.0
 
+
+class Concludes(Protocol):
+    """What a watcher reads of the object it polls (a build or a run)."""
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def is_concluded(self) -> bool: ...
+
+
+M = TypeVar("M", bound=Concludes)
+
 GetBuild = Callable[[str], Awaitable[JobBuild]]
 PageSize = Callable[[int], FetchPage[JobBuild]]
 """``pages(per_page)``: the ``fetch_page`` of a job's builds listing at that page size."""
 
 
-class BuildWatcher(AsyncIterator[JobBuild]):
-    """Yields a build when first seen, then on each change of status, ending once concluded.
+class StatusWatcher(AsyncIterator[M], Generic[M]):
+    """Yields an object (a build, a run) when first seen, then on each change, until concluded.
 
-    A change is a new status or the build becoming concluded; the concluded build is always
+    A change is a new status or the object becoming concluded; the concluded state is always
     the last item. ``timeout`` (seconds, for the whole watch) raises
-    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    :class:`~northflank_async.WaitTimeoutError` carrying the last state seen.
     """
 
+    _noun = "object"
+
     def __init__(
-        self, get: GetBuild, build_id: str, *, poll_interval: float, timeout: float | None
+        self,
+        get: Callable[[str], Awaitable[M]],
+        object_id: str,
+        *,
+        poll_interval: float,
+        timeout: float | None,
     ) -> None:
         if timeout is not None and timeout < 0:
             raise ValueError("timeout must be >= 0 or None")
         self._get = get
-        self._build_id = build_id
+        self._id = object_id
         self._schedule = PollSchedule(poll_interval, poll_interval * IDLE_GROWTH_CAP)
         self._timeout = timeout
         self._deadline: float | None = None
-        self._last: JobBuild | None = None
+        self._last: M | None = None
         self._done = False
 
     @property
-    def last(self) -> JobBuild | None:
-        """The latest state of the build read so far."""
+    def last(self) -> M | None:
+        """The latest state read so far."""
         return self._last
 
-    def __aiter__(self) -> BuildWatcher:
+    def __aiter__(self) -> StatusWatcher[M]:
         return self
 
-    async def __anext__(self) -> JobBuild:
+    async def __anext__(self) -> M:
         if self._done:
             raise StopAsyncIteration
         loop = asyncio.get_running_loop()
@@ -74,18 +95,18 @@ class BuildWatcher(AsyncIterator[JobBuild]):
             self._done = True
             status = self._last.status if self._last else "never read"
             raise WaitTimeoutError(
-                f"build {self._build_id} not concluded after {self._timeout:g}s "
+                f"{self._noun} {self._id} not concluded after {self._timeout:g}s "
                 f"(last status: {status})",
-                build=self._last,
+                last=self._last,
             ) from None
 
-    async def _next_change(self) -> JobBuild:
+    async def _next_change(self) -> M:
         first = self._last is None
         while True:
             if not first:
                 await asyncio.sleep(self._schedule.current)
             first = False
-            build = await self._get(self._build_id)
+            build = await self._get(self._id)
             previous, self._last = self._last, build
             changed = previous is None or (
                 build.status != previous.status or build.is_concluded != previous.is_concluded
@@ -101,9 +122,26 @@ class BuildWatcher(AsyncIterator[JobBuild]):
         self._done = True
 
 
-async def wait_for_build(watcher: BuildWatcher) -> JobBuild:
-    """Drain a watcher: the concluded build."""
-    last: JobBuild | None = None
+class BuildWatcher(StatusWatcher[JobBuild]):
+    """Yields a build when first seen, then on each change of status, ending once concluded.
+
+    A change is a new status or the build becoming concluded; the concluded build is always
+    the last item. ``timeout`` (seconds, for the whole watch) raises
+    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    """
+
+    _noun = "build"
+
+
+class RunWatcher(StatusWatcher[JobRun]):
+    """Yields a job run when first seen, then on each change of status, ending once concluded."""
+
+    _noun = "run"
+
+
+async def wait_for_build(watcher: StatusWatcher[M]) -> M:
+    """Drain a watcher: the concluded state."""
+    last: M | None = None
     async for build in watcher:
         last = build
     assert last is not None  # a watcher yields at least once or raises
