@@ -30,7 +30,20 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
-from ._models import BuildStatus, JobBuild, Page, RateLimit, Registry
+from ._models import (
+    Branch,
+    BranchCommit,
+    BuildStatus,
+    Job,
+    JobBuild,
+    JobRun,
+    JobType,
+    Page,
+    RateLimit,
+    Registry,
+    RunStarted,
+    RunStatus,
+)
 from ._pagination import AsyncCursorIterator
 from ._resources import JobBuilds, Jobs
 from ._version import __version__
@@ -42,6 +55,8 @@ __all__ = [
     "AsyncCursorIterator",
     "AuthenticationError",
     "BadRequestError",
+    "Branch",
+    "BranchCommit",
     "BuildFollower",
     "BuildStatus",
     "BuildWatcher",
@@ -49,8 +64,11 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DecodeError",
+    "Job",
     "JobBuild",
     "JobBuilds",
+    "JobRun",
+    "JobType",
     "Jobs",
     "NorthflankClient",
     "NorthflankError",
@@ -63,6 +81,8 @@ __all__ = [
     "Registry",
     "RequestTimeoutError",
     "ResponseTooLargeError",
+    "RunStarted",
+    "RunStatus",
     "ServerError",
     "TransportError",
     "UnexpectedRedirectError",

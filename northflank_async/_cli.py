@@ -8,7 +8,7 @@ Exit statuses, so that a shell script or CI step can gate on a build:
 ====  =============================================================
 0     done; for ``watch`` and ``start --wait``: the build succeeded
 1     the build concluded without success (FAILURE, CRASHED, ...)
-2     usage error
+2     usage error: a bad argument, id or setting (nothing was sent)
 3     the build was aborted
 4     the API or the network failed (one line on stderr)
 5     ``--timeout`` ran out before the build concluded
@@ -30,7 +30,8 @@ from typing import Any, TextIO
 import attrs
 
 from ._client import NorthflankClient
-from ._errors import NorthflankError, WaitTimeoutError
+from ._core import check_id, check_number, check_sha
+from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from ._models import BuildStatus, JobBuild
 
 __all__ = ["main"]
@@ -176,8 +177,35 @@ class _UsageError(Exception):
     pass
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Every check of the caller's input that can be made before a request, made at once.
+
+    A bad id, number or sha is a usage error (exit 2) with nothing sent: ``start --wait`` must
+    not start a build and only then find its ``--timeout`` unusable.
+    """
+    try:
+        ids = {"--project": args.project, "--job": args.job, "--team": args.team}
+        ids["--build"] = getattr(args, "build", None)
+        for flag, value in ids.items():
+            if value is not None:
+                check_id(value, flag)
+        if args.command == "list":
+            check_number(args.per_page, "--per-page", integer=True, minimum=1, maximum=100)
+            if args.limit is not None:
+                check_number(args.limit, "--limit", integer=True)
+        if args.command in ("start", "watch"):
+            check_number(args.poll_interval, "--poll-interval")
+            if args.timeout is not None:
+                check_number(args.timeout, "--timeout")
+        if args.command == "start":
+            check_sha(args.sha)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
 async def _run(args: argparse.Namespace, out: TextIO) -> int:
     printer = _Printer(args.format, out)
+    _check_arguments(args)
     async with _client(args) as client:
         builds = client.jobs.builds
         if args.command == "list":
@@ -230,12 +258,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WaitTimeoutError as exc:
         print(f"northflank-async: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
+    except (_UsageError, ConfigurationError) as exc:
+        # Found before any request: the caller's input or settings (a missing token, an
+        # insecure base URL), not a failure of the API.
+        print(f"northflank-async: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (NorthflankError, ValueError) as exc:
         print(f"northflank-async: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except _UsageError as exc:
-        print(f"northflank-async: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 from types import TracebackType
@@ -9,7 +10,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._core import RetryPolicy
+from ._core import RetryPolicy, check_number
 from ._errors import ConfigurationError
 from ._http import Transport
 from ._models import RateLimit
@@ -30,10 +31,39 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _has_control(text: str) -> bool:
+    # C0 controls (CR, LF, NUL, ...), DEL and the C1 range: never legal in a header or a URL.
+    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
+
+
+def _check_token(token: object) -> None:
+    # The message never shows the token: it is a secret, and a broken one is often most of one.
+    if not isinstance(token, str):
+        raise ConfigurationError(f"the API token must be a string, got {type(token).__name__}")
+    if _has_control(token):
+        raise ConfigurationError(
+            "the API token contains a control character (CR, LF, NUL, ...): "
+            "check how it was copied or read (a trailing newline?)"
+        )
+
+
 def _check_base_url(base_url: str, allow_insecure: bool) -> str:
-    parts = urlsplit(base_url)
+    if not isinstance(base_url, str) or _has_control(base_url) or " " in base_url:
+        raise ConfigurationError("base_url must be a URL without spaces or control characters")
+    try:
+        parts = urlsplit(base_url)
+        port = parts.port
+    except ValueError as exc:  # "Invalid IPv6 URL", a port that is not a number or > 65535
+        raise ConfigurationError(f"base_url cannot be parsed: {exc}") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        # Not echoed: the user info may hold a password.
+        raise ConfigurationError(
+            "base_url must not carry user info (user:password@): the API takes a token"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if port == 0:
+        raise ConfigurationError(f"base_url has port 0, which cannot be connected to: {base_url!r}")
     if parts.query or parts.fragment:
         raise ConfigurationError("base_url must not carry a query or fragment")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
@@ -52,13 +82,17 @@ class NorthflankClient:
     from ``base_url``, else ``NORTHFLANK_API_BASE_URL``, else ``https://api.northflank.com``.
 
     The client owns one pooled :class:`aiohttp.ClientSession`, created on first use, unless
-    ``session`` lends one (which it then never closes). ``timeout`` bounds each attempt of a
-    request in seconds, ``connect_timeout`` its TCP/TLS connect; ``max_retries`` retries
-    failed attempts with exponential backoff (``backoff_base`` .. ``backoff_max`` seconds);
-    rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
+    ``session`` lends one (which it then never closes). The session it owns keeps and sends no
+    cookies (the token is the only credential); a lent session's cookie jar is left as its owner
+    configured it.
+
+    ``timeout`` bounds each attempt of a request in seconds, ``connect_timeout`` its TCP/TLS
+    connect; ``max_retries`` retries failed attempts with exponential backoff (``backoff_base``
+    .. ``backoff_max`` seconds); rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
     :class:`~northflank_async.RateLimitError` instead of sleeping; bodies larger than
-    ``max_response_bytes`` are refused. ``team_id`` sets a default team for every call, for
-    organisation-scoped tokens (a call's own ``team_id=`` wins).
+    ``max_response_bytes`` are refused. A bad option, token or base URL raises
+    :class:`~northflank_async.ConfigurationError` here, naming what is wrong. ``team_id`` sets a
+    default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
     """
 
     def __init__(
@@ -85,12 +119,16 @@ class NorthflankClient:
                 "no Northflank API token: pass NorthflankClient(token=...) or set "
                 "NORTHFLANK_API_TOKEN (create one under Team settings > API > Tokens)"
             )
-        if timeout <= 0 or connect_timeout <= 0:
-            raise ConfigurationError("timeout and connect_timeout must be positive")
-        if max_retries < 0 or backoff_base < 0 or backoff_max < 0 or max_rate_limit_wait < 0:
-            raise ConfigurationError(
-                "max_retries, backoff_base, backoff_max and max_rate_limit_wait must be >= 0"
-            )
+        _check_token(token)
+        option = functools.partial(check_number, error=ConfigurationError)
+        option(timeout, "timeout", above=True)
+        option(connect_timeout, "connect_timeout", above=True)
+        option(max_retries, "max_retries", integer=True)
+        option(backoff_base, "backoff_base")
+        option(backoff_max, "backoff_max")
+        # +inf is meaningful here: always wait for the window, however long.
+        option(max_rate_limit_wait, "max_rate_limit_wait", infinite=True)
+        option(max_response_bytes, "max_response_bytes", integer=True, minimum=1)
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         self._transport = Transport(
             base_url=_check_base_url(resolved_url, allow_insecure),

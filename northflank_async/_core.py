@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import sys
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,8 @@ __all__ = [
     "RateLimitState",
     "RetryPolicy",
     "Watermark",
+    "check_id",
+    "check_number",
     "decipher_response",
     "job_path",
     "parse_list_page",
@@ -37,14 +40,72 @@ __all__ = [
 
 T = TypeVar("T")
 
+# --------------------------------------------------------------------------- arguments
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def check_number(
+    value: object,
+    name: str,
+    *,
+    minimum: float = 0.0,
+    above: bool = False,
+    maximum: float | None = None,
+    integer: bool = False,
+    infinite: bool = False,
+    error: type[Exception] = ValueError,
+) -> None:
+    """Refuse a numeric option of the wrong type, not finite, or out of range.
+
+    ``value`` must be an int (``integer``) or a real number, never a bool; at least
+    ``minimum`` (more than it if ``above``) and at most ``maximum``; finite unless ``infinite``
+    allows +inf. The ``error`` raised (``ValueError`` for call arguments, ``ConfigurationError``
+    for client options) names the option and says why.
+    """
+    kind = "an integer" if integer else "a number"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (integer and not isinstance(value, int))
+    ):
+        raise error(f"{name} must be {kind}, got {type(value).__name__} {value!r}")
+    if not integer and isinstance(value, int) and not -_FLOAT_MAX <= value <= _FLOAT_MAX:
+        raise error(f"{name} must be finite, got an integer too large for a float")
+    if isinstance(value, float) and math.isnan(value):
+        raise error(f"{name} must be {kind}, not nan")
+    if isinstance(value, float) and math.isinf(value) and not (infinite and value > 0):
+        raise error(f"{name} must be finite, got {value!r}")
+    if value < minimum or (above and value == minimum):
+        bound = f"greater than {minimum:g}" if above else f"at least {minimum:g}"
+        raise error(f"{name} must be {bound}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise error(f"{name} must be at most {maximum:g}, got {value!r}")
+
+
 # --------------------------------------------------------------------------- routes
+
+
+# The URL layer (yarl) resolves these as dot segments, even percent-encoded: as ids they would
+# silently address another route ("build/.." is the job itself), so they are refused instead.
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
 def _segment(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    # safe="" so that "/" and "?" in user data are encoded and can never change the route.
-    return quote(value, safe="")
+    if value in _DOT_SEGMENTS:
+        raise ValueError(f"{name} {value!r} is not a valid id: the URL would resolve it away")
+    try:
+        # safe="" so that "/" and "?" in user data are encoded and can never change the route.
+        return quote(value, safe="")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} is not valid text (a lone surrogate?): {value!r}") from None
+
+
+def check_id(value: str, name: str) -> None:
+    """Refuse an id that cannot be a path segment, with the ``ValueError`` a request would raise."""
+    _segment(value, name)
 
 
 def project_path(project_id: str, team_id: str | None, *tail: str) -> str:
@@ -268,7 +329,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number ``attempt`` (1 for the first retry)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
+        # The exponent is capped so that a huge max_retries cannot overflow a float.
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** min(attempt - 1, 64))
         jitter: float = (rng or random).uniform(0, ceiling / 2)
         return ceiling / 2 + jitter
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from ._converter import decode
-from ._core import parse_data, parse_list_page
+from ._core import check_number, parse_data, parse_list_page
 from ._http import Transport
 from ._models import Page
 from ._pagination import AsyncCursorIterator, FetchPage
@@ -21,10 +21,6 @@ __all__ = ["MAX_PER_PAGE", "call", "list_pages", "listing"]
 T = TypeVar("T")
 
 MAX_PER_PAGE = 100
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def list_pages(
@@ -52,12 +48,10 @@ def listing(
     prefetch: int,
 ) -> AsyncCursorIterator[T]:
     """An iterator over a list endpoint, its arguments checked before anything is sent."""
-    if not _is_int(per_page) or not 1 <= per_page <= MAX_PER_PAGE:
-        raise ValueError(f"per_page must be an integer from 1 to {MAX_PER_PAGE}: {per_page!r}")
-    if limit is not None and (not _is_int(limit) or limit < 0):
-        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
-    if not _is_int(prefetch) or prefetch < 0:
-        raise ValueError(f"prefetch must be a non-negative integer, got {prefetch!r}")
+    check_number(per_page, "per_page", integer=True, minimum=1, maximum=MAX_PER_PAGE)
+    if limit is not None:
+        check_number(limit, "limit", integer=True)
+    check_number(prefetch, "prefetch", integer=True)
     if cursor is not None and not isinstance(cursor, str):
         raise ValueError(f"cursor must be a string or None, got {cursor!r}")
     if limit is not None:

@@ -101,8 +101,9 @@ class ClientClosedError(NorthflankError):
 class TransportError(NorthflankError):
     """The request did not get an HTTP answer: connection refused, reset, dropped or timed out.
 
-    ``method`` and ``path`` name the request; the underlying exception is chained as
-    ``__cause__``.
+    ``method`` and ``path`` name the request; the message names the underlying exception's class
+    and reason. That exception is not chained (no ``__cause__``): aiohttp's carry the request
+    headers, token included.
     """
 
     def __init__(self, message: str, *, method: str = "", path: str = "") -> None:

@@ -13,9 +13,10 @@ import random
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, AnyStr
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._core import RateLimitState, RetryPolicy, api_error, decipher_response, reset_seconds
 from ._core import retry_after_seconds as _retry_after
@@ -36,23 +37,135 @@ logger = logging.getLogger("northflank_async")
 
 _USER_AGENT = f"northflank-async/{__version__}"
 _CHUNK = 1 << 16
+_HIDDEN = "<token hidden>"
+# A run of this many characters of the token, echoed by a server, is hidden like the whole.
+_FRAGMENT = 8
+# Error bodies up to this size are searched for pieces of the token, larger ones for the whole.
+_FRAGMENT_BODY = 1 << 16
+# Retry log lines and TransportError messages quote at most this much of aiohttp's reason.
+_REASON_CHARS = 120
 
 
 class _Secret:
-    """Holds the token so that no repr, log line or formatted local ever shows it."""
+    """Holds the token so that no repr, log line or formatted local ever shows it.
 
-    __slots__ = ("_value",)
+    It also hides the token in what a server sends back: :meth:`redact` replaces the token, and
+    any run of at least ``_FRAGMENT`` of its characters (a partial echo), with ``<token hidden>``.
+    """
+
+    __slots__ = ("_escapes", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # The JSON escapes that could spell the token without its characters on the wire.
+        self._escapes = (b"\\u", *(b"\\" + c.encode() for c in '/"\\' if c in value))
 
     def reveal(self) -> str:
         return self._value
 
+    def redact(self, text: str) -> str:
+        return _mask(text, self._value, _HIDDEN)
+
+    def redact_answer(
+        self, status: int, headers: Mapping[str, str], body: bytes
+    ) -> tuple[Mapping[str, str], bytes]:
+        """An answer's headers and body with the token hidden.
+
+        Error answers, which error messages are built from, lose partial echoes too (bodies up
+        to ``_FRAGMENT_BODY`` bytes); successful answers, megabytes at times and read on every
+        page, are searched for the whole token only: one fast scan.
+        """
+        secret, raw, hidden = self._value, self._value.encode(), _HIDDEN.encode()
+        if status >= 300 or any(secret in k or secret in v for k, v in headers.items()):
+            headers = self._redact_headers(headers)
+        if status >= 300 and len(body) <= _FRAGMENT_BODY:
+            return headers, _mask(body, raw, hidden)
+        return headers, body.replace(raw, hidden) if raw in body else body
+
+    def _redact_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
+        redact = self.redact
+        if all(redact(key) is key and redact(value) is value for key, value in headers.items()):
+            return headers
+        return CIMultiDictProxy(CIMultiDict((redact(k), redact(v)) for k, v in headers.items()))
+
+    def redact_json(self, value: Any, *, fragments: bool = True) -> Any:
+        """A decoded JSON value with the token hidden in every string (keys included)."""
+        if isinstance(value, str):
+            if fragments:
+                return self.redact(value)
+            return value.replace(self._value, _HIDDEN) if self._value in value else value
+        if isinstance(value, list):
+            return [self.redact_json(item, fragments=fragments) for item in value]
+        if isinstance(value, dict):
+            return {
+                self.redact_json(k, fragments=fragments): self.redact_json(v, fragments=fragments)
+                for k, v in value.items()
+            }
+        return value
+
+    def redact_decoded(self, body: bytes, value: Any) -> Any:
+        """``value``, parsed from ``body``, with the token hidden where JSON escapes spelled it.
+
+        The body itself has been searched already; only escapes can hide the token from that
+        search, so a body without them is passed through untouched.
+        """
+        if any(escape in body for escape in self._escapes):
+            return self.redact_json(value, fragments=False)
+        return value
+
     def __repr__(self) -> str:
-        return "<token hidden>"
+        return _HIDDEN
 
     __str__ = __repr__
+
+
+def _mask(text: AnyStr, secret: AnyStr, mask: AnyStr) -> AnyStr:
+    """``text`` with each run of characters copied from ``secret`` replaced by ``mask``.
+
+    A run is hidden when it holds any ``_FRAGMENT`` consecutive characters of the secret (or the
+    whole secret, when shorter); ``text`` itself is returned when there is nothing to hide.
+    """
+    size = min(len(secret), _FRAGMENT)
+    if not size or len(text) < size:
+        return text
+    hidden = bytearray(len(text))
+    for start in range(len(secret) - size + 1):
+        piece = secret[start : start + size]
+        at = text.find(piece)
+        while at >= 0:
+            hidden[at : at + size] = b"\x01" * size
+            at = text.find(piece, at + 1)
+    parts: list[AnyStr] = []
+    index = 0
+    while (start := hidden.find(1, index)) >= 0:
+        end = hidden.find(0, start)
+        parts += [text[index:start], mask]
+        index = len(text) if end < 0 else end
+    if not parts:
+        return text
+    parts.append(text[index:])
+    return text[:0].join(parts)
+
+
+class _Authorization(dict[str, str]):
+    """The request's own headers; its repr hides the token from tracebacks with locals."""
+
+    def __init__(self, token: _Secret) -> None:
+        super().__init__(Authorization=f"Bearer {token.reveal()}")
+
+    def __repr__(self) -> str:
+        return f"{{'Authorization': 'Bearer {_HIDDEN}'}}"
+
+
+class _Failure:
+    """An attempt that got no HTTP answer: the error to raise and whether to retry it."""
+
+    __slots__ = ("error", "reached", "reason")
+
+    def __init__(self, error: TransportError, *, reached: bool, reason: str) -> None:
+        self.error = error
+        self.reached = reached
+        self.reason = reason
 
 
 class _RateLimitGate:
@@ -147,6 +260,9 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
                 headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
                 raise_for_status=False,
+                # The token authenticates every request: a cookie a server (or a proxy in front
+                # of it) sets is neither needed nor wanted, so none is kept or sent back.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         elif self._session.closed:
             raise ClientClosedError("the aiohttp session lent to NorthflankClient is closed")
@@ -174,25 +290,28 @@ class Transport:
         for attempt in range(1, attempts + 1):
             await self._gate.acquire(method, path)
             try:
-                status, headers, body = await self._attempt(session, method, path, params, json)
-            except TransportError as exc:
-                self._gate.release(None)
-                reached = not isinstance(exc.__cause__, _NOT_SENT)
-                if (
-                    attempt == attempts
-                    or isinstance(exc, ResponseTooLargeError)
-                    or not self.policy.retry_exception(method, reached_server=reached)
-                ):
-                    raise
-                await self._backoff(method, path, attempt, attempts, repr(exc.__cause__), None)
-                continue
+                outcome = await self._attempt(session, method, path, params, json)
             except BaseException:
                 self._gate.release(None)
                 raise
+            if isinstance(outcome, _Failure):
+                # Raised here, outside any except block, with no aiohttp exception chained:
+                # aiohttp's carry the request headers, token included (request_info, locals).
+                self._gate.release(None)
+                if (
+                    attempt == attempts
+                    or isinstance(outcome.error, ResponseTooLargeError)
+                    or not self.policy.retry_exception(method, reached_server=outcome.reached)
+                ):
+                    raise outcome.error
+                await self._backoff(method, path, attempt, attempts, outcome.reason, None)
+                continue
+            status, headers, body = outcome
             self._gate.release(headers)
             if status < 300:
-                return decipher_response(status, headers, body, method=method, path=path)
-            error = api_error(status, headers, body, method=method, path=path)
+                data = decipher_response(status, headers, body, method=method, path=path)
+                return self._token.redact_decoded(body, data)
+            error = self._redacted(api_error(status, headers, body, method=method, path=path))
             if attempt == attempts or not self.policy.retry_status(method, status):
                 raise error
             await self._backoff(method, path, attempt, attempts, str(status), error)
@@ -227,6 +346,15 @@ class Transport:
         )
         await asyncio.sleep(delay)
 
+    def _redacted(self, error: APIError) -> APIError:
+        """``error`` with the token hidden in what the server echoed (after JSON unescaping)."""
+        token = self._token
+        error.message = token.redact(error.message)
+        error.error_id = None if error.error_id is None else token.redact(error.error_id)
+        error.details = token.redact_json(error.details)
+        error.args = (str(error),)
+        return error
+
     async def _attempt(
         self,
         session: aiohttp.ClientSession,
@@ -234,8 +362,12 @@ class Transport:
         path: str,
         params: Mapping[str, str] | None,
         json: Any,
-    ) -> tuple[int, Mapping[str, str], bytes]:
-        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+    ) -> tuple[int, Mapping[str, str], bytes] | _Failure:
+        """One exchange: the answer with the token hidden in it, or the failure to report.
+
+        A failure is returned, not raised, so that no frame holding the raw answer or the
+        aiohttp exception ends up in the traceback of the error the caller sees.
+        """
         try:
             async with asyncio.timeout(self._timeout):
                 async with session.request(
@@ -243,19 +375,40 @@ class Transport:
                     self.base_url + path,
                     params=params,
                     json=json,
-                    headers=headers,
+                    headers=_Authorization(self._token),
                     allow_redirects=False,
                 ) as response:
                     body = await self._read(response, method, path)
-                    return response.status, response.headers, body
+                    status = response.status
+                    headers, body = self._token.redact_answer(status, response.headers, body)
+                    return status, headers, body
         except TimeoutError as exc:
-            raise RequestTimeoutError(
-                f"{method} {path} timed out after {self._timeout:g}s", method=method, path=path
-            ) from exc
+            reason = self._describe(exc) if str(exc) else f"no answer within {self._timeout:g}s"
+            return _Failure(
+                RequestTimeoutError(
+                    f"{method} {path} timed out after {self._timeout:g}s", method=method, path=path
+                ),
+                reached=not isinstance(exc, _NOT_SENT),
+                reason=f"{type(exc).__name__}: {reason}",
+            )
         except aiohttp.ClientError as exc:
-            raise TransportError(
-                f"{method} {path} failed: {type(exc).__name__}: {exc}", method=method, path=path
-            ) from exc
+            reason = f"{type(exc).__name__}: {self._describe(exc)}".rstrip(": ")
+            return _Failure(
+                TransportError(f"{method} {path} failed: {reason}", method=method, path=path),
+                reached=not isinstance(exc, _NOT_SENT),
+                reason=reason,
+            )
+        except ResponseTooLargeError as exc:
+            fresh = ResponseTooLargeError(exc.message, method=method, path=path)
+            return _Failure(fresh, reached=True, reason="ResponseTooLargeError")
+
+    def _describe(self, exc: BaseException) -> str:
+        """A short, token-free reason: aiohttp's message on one line, redacted and cut."""
+        text = exc.message if isinstance(exc, aiohttp.ClientResponseError) else str(exc)
+        line = self._token.redact(" ".join(text.split()))
+        if len(line) > _REASON_CHARS:
+            line = line[: _REASON_CHARS - 3] + "..."
+        return line
 
     async def _read(self, response: aiohttp.ClientResponse, method: str, path: str) -> bytes:
         length = response.content_length

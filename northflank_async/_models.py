@@ -12,7 +12,20 @@ from typing import Generic, TypeVar
 
 import attrs
 
-__all__ = ["BuildStatus", "JobBuild", "Page", "RateLimit", "Registry"]
+__all__ = [
+    "Branch",
+    "BranchCommit",
+    "BuildStatus",
+    "Job",
+    "JobBuild",
+    "JobRun",
+    "JobType",
+    "Page",
+    "RateLimit",
+    "Registry",
+    "RunStarted",
+    "RunStatus",
+]
 
 T = TypeVar("T")
 
@@ -73,12 +86,13 @@ class JobBuild:
 
     Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
     ``null``. ``status`` is a :class:`BuildStatus`, or the raw string for a status this version
-    does not know. Datetimes are timezone-aware UTC.
+    does not know. ``pull_request_id`` is an ``int`` or a ``str``, as the API sent it (the
+    official types allow both). Datetimes are timezone-aware UTC.
     """
 
     id: str
     branch: str | None = None
-    pull_request_id: int | None = None
+    pull_request_id: int | str | None = None
     status: BuildStatus | str | None = None
     sha: str | None = None
     registry: Registry | None = None
@@ -94,6 +108,116 @@ class JobBuild:
         if self.concluded is not None:
             return self.concluded
         return isinstance(self.status, BuildStatus) and self.status.is_terminal
+
+
+class RunStatus(enum.StrEnum):
+    """The documented statuses of a job run.
+
+    As with :class:`BuildStatus`, a status this enum does not know still decodes: the run's
+    ``status`` is then the raw string.
+    """
+
+    SUCCESS = "SUCCESS"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether a run in this status has finished: ``SUCCESS`` or ``FAILED``.
+
+        A run's own ``concluded`` flag wins when present: prefer :attr:`JobRun.is_concluded`.
+        """
+        return self is not RunStatus.RUNNING
+
+
+@attrs.frozen(kw_only=True)
+class JobRun:
+    """One run of a job.
+
+    Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
+    ``null``. ``status`` is a :class:`RunStatus`, or the raw string for a status this version
+    does not know. ``active``, ``succeeded`` and ``failed`` are counts as the API sends them
+    (``0`` or ``1`` for a run of one completion). Datetimes are timezone-aware UTC.
+    """
+
+    id: str
+    run_name: str | None = None
+    status: RunStatus | str | None = None
+    concluded: bool | None = None
+    active: int | None = None
+    succeeded: int | None = None
+    failed: int | None = None
+    backoff_limit: int | None = None
+    completions: int | None = None
+    started_at: datetime | None = None
+    concluded_at: datetime | None = None
+
+    @property
+    def is_concluded(self) -> bool:
+        """Whether the run has finished: ``concluded`` when the API sent it, else the status."""
+        if self.concluded is not None:
+            return self.concluded
+        return isinstance(self.status, RunStatus) and self.status.is_terminal
+
+
+@attrs.frozen(kw_only=True)
+class RunStarted:
+    """The answer to starting a job run: the new run's ``id`` and ``run_name``.
+
+    Fetch the run itself (its status, its times) by its ``id``.
+    """
+
+    id: str
+    run_name: str | None = None
+
+
+class JobType(enum.StrEnum):
+    """How a job is started: by hand (or the API), or on a cron schedule.
+
+    A type this enum does not know still decodes: the job's ``job_type`` is then the raw string.
+    """
+
+    MANUAL = "manual"
+    CRON = "cron"
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """A job of a project.
+
+    Every attribute but ``id`` may be ``None``: the list endpoint leaves out ``projectId`` and
+    ``createdAt``, and any field may be missing from a newer or older API. ``tags`` is empty
+    when the API sends none. ``job_type`` is a :class:`JobType`, or the raw string for a type
+    this version does not know. ``created_at`` is timezone-aware UTC.
+    """
+
+    id: str
+    app_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    project_id: str | None = None
+    job_type: JobType | str | None = None
+    created_at: datetime | None = None
+    disabled_ci: bool | None = None
+    disabled_cd: bool | None = None
+    suspended: bool | None = None
+
+
+@attrs.frozen
+class BranchCommit:
+    """The head commit of a branch."""
+
+    sha: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Branch:
+    """A branch of the repository a job builds from, with its head commit."""
+
+    id: str
+    name: str | None = None
+    commit: BranchCommit | None = None
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from ._core import check_sha, job_path, project_path
+from ._core import check_id, check_sha, job_path, project_path
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
@@ -125,6 +125,7 @@ class ScopedBuilds:
         Polls every ``poll_interval`` seconds, stretching up to 4x that while nothing changes.
         ``timeout`` bounds the whole watch (``WaitTimeoutError``, carrying the last build seen).
         """
+        self._scope.path("build", build_id)  # a bad id surfaces at the call, not the first poll
         return BuildWatcher(self.get, build_id, poll_interval=poll_interval, timeout=timeout)
 
     async def wait(
@@ -144,6 +145,8 @@ class ScopedBuilds:
         poll costs one request; failed polls (after the client's retries) are logged and
         tried again at the next interval with the watermark unchanged.
         """
+        if isinstance(since, str):
+            check_id(since, "since")
         transport, path = self._transport, self._scope.path("build")
         return BuildFollower(
             lambda per_page: list_pages(transport, path, "builds", JobBuild, per_page),
@@ -222,6 +225,7 @@ class ScopedRuns:
         self, run_id: str, *, poll_interval: float = 5.0, timeout: float | None = None
     ) -> RunWatcher:
         """Yield the run when first seen, then at each change of status, until it concludes."""
+        self._scope.path("runs", run_id)  # a bad id surfaces at the call, not the first poll
         return RunWatcher(self.get, run_id, poll_interval=poll_interval, timeout=timeout)
 
     async def wait(
@@ -317,6 +321,7 @@ class _Flat:
 
     def _job(self, project_id: str, job_id: str, team_id: str | None) -> JobHandle:
         scope = _Scope(project_id, job_id, team_id if team_id is not None else self._default_team)
+        scope.path()  # the ids are checked at the call, before anything is sent
         return JobHandle(self._transport, scope)
 
 

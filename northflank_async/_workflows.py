@@ -12,9 +12,9 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, cast
 
-from ._core import PollSchedule, Watermark
+from ._core import PollSchedule, Watermark, check_number
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild, JobRun
 from ._pagination import FetchPage, PageWalker
@@ -62,8 +62,9 @@ class StatusWatcher(AsyncIterator[M], Generic[M]):
         poll_interval: float,
         timeout: float | None,
     ) -> None:
-        if timeout is not None and timeout < 0:
-            raise ValueError("timeout must be >= 0 or None")
+        check_number(poll_interval, "poll_interval")
+        if timeout is not None:
+            check_number(timeout, "timeout")
         self._get = get
         self._id = object_id
         self._schedule = PollSchedule(poll_interval, poll_interval * IDLE_GROWTH_CAP)
@@ -97,7 +98,7 @@ class StatusWatcher(AsyncIterator[M], Generic[M]):
             raise WaitTimeoutError(
                 f"{self._noun} {self._id} not concluded after {self._timeout:g}s "
                 f"(last status: {status})",
-                last=self._last,
+                last=cast("JobBuild | JobRun | None", self._last),
             ) from None
 
     async def _next_change(self) -> M:
@@ -171,8 +172,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
     ) -> None:
         if isinstance(since, datetime) and since.tzinfo is None:
             raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
-        if poll_interval < 0:
-            raise ValueError("poll_interval must be >= 0")
+        check_number(poll_interval, "poll_interval")
         self._fetch = pages(per_page)
         self._fetch_newest = pages(1)
         self._get = get

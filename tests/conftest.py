@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -52,12 +53,17 @@ class _CompatResponse(ClientResponse):
     """aiohttp 3.14 made ``stream_writer`` required; aioresponses 0.7.9 does not pass it.
 
     Known upstream (pnuckowski/aioresponses#289, open). We keep aiohttp's security release and
-    supply the one missing argument here, in tests only, instead of pinning aiohttp back.
+    supply the one missing argument here, in tests only, instead of pinning aiohttp back. Older
+    aiohttp (the lowest version we support) has no such parameter: nothing is added there.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        if _NEEDS_STREAM_WRITER:
+            kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
         super().__init__(*args, **kwargs)
+
+
+_NEEDS_STREAM_WRITER = "stream_writer" in inspect.signature(ClientResponse.__init__).parameters
 
 
 @pytest.fixture

@@ -75,10 +75,10 @@ def test_api_error_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_missing_token(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a token the user is told how to set one."""
+    """Without a token the user is told how to set one: a usage error (2), not an API one."""
     monkeypatch.delenv("NORTHFLANK_API_TOKEN", raising=False)
     monkeypatch.delenv("NF_API_TOKEN", raising=False)
-    assert main(["builds", "list", "--project", "p", "--job", "j"]) == 4
+    assert main(["builds", "list", "--project", "p", "--job", "j"]) == 2
     assert "NORTHFLANK_API_TOKEN" in capsys.readouterr().err
 
 
@@ -89,9 +89,69 @@ def test_missing_ids_without_fake(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_per_page(capsys: pytest.CaptureFixture[str]) -> None:
-    """Local validation errors are reported the same way."""
-    assert main(["builds", "list", "--fake", "--per-page", "500"]) == 4
-    assert "per_page must be an integer from 1 to 100" in capsys.readouterr().err
+    """Local validation errors are usage errors: one line, exit 2."""
+    assert main(["builds", "list", "--fake", "--per-page", "500"]) == 2
+    assert capsys.readouterr().err == "northflank-async: --per-page must be at most 100, got 500\n"
+
+
+class TestUsageErrorsSendNothing:
+    """Every caller-input error found before a request exits 2 with one line; 4 is for the API."""
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["abort", "--build", ".."], "--build '..' is not a valid id"),
+            (["abort", "--build", "."], "--build '.' is not a valid id"),
+            (["get", "--build", ".."], "--build '..' is not a valid id"),
+            (["watch", "--build", "b-success", "--team", ".."], "--team '..' is not a valid id"),
+            (["list", "--limit", "-1"], "--limit must be at least 0, got -1"),
+            (["list", "--per-page", "0"], "--per-page must be at least 1, got 0"),
+            (["watch", "--build", "b-success", "--timeout", "-1"], "--timeout must be at least 0"),
+            (["watch", "--build", "b-success", "--timeout", "nan"], "--timeout must be a number"),
+            (
+                ["watch", "--build", "b-success", "--poll-interval", "inf"],
+                "--poll-interval must be",
+            ),
+            (["start", "--wait", "--timeout", "-1"], "--timeout must be at least 0"),
+            (["start", "--sha", "xyz"], "sha must be a 40-character hex commit id"),
+        ],
+    )
+    def test_exit_2_and_no_request(
+        self,
+        served: ThreadedFake,
+        capsys: pytest.CaptureFixture[str],
+        args: list[str],
+        message: str,
+    ) -> None:
+        """`builds abort --build ..` used to print "aborted .." and exit 0."""
+        assert run(*args) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"northflank-async: {message}")
+        assert len(err.strip().splitlines()) == 1
+        assert served.call(lambda: served.fake.request_count) == 0
+
+    @pytest.mark.parametrize(
+        ("variable", "value", "message"),
+        [
+            ("NORTHFLANK_API_BASE_URL", "http://api.example.com", "plain http"),
+            ("NORTHFLANK_API_BASE_URL", "http://[::1", "cannot be parsed"),
+            ("NORTHFLANK_API_TOKEN", "tok\nen", "control character"),
+        ],
+    )
+    def test_bad_settings_exit_2(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        variable: str,
+        value: str,
+        message: str,
+    ) -> None:
+        """A ConfigurationError is the caller's to fix: exit 2, one line."""
+        monkeypatch.setenv("NORTHFLANK_API_TOKEN", "token")
+        monkeypatch.setenv(variable, value)
+        assert run("list") == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
 
 
 class TestWatchExitCodes:
@@ -147,7 +207,7 @@ class TestWatchExitCodes:
         """An API error is not a build outcome."""
         assert run("watch", "--build", "nope", "--poll-interval", "0") == 4
 
-    def test_bad_sha_exits_4_without_request(self, served: ThreadedFake) -> None:
-        """Local validation happens before any request."""
-        assert run("start", "--sha", "xyz") == 4
+    def test_bad_sha_exits_2_without_request(self, served: ThreadedFake) -> None:
+        """Local validation happens before any request, and is a usage error."""
+        assert run("start", "--sha", "xyz") == 2
         assert served.call(lambda: served.fake.request_count) == 0

@@ -7,6 +7,7 @@ client, so that the fake can be trusted when it is used to test that client.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import os
@@ -589,7 +590,7 @@ def test_add_job_appends_older_builds_and_stores_lists() -> None:
     stored = fake.builds("p", "j")
     assert stored == first + more
     assert epoch(more[0]["createdAt"]) < epoch(first[-1]["createdAt"])
-    given = [{"id": "b2", "status": "FAILURE"}, {"id": "b1", "message": None}]
+    given: list[dict[str, Any]] = [{"id": "b2", "status": "FAILURE"}, {"id": "b1", "message": None}]
     assert fake.add_job("p", "k", given) == given
     given[0]["status"] = "changed"  # the fake keeps its own copy
     assert fake.builds("p", "k")[0]["status"] == "FAILURE"
@@ -695,3 +696,450 @@ def test_recorded_request_is_frozen() -> None:
     with pytest.raises(AttributeError):
         request.status = 500  # type: ignore[misc]
     assert json.loads(json.dumps(request.query)) == {}
+
+
+# ---------------------------------------------------------------------- lost answers (issue 9.11)
+
+
+async def test_lost_answer_aborts_the_build_then_drops_the_connection(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    """The DELETE takes effect in the store, but the client sees a dropped connection."""
+    _, started, _ = await call(http, "POST", BUILDS, json={})
+    build_id = started["data"]["id"]
+    # aiohttp's client resends an idempotent request once when the server disconnects:
+    # the "drop" meets that resend, so the client surfaces the lost answer.
+    fake.script("lost_answer", "drop")
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "DELETE", f"{BUILDS}/{build_id}")
+    build = next(b for b in fake.builds("demo", "nightly") if b["id"] == build_id)
+    assert (build["status"], build["concluded"]) == ("ABORTED", True)
+    assert [(r.method, r.status) for r in fake.requests] == [
+        ("POST", 200),
+        ("DELETE", None),
+        ("DELETE", None),
+    ]
+    # A retry of the lost DELETE meets the done abort.
+    assert (await call(http, "DELETE", f"{BUILDS}/{build_id}"))[0] == 409
+
+
+async def test_lost_answer_as_a_random_fault_starts_the_build(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    fake.faults(1.0, kinds=("lost_answer",))
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await call(http, "POST", BUILDS, json={})  # a POST is never retried by aiohttp
+    fake.faults(0)
+    newest = fake.builds("demo", "nightly")[0]
+    assert (newest["status"], len(fake.builds("demo", "nightly"))) == ("QUEUED", 251)
+
+
+# ---------------------------------------------------------------------- the fake's edges (9.14)
+
+
+@pytest.mark.parametrize("path", [BUILDS, "/v1/projects/demo/jobs/nightly/runs"])
+async def test_deeply_nested_body_is_an_enveloped_400(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, path: str
+) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = await call(http, "POST", path, data=deep, headers=headers)
+    assert status == 400
+    assert_error(body, 400, "Request body is nested too deeply")
+    assert fake.requests[-1].status == 400
+
+
+async def test_body_over_one_mib_is_an_enveloped_413(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    payload = json.dumps({"overrides": {"x": "a" * (1024 * 1024)}}).encode()
+    headers = {"Content-Type": "application/json"}
+    status, body, _ = await call(http, "POST", BUILDS, data=io.BytesIO(payload), headers=headers)
+    assert status == 413
+    assert_error(body, 413, "Request body too large")
+    assert len(fake.builds("demo", "nightly")) == 250
+    assert (fake.requests[-1].status, fake.requests[-1].body) == (413, None)
+
+
+@pytest.mark.parametrize(
+    ("raised", "status"),
+    [
+        (aiohttp.web.HTTPNotFound(), 404),
+        (aiohttp.web.HTTPMethodNotAllowed("PUT", ["GET"]), 405),
+        (aiohttp.web.HTTPRequestEntityTooLarge(1, 2), 413),
+        (RecursionError("maximum recursion depth exceeded"), 500),
+        (RuntimeError("a bug in the fake"), 500),
+    ],
+)
+async def test_aiohttp_errors_and_bugs_use_the_envelope(
+    fake: FakeNorthflank,
+    http: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    raised: BaseException,
+    status: int,
+) -> None:
+    def explode(*_: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(fake._routes, "_serve", explode)
+    got, body, _ = await call(http, "GET", BUILDS)
+    assert got == status
+    assert_error(body, status)
+
+
+async def test_the_record_is_bounded_and_the_count_is_true() -> None:
+    assert FakeNorthflank().record_limit == 10_000
+    async with (
+        FakeNorthflank(record_limit=5) as fake,
+        aiohttp.ClientSession(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        fake.add_job("demo", "nightly", builds=3)
+        for page in range(1, 13):
+            await call(http, "GET", BUILDS, params={"page": str(page)})
+        assert fake.request_count == 12
+        assert [r.query["page"] for r in fake.requests] == ["8", "9", "10", "11", "12"]
+        assert all(r.status == 200 for r in fake.requests)
+        fake.reset_stats()
+        assert (fake.request_count, fake.requests) == (0, [])
+    with pytest.raises(ValueError, match="record_limit"):
+        FakeNorthflank(record_limit=0)
+
+
+@pytest.mark.parametrize("name", ["latency", "retry_after", "slow_seconds"])
+@pytest.mark.parametrize("value", [-1.0, float("nan"), float("inf")])
+def test_bad_seconds_are_refused(name: str, value: float) -> None:
+    fake = FakeNorthflank()
+    with pytest.raises(ValueError, match=name):
+        setattr(fake, name, value)
+    if name == "latency":
+        with pytest.raises(ValueError, match="latency"):
+            FakeNorthflank(latency=value)
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["--builds", "-1"], "--builds: -1 is not >= 0"),
+        (["--runs", "-3"], "--runs"),
+        (["--fault-rate", "2"], "--fault-rate: 2 is not a finite number between 0 and 1"),
+        (["--fault-rate", "nan"], "--fault-rate"),
+        (["--port", "70000"], "--port: 70000 is not between 0 and 65535"),
+        (["--latency", "-1"], "--latency: -1 is not a finite number >= 0"),
+        (["--latency", "inf"], "--latency"),
+        (["--builds", "many"], "'many' is not an integer"),
+    ],
+)
+def test_command_line_refuses_bad_arguments_in_one_line(
+    capsys: pytest.CaptureFixture[str], argv: list[str], complaint: str
+) -> None:
+    from northflank_async.testing.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--port", "0", *argv])
+    assert exit_info.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("python -m northflank_async.testing: error: ")
+    assert complaint in err
+
+
+# ---------------------------------------------------------------------- jobs, runs, branches
+
+
+@pytest.fixture(params=["/v1", "/v1/teams/any-team"], ids=["team-token", "organisation"])
+def prefix(request: pytest.FixtureRequest) -> str:
+    """Both route forms; the organisation form accepts any team id."""
+    value: str = request.param
+    return value
+
+
+async def walk(
+    http: aiohttp.ClientSession, path: str, key: str, per_page: int
+) -> tuple[list[Any], list[int]]:
+    """Follow cursors through a listing; return every item and each page's count."""
+    items: list[Any] = []
+    counts: list[int] = []
+    params = {"per_page": str(per_page)}
+    while True:
+        status, body, headers = await call(http, "GET", path, params=params)
+        assert status == 200
+        for name in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
+            assert name in headers
+        page = body["pagination"]
+        assert page["count"] == len(body["data"][key])
+        counts.append(page["count"])
+        items += body["data"][key]
+        if not page["hasNextPage"]:
+            assert "cursor" not in page
+            return items, counts
+        params = {"per_page": str(per_page), "cursor": page["cursor"]}
+
+
+LISTED_JOB_KEYS = {"id", "appId", "name", "tags", "jobType", "disabledCI", "disabledCD"}
+
+
+async def test_jobs_list_pages_and_get(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str
+) -> None:
+    for number in range(120):
+        fake.add_job("demo", f"job-{number:03d}")
+    fake.add_job("demo", "described", description="Has one", tags=["a"])
+    jobs, counts = await walk(http, f"{prefix}/projects/demo/jobs", "jobs", 50)
+    assert counts == [50, 50, 22]
+    assert [job["id"] for job in jobs][:2] == ["nightly", "job-000"]
+    assert len({job["id"] for job in jobs}) == 122
+    for job in jobs:
+        assert LISTED_JOB_KEYS <= set(job) <= LISTED_JOB_KEYS | {"description", "suspended"}
+        assert (job["jobType"], job["disabledCI"], job["disabledCD"]) == ("manual", False, False)
+    assert jobs[-1]["description"] == "Has one"
+    assert jobs[-1]["tags"] == ["a"]
+    status, body, _ = await call(http, "GET", f"{prefix}/projects/demo/jobs/nightly")
+    assert status == 200
+    job = body["data"]
+    assert (job["id"], job["name"], job["projectId"], job["tags"]) == (
+        "nightly",
+        "nightly",
+        "demo",
+        [],
+    )
+    assert CREATED_RE.fullmatch(job["createdAt"])
+    assert job == fake.job("demo", "nightly")
+
+
+async def test_jobs_not_found_and_bad_pages(http: aiohttp.ClientSession, prefix: str) -> None:
+    for path, message in [
+        (f"{prefix}/projects/nope/jobs", "Project not found"),
+        (f"{prefix}/projects/demo/jobs/nope", "Job not found"),
+        (f"{prefix}/projects/nope/jobs/nightly", "Project not found"),
+        (f"{prefix}/projects/demo/jobs/nightly/runs/nope", "Run not found"),
+        (f"{prefix}/projects/demo/jobs/nope/runs", "Job not found"),
+        (f"{prefix}/projects/demo/jobs/nope/branches", "Job not found"),
+    ]:
+        status, body, _ = await call(http, "GET", path)
+        assert status == 404, path
+        assert_error(body, 404, message)
+    for path in ("jobs", "jobs/nightly/runs", "jobs/nightly/branches"):
+        for params in ({"per_page": "101"}, {"per_page": "0"}, {"cursor": "nope"}):
+            status, body, _ = await call(
+                http, "GET", f"{prefix}/projects/demo/{path}", params=params
+            )
+            assert status == 400, (path, params)
+            assert_error(body, 400)
+    status, body, headers = await call(http, "PUT", f"{prefix}/projects/demo/jobs/nightly/runs")
+    assert status == 405
+    assert_error(body, 405)
+    assert set(headers["Allow"].split(", ")) == {"GET", "POST"}
+
+
+async def test_branches_list_and_move(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str
+) -> None:
+    path = f"{prefix}/projects/demo/jobs/nightly/branches"
+    head = fake.branch_head("demo", "nightly", "main")
+    assert re.fullmatch(r"[0-9a-f]{40}", head)
+    _, body, _ = await call(http, "GET", path)
+    branches = body["data"]["branches"]
+    assert [b["name"] for b in branches] == ["main", "develop", "release/2.4", "fix/flaky-ci"]
+    assert branches[0] == {"id": "main", "name": "main", "commit": branches[0]["commit"]}
+    assert branches[0]["commit"]["sha"] == head
+    moved = fake.add_branch("demo", "nightly", "main", "ab" * 20)
+    assert fake.branch_head("demo", "nightly") == "ab" * 20 == moved["commit"]["sha"]
+    fresh = fake.add_branch("demo", "nightly", "feature/x")
+    assert fresh["commit"]["sha"] not in (head, "ab" * 20)
+    for number in range(120):
+        fake.add_branch("demo", "nightly", f"topic-{number}")
+    every, counts = await walk(http, path, "branches", 100)
+    assert counts == [100, 25]
+    assert [b["name"] for b in every] == [b["name"] for b in fake.branches("demo", "nightly")]
+    with pytest.raises(ValueError, match="sha"):
+        fake.add_branch("demo", "nightly", "main", "xyz")
+    with pytest.raises(KeyError):
+        fake.branch_head("demo", "nightly", "missing")
+
+
+def test_branch_heads_are_stable_for_a_seed() -> None:
+    first, second = FakeNorthflank(seed=5), FakeNorthflank(seed=5)
+    for fake in (first, second):
+        fake.add_job("p", "j", builds=3)
+    assert first.branch_head("p", "j") == second.branch_head("p", "j")
+    other = FakeNorthflank(seed=6)
+    other.add_job("p", "j")
+    assert other.branch_head("p", "j") != first.branch_head("p", "j")
+    # Branches draw from their own generator: builds are the same as before they existed.
+    assert first.builds("p", "j") == FakeNorthflank(seed=5).add_job("p", "j", builds=3)
+
+
+RUN_KEYS = {
+    "id",
+    "runName",
+    "status",
+    "concluded",
+    "active",
+    "succeeded",
+    "failed",
+    "backoffLimit",
+    "completions",
+    "startedAt",
+}
+
+
+async def test_runs_list_across_pages(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str
+) -> None:
+    fake.add_job("demo", "nightly", runs=120)
+    runs, counts = await walk(http, f"{prefix}/projects/demo/jobs/nightly/runs", "runs", 50)
+    assert counts == [50, 50, 20]
+    assert runs == fake.runs("demo", "nightly")
+    assert len({run["id"] for run in runs}) == 120
+    starts = [epoch(run["startedAt"]) for run in runs]
+    assert all(newer > older for newer, older in itertools.pairwise(starts))
+    for run in runs:
+        assert set(run) == RUN_KEYS | {"concludedAt"}
+        assert run["status"] in {"SUCCESS", "FAILED"}
+        assert run["concluded"] is True
+        assert (run["active"], run["succeeded"], run["failed"]) == (
+            (0, 1, 0) if run["status"] == "SUCCESS" else (0, 0, 1)
+        )
+        assert epoch(run["concludedAt"]) > epoch(run["startedAt"])
+    assert {run["status"] for run in runs} == {"SUCCESS", "FAILED"}
+
+
+async def test_start_run_from_a_build_and_watch_it_progress(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str
+) -> None:
+    runs_path = f"{prefix}/projects/demo/jobs/nightly/runs"
+    build_id = fake.builds("demo", "nightly")[3]["id"]
+    deployment = {"internal": {"buildId": build_id}}
+    status, body, _ = await call(http, "POST", runs_path, json={"deployment": deployment})
+    assert status == 200
+    assert set(body["data"]) == {"id", "runName"}
+    run_id = body["data"]["id"]
+    assert fake.run_deployment("demo", "nightly", run_id) == deployment
+    assert fake.runs("demo", "nightly")[0]["runName"] == body["data"]["runName"]
+    _, listed, _ = await call(http, "GET", runs_path)
+    assert listed["data"]["runs"][0]["status"] == "RUNNING"  # listing does not poll
+    seen = []
+    for _ in range(3):
+        _, got, _ = await call(http, "GET", f"{runs_path}/{run_id}")
+        seen.append(got["data"]["status"])
+    assert seen == ["RUNNING", "RUNNING", "SUCCESS"]
+    final = got["data"]
+    assert set(final) == RUN_KEYS | {"concludedAt"}
+    assert (final["concluded"], final["active"], final["succeeded"], final["failed"]) == (
+        True,
+        0,
+        1,
+        0,
+    )
+    assert epoch(final["concludedAt"]) > epoch(final["startedAt"])
+
+
+async def test_run_outcome_abort_and_conflict(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str
+) -> None:
+    runs_path = f"{prefix}/projects/demo/jobs/nightly/runs"
+    sha = fake.branch_head("demo", "nightly")
+    _, body, _ = await call(
+        http, "POST", runs_path, json={"deployment": {"internal": {"buildSHA": sha}}}
+    )
+    failing = body["data"]["id"]
+    fake.set_run_outcome(failing, "FAILED")
+    for _ in range(3):
+        _, got, _ = await call(http, "GET", f"{runs_path}/{failing}")
+    assert (got["data"]["status"], got["data"]["failed"]) == ("FAILED", 1)
+    assert fake.run_deployment("demo", "nightly", failing) == {"internal": {"buildSHA": sha}}
+    _, body, _ = await call(http, "POST", runs_path)  # no body: the job's own settings
+    running = body["data"]["id"]
+    assert fake.run_deployment("demo", "nightly", running) is None
+    assert (await call(http, "DELETE", f"{runs_path}/{running}"))[:2] == (200, {"data": {}})
+    aborted = fake.runs("demo", "nightly")[0]
+    assert (aborted["id"], aborted["status"], aborted["concluded"]) == (running, "FAILED", True)
+    for run_id in (running, failing):
+        status, again, _ = await call(http, "DELETE", f"{runs_path}/{run_id}")
+        assert status == 409
+        assert_error(again, 409, "Run has already concluded")
+    status, missing, _ = await call(http, "DELETE", f"{runs_path}/no-such-run")
+    assert status == 404
+    assert_error(missing, 404, "Run not found")
+
+
+async def test_add_run_and_time_based_progress_on_an_injected_clock() -> None:
+    now = [100.0]
+    fake = FakeNorthflank(clock=lambda: now[0])
+    fake.add_job("p", "j")
+    fake.configure_runs(step=10.0, outcome="FAILED")
+    run = fake.add_run("p", "j")
+    done = fake.add_run("p", "j", status="SUCCESS")
+    assert run["startedAt"] == "2025-06-30T12:01:40.000Z"  # the epoch plus 100 s
+    assert (done["concluded"], done["succeeded"]) == (True, 1)
+    now[0] += 29.0
+    assert fake.runs("p", "j")[1]["status"] == "RUNNING"
+    now[0] += 1.0
+    assert (run["status"], run["concluded"]) == ("RUNNING", False)  # nothing moves unread
+    assert fake.runs("p", "j")[1]["status"] == "FAILED"
+    assert run["concludedAt"] == "2025-06-30T12:02:10.000Z"
+    build = fake.add_build("p", "j")
+    assert build["createdAt"] == "2025-06-30T12:02:10.000Z"
+    with pytest.raises(ValueError, match="outcome"):
+        fake.set_run_outcome(run["id"], "ABORTED")
+    with pytest.raises(ValueError, match="run id"):
+        fake.add_run("p", "j", id=run["id"])
+    with pytest.raises(KeyError):
+        fake.runs("p", "missing")
+
+
+async def test_start_run_with_an_unknown_build_is_404(
+    fake: FakeNorthflank, http: aiohttp.ClientSession
+) -> None:
+    body = {"deployment": {"internal": {"buildId": "no-such-build"}}}
+    status, answer, _ = await call(http, "POST", "/v1/projects/demo/jobs/nightly/runs", json=body)
+    assert status == 404
+    assert_error(answer, 404, "Build not found")
+    assert fake.runs("demo", "nightly") == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "complaint"),
+    [
+        (b"[]", "must be a JSON object"),
+        (b"not json", "not valid JSON"),
+        (b'{"sha": "' + b"ab" * 20 + b'"}', "sha"),
+        (b'{"runtimeEnvironment": []}', "runtimeEnvironment"),
+        (b'{"storage": 1}', "storage"),
+        (b'{"deployment": "main"}', "deployment"),
+        (b'{"deployment": {}}', "deployment"),
+        (b'{"deployment": {"internal": {}, "external": {"imagePath": "x"}}}', "deployment"),
+        (b'{"deployment": {"internal": {"buildSHA": "xyz"}}}', "buildSHA"),
+        (b'{"deployment": {"internal": {"buildId": 5}}}', "buildId"),
+        (b'{"deployment": {"internal": {"commit": "x"}}}', "commit"),
+        (b'{"deployment": {"external": {}}}', "imagePath"),
+        (b'{"deployment": {"external": {"imagePath": "x", "credentials": 1}}}', "credentials"),
+    ],
+)
+async def test_start_run_rejects_bad_bodies(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, prefix: str, payload: bytes, complaint: str
+) -> None:
+    headers = {"Content-Type": "application/json"}
+    path = f"{prefix}/projects/demo/jobs/nightly/runs"
+    status, body, _ = await call(http, "POST", path, data=payload, headers=headers)
+    assert status == 400
+    assert_error(body, 400)
+    assert complaint in json.dumps(body["error"])
+    assert fake.runs("demo", "nightly") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"deployment": {"internal": {"buildSHA": "latest", "branch": "main", "id": "nightly"}}},
+        {"deployment": {"external": {"imagePath": "nginx:latest", "credentials": "cred"}}},
+        {"runtimeEnvironment": {"A": "1"}, "runtimeFiles": {}, "billing": {}, "docker": {}},
+    ],
+)
+async def test_start_run_accepts_documented_bodies(
+    fake: FakeNorthflank, http: aiohttp.ClientSession, body: dict[str, Any]
+) -> None:
+    status, answer, _ = await call(http, "POST", "/v1/projects/demo/jobs/nightly/runs", json=body)
+    assert status == 200
+    assert fake.runs("demo", "nightly")[0]["id"] == answer["data"]["id"]

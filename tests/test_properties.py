@@ -10,7 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from northflank_async import APIError, DecodeError, JobBuild, NorthflankError
+from northflank_async import (
+    APIError,
+    Branch,
+    BranchCommit,
+    DecodeError,
+    Job,
+    JobBuild,
+    JobRun,
+    NorthflankError,
+    RunStarted,
+)
 from northflank_async._converter import decode
 from northflank_async._core import decipher_response, parse_data, parse_list_page
 
@@ -125,19 +135,65 @@ def test_both_parsers_read_the_same_page(parser: str) -> None:
     assert [b.id for b in page.items] == ["a"]
 
 
-@settings(max_examples=400, deadline=None)
-@given(build_like.map(lambda b: {"id": "x", **b}) | build_like)
-def test_fast_and_detailed_decoders_agree(payload: dict[str, Any]) -> None:
+def _model_like(fields: list[str], values: Any) -> Any:
+    """Objects with any of ``fields``, with or without the required id, holding ``values``."""
+    objects = st.fixed_dictionaries({}, optional=dict.fromkeys(fields, values))
+    return objects.map(lambda b: {"id": "x", **b}) | objects
+
+
+# Each model's wire fields, with values that hit every branch of the inline checks: JSON of any
+# shape, and the shapes each field really takes (known and unknown enum values, datetimes in
+# both forms, integral floats, nested objects, string lists).
+_wire_like = (
+    json_values
+    | st.text(max_size=30)
+    | st.sampled_from(["SUCCESS", "RUNNING", "FAILED", "cron", "manual", "2021-07-28T15:55:38Z"])
+    | st.floats(min_value=0, max_value=2e12)
+    | st.integers(min_value=0, max_value=2)
+    | st.lists(st.text(max_size=5), max_size=3)
+    | st.fixed_dictionaries({}, optional={"sha": json_values, "uri": json_values})
+)
+MODEL_FIELDS: dict[type, list[str]] = {
+    JobBuild: FIELDS,
+    JobRun: ["id", "runName", "status", "concluded", "active", "succeeded", "failed",
+             "backoffLimit", "completions", "startedAt", "concludedAt"],
+    RunStarted: ["id", "runName"],
+    Job: ["id", "appId", "name", "description", "tags", "projectId", "jobType", "createdAt",
+          "disabledCI", "disabledCD", "suspended"],
+    Branch: ["id", "name", "commit"],
+    BranchCommit: ["sha"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("model", list(MODEL_FIELDS), ids=lambda m: m.__name__)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_fast_and_detailed_decoders_agree(model: type, data: st.DataObject) -> None:
     """The generated fast hook accepts exactly what cattrs' detailed hook accepts, equally."""
     from northflank_async._converter import _detailed, _fast
 
+    payload = data.draw(_model_like(MODEL_FIELDS[model], _wire_like))
     outcomes = []
     for converter in (_fast, _detailed):
         try:
-            outcomes.append(converter.structure(payload, JobBuild))
+            outcomes.append(converter.structure(payload, model))
         except Exception:
             outcomes.append("failed")
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.parametrize("model", list(MODEL_FIELDS), ids=lambda m: m.__name__)
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_models_decode_or_name_the_field(model: type, data: st.DataObject) -> None:
+    """Any object decodes into each model or raises a DecodeError naming a path in data.*."""
+    payload = data.draw(_model_like(MODEL_FIELDS[model], _wire_like))
+    try:
+        decoded = decode(payload, model)
+    except DecodeError as error:
+        assert error.path.startswith("data")
+    else:
+        assert isinstance(decoded, model)
 
 
 @settings(max_examples=200, deadline=None)

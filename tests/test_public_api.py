@@ -8,13 +8,14 @@ import northflank_async
 import northflank_async.testing
 
 EXPECTED = {
-    "APIError", "AsyncCursorIterator", "AuthenticationError", "BadRequestError",
-    "BuildFollower", "BuildStatus", "BuildWatcher", "ClientClosedError", "ConfigurationError",
-    "ConflictError", "DEFAULT_BASE_URL", "DecodeError", "JobBuild", "JobBuilds", "Jobs",
-    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
-    "PermissionDeniedError", "RateLimit", "RateLimitError", "Registry", "RequestTimeoutError",
-    "ResponseTooLargeError", "ServerError", "TransportError", "UnexpectedRedirectError",
-    "WaitTimeoutError", "__version__",
+    "APIError", "AsyncCursorIterator", "AuthenticationError", "BadRequestError", "Branch",
+    "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher", "ClientClosedError",
+    "ConfigurationError", "ConflictError", "DEFAULT_BASE_URL", "DecodeError", "Job", "JobBuild",
+    "JobBuilds", "JobRun", "JobType", "Jobs", "NorthflankClient", "NorthflankError",
+    "NotFoundError", "Page", "PaginationError", "PermissionDeniedError", "RateLimit",
+    "RateLimitError", "Registry", "RequestTimeoutError", "ResponseTooLargeError", "RunStarted",
+    "RunStatus", "ServerError", "TransportError", "UnexpectedRedirectError", "WaitTimeoutError",
+    "__version__",
 }  # fmt: skip
 
 

@@ -6,6 +6,7 @@
 
 prints one line (``base_url=... token=... project=... job=... builds=...``) once it
 listens, then serves until interrupted (SIGINT or SIGTERM), and exits with status 0.
+A bad argument gives a one-line message on stderr and status 2.
 """
 
 from __future__ import annotations
@@ -13,28 +14,75 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from ._fake import FakeNorthflank
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _bounded_int(low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"{text} is not {bounds}")
+        return value
+
+    return parse
+
+
+def _bounded_float(low: float, high: float | None = None) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            bounds = f"between {low:g} and {high:g}" if high is not None else f">= {low:g}"
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number {bounds}")
+        return value
+
+    return parse
+
+
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m northflank_async.testing",
         description="Serve an in-memory fake of the Northflank job-build API.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to bind, 0 for any (8080)")
+    parser.add_argument(
+        "--port", type=_bounded_int(0, 65535), default=8080, help="port to bind, 0 for any (8080)"
+    )
     parser.add_argument("--token", default="nf-fake-token", help="bearer token to accept")
     parser.add_argument("--project", default="demo", help="project id (demo)")
     parser.add_argument("--job", default="nightly", help="job id (nightly)")
-    parser.add_argument("--builds", type=int, default=250, help="builds to generate (250)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for generated data (0)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per answer")
     parser.add_argument(
-        "--fault-rate", type=float, default=0.0, help="probability of a random fault (0)"
+        "--builds", type=_bounded_int(0), default=250, help="builds to generate (250)"
+    )
+    parser.add_argument("--runs", type=_bounded_int(0), default=0, help="runs to generate (0)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for generated data (0)")
+    parser.add_argument(
+        "--latency", type=_bounded_float(0), default=0.0, help="seconds added per answer"
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=_bounded_float(0, 1),
+        default=0.0,
+        help="probability of a random fault (0)",
     )
     parser.add_argument(
         "--no-rate-limit", action="store_true", help="do not enforce 1000 requests an hour"
@@ -51,7 +99,7 @@ async def _serve(args: argparse.Namespace) -> None:
         latency=args.latency,
         seed=args.seed,
     )
-    fake.add_job(args.project, args.job, builds=args.builds)
+    fake.add_job(args.project, args.job, builds=args.builds, runs=args.runs)
     if args.fault_rate:
         fake.faults(args.fault_rate, seed=args.seed)
     stop = asyncio.Event()

@@ -8,15 +8,22 @@ from typing import assert_type
 from northflank_async import (
     APIError,
     AsyncCursorIterator,
+    Branch,
+    BranchCommit,
     BuildStatus,
     DecodeError,
+    Job,
     JobBuild,
+    JobRun,
+    JobType,
     NorthflankClient,
     NorthflankError,
     Page,
     RateLimit,
     RateLimitError,
     Registry,
+    RunStarted,
+    RunStatus,
     WaitTimeoutError,
 )
 
@@ -30,7 +37,7 @@ async def listing(nf: NorthflankClient) -> None:
         assert_type(build.status, BuildStatus | str | None)
         assert_type(build.created_at, datetime | None)
         assert_type(build.registry, Registry | None)
-        assert_type(build.pull_request_id, int | None)
+        assert_type(build.pull_request_id, int | str | None)
         assert_type(build.is_concluded, bool)
     assert_type(await nf.jobs.builds.list(project_id="p", job_id="j").collect(), list[JobBuild])
     async for page in nf.jobs.builds.list(project_id="p", job_id="j").pages():
@@ -46,6 +53,40 @@ async def listing(nf: NorthflankClient) -> None:
     async for new in nf.jobs.builds.follow(project_id="p", job_id="j"):
         assert_type(new, JobBuild)
     assert_type(nf.rate_limit, RateLimit | None)
+
+
+def models(run: JobRun, started: RunStarted, job: Job, branch: Branch) -> None:
+    assert_type(run.id, str)
+    assert_type(run.run_name, str | None)
+    assert_type(run.status, RunStatus | str | None)
+    assert_type(run.concluded, bool | None)
+    assert_type(run.active, int | None)
+    assert_type(run.succeeded, int | None)
+    assert_type(run.failed, int | None)
+    assert_type(run.backoff_limit, int | None)
+    assert_type(run.completions, int | None)
+    assert_type(run.started_at, datetime | None)
+    assert_type(run.concluded_at, datetime | None)
+    assert_type(run.is_concluded, bool)
+    assert_type(RunStatus.RUNNING.is_terminal, bool)
+    assert_type(started.id, str)
+    assert_type(started.run_name, str | None)
+    assert_type(job.id, str)
+    assert_type(job.app_id, str | None)
+    assert_type(job.name, str | None)
+    assert_type(job.description, str | None)
+    assert_type(job.tags, tuple[str, ...])
+    assert_type(job.project_id, str | None)
+    assert_type(job.job_type, JobType | str | None)
+    assert_type(job.created_at, datetime | None)
+    assert_type(job.disabled_ci, bool | None)
+    assert_type(job.disabled_cd, bool | None)
+    assert_type(job.suspended, bool | None)
+    assert_type(branch.id, str)
+    assert_type(branch.name, str | None)
+    assert_type(branch.commit, BranchCommit | None)
+    if branch.commit is not None:
+        assert_type(branch.commit.sha, str | None)
 
 
 def errors(error: NorthflankError) -> None:
