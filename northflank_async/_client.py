@@ -14,7 +14,7 @@ from ._core import RetryPolicy, check_number
 from ._errors import ConfigurationError
 from ._http import Transport
 from ._models import RateLimit
-from ._resources import Jobs
+from ._resources import JobHandle, Jobs, _Scope
 
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
@@ -91,7 +91,8 @@ class NorthflankClient:
     .. ``backoff_max`` seconds); rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
     :class:`~northflank_async.RateLimitError` instead of sleeping; bodies larger than
     ``max_response_bytes`` are refused. A bad option, token or base URL raises
-    :class:`~northflank_async.ConfigurationError` here, naming what is wrong.
+    :class:`~northflank_async.ConfigurationError` here, naming what is wrong. ``team_id`` sets a
+    default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class NorthflankClient:
         max_rate_limit_wait: float = 60.0,
         max_response_bytes: int = 32 * 1024 * 1024,
         allow_insecure: bool = False,
+        team_id: str | None = None,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
@@ -140,7 +142,24 @@ class NorthflankClient:
             max_rate_limit_wait=max_rate_limit_wait,
             max_response_bytes=max_response_bytes,
         )
-        self.jobs = Jobs(self._transport)
+        self._team_id = team_id
+        self.jobs = Jobs(self._transport, team_id)
+
+    def job(self, project_id: str, job_id: str, team_id: str | None = None) -> JobHandle:
+        """A handle on one job: ``job.builds``, ``job.runs`` and ``job.branches`` need no ids.
+
+        ``team_id`` (else the client's ``team_id``) selects the organisation route form. The
+        ids are checked here, before any request.
+        """
+        team = team_id if team_id is not None else self._team_id
+        scope = _Scope(project_id, job_id, team)
+        scope.path()  # refuse bad ids now, not at the first request
+        return JobHandle(self._transport, scope)
+
+    @property
+    def team_id(self) -> str | None:
+        """The default team of every call (``None``: the project route form)."""
+        return self._team_id
 
     @property
     def base_url(self) -> str:

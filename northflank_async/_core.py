@@ -22,11 +22,10 @@ from urllib.parse import quote
 import attrs
 
 from ._converter import decode_list
-from ._errors import APIError, DecodeError, PaginationError, RateLimitError, error_class_for
+from ._errors import APIError, DecodeError, RateLimitError, error_class_for
 from ._models import JobBuild, Page, RateLimit
 
 __all__ = [
-    "CursorTracker",
     "PollSchedule",
     "RateLimitState",
     "RetryPolicy",
@@ -36,6 +35,7 @@ __all__ = [
     "decipher_response",
     "job_path",
     "parse_list_page",
+    "project_path",
     "retry_after_seconds",
 ]
 
@@ -109,19 +109,25 @@ def check_id(value: str, name: str) -> None:
     _segment(value, name)
 
 
-def job_path(
-    *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
-) -> str:
-    """The path of a job endpoint in the team (``team_id``) or project route form.
+def project_path(project_id: str, team_id: str | None, *tail: str) -> str:
+    """The path of a project endpoint in the team (``team_id``) or project route form.
 
-    ``tail`` holds literal segments followed by user-supplied ids, all percent-encoded.
+    ``tail`` holds literal segments and user-supplied ids, all checked and percent-encoded.
     """
     parts = ["v1"]
     if team_id is not None:
         parts += ["teams", _segment(team_id, "team_id")]
-    parts += ["projects", _segment(project_id, "project_id"), "jobs", _segment(job_id, "job_id")]
+    parts += ["projects", _segment(project_id, "project_id")]
     parts += [_segment(piece, "path parameter") for piece in tail]
     return "/" + "/".join(parts)
+
+
+def job_path(
+    *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
+) -> str:
+    """The path of a job endpoint in the team (``team_id``) or project route form."""
+    _segment(job_id, "job_id")  # checked first, so that a bad job id is named as such
+    return project_path(project_id, team_id, "jobs", job_id, *tail)
 
 
 # --------------------------------------------------------------------------- envelopes
@@ -287,45 +293,6 @@ def parse_data(envelope: Any) -> Any:
     if not isinstance(envelope, dict) or "data" not in envelope:
         raise DecodeError("expected an object with a data member", path="$")
     return envelope["data"]
-
-
-# --------------------------------------------------------------------------- pagination
-
-
-#: Empty pages in a row that may still claim a next page; the next such page ends the listing.
-#: One or two can be legitimate (items deleted between two requests empty a page); a third in
-#: a row is a server going nowhere, with fresh cursors that the loop check cannot catch.
-MAX_EMPTY_PAGES = 3
-
-
-@attrs.define
-class CursorTracker:
-    """Checks that a listing's cursors move forward: no next page without a cursor, no loop.
-
-    Nor endless emptiness: the ``MAX_EMPTY_PAGES``-th empty page in a row that still claims a
-    next page raises :class:`PaginationError`, so a listing always ends, ``limit`` or not.
-    """
-
-    _seen: set[str] = attrs.field(factory=set)
-    _empty_run: int = 0
-
-    def follow(self, page: Page[Any]) -> str | None:
-        """The cursor to fetch after ``page``, or ``None`` when it was the last page."""
-        if not page.has_next_page:
-            return None
-        raw_cursor = page.cursor
-        if not raw_cursor:
-            raise PaginationError("the API said hasNextPage is true but sent no cursor")
-        if raw_cursor in self._seen:
-            raise PaginationError(f"the API repeated cursor {raw_cursor!r}: refusing to loop")
-        self._empty_run = 0 if page.items else self._empty_run + 1
-        if self._empty_run >= MAX_EMPTY_PAGES:
-            raise PaginationError(
-                f"the API sent {self._empty_run} empty pages in a row, each claiming a next "
-                "page: refusing to go on"
-            )
-        self._seen.add(raw_cursor)
-        return raw_cursor
 
 
 # --------------------------------------------------------------------------- retries

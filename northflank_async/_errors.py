@@ -21,13 +21,13 @@
         ├── ServerError             5xx
         └── UnexpectedRedirectError 3xx (redirects are never followed)
 
-Every error a listing raises carries ``resume_cursor`` and ``items_yielded`` once it has passed
-through an :class:`~northflank_async.AsyncCursorIterator`, so a caller can resume exactly where
-the listing stopped.
+An error raised while a listing walks its pages leaves the resume point on the iterator
+(``iterator.resume_cursor``, ``iterator.items_yielded``) and says it in a note on the error.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from multidict import CIMultiDict, CIMultiDictProxy
 
 if TYPE_CHECKING:
-    from ._models import JobBuild
+    from ._models import JobBuild, JobRun
 
 __all__ = [
     "APIError",
@@ -60,15 +60,34 @@ __all__ = [
 
 
 class NorthflankError(Exception):
-    """Base class of every error raised by northflank-async.
+    """Base class of every error raised by northflank-async."""
 
-    ``resume_cursor`` and ``items_yielded`` are filled in when the error escapes a listing: pass
-    ``cursor=error.resume_cursor`` to a new ``list()`` call to continue with nothing lost or
-    repeated (``None`` means "from the first page").
-    """
+    _resume: tuple[str | None, int] | None = None
 
-    resume_cursor: str | None = None
-    items_yielded: int | None = None
+    def _set_resume_point(self, cursor: str | None, items_yielded: int) -> None:
+        # Kept only for the deprecated attributes below; the iterator is the source of truth.
+        self._resume = (cursor, items_yielded)
+
+    @property
+    def resume_cursor(self) -> str | None:
+        """Deprecated since 0.2.0: read ``resume_cursor`` on the listing's iterator instead."""
+        _deprecated("resume_cursor")
+        return self._resume[0] if self._resume else None
+
+    @property
+    def items_yielded(self) -> int | None:
+        """Deprecated since 0.2.0: read ``items_yielded`` on the listing's iterator instead."""
+        _deprecated("items_yielded")
+        return self._resume[1] if self._resume else None
+
+
+def _deprecated(name: str) -> None:
+    warnings.warn(
+        f"NorthflankError.{name} is deprecated and will be removed in 0.3.0: read it on the "
+        "listing's AsyncCursorIterator instead (it.resume_cursor, it.items_yielded)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class ConfigurationError(NorthflankError):
@@ -120,14 +139,22 @@ class PaginationError(NorthflankError):
 
 
 class WaitTimeoutError(NorthflankError, TimeoutError):
-    """``wait()`` or ``watch()`` gave up before the build concluded. Also a :class:`TimeoutError`.
+    """``wait()`` or ``watch()`` gave up before the build (or run) concluded.
 
-    ``build`` is the last state seen (``None`` if the build was never read).
+    Also a :class:`TimeoutError`. ``last`` is the last state seen (a :class:`JobBuild` or a
+    :class:`JobRun`; ``None`` if it was never read); ``build`` is the same for a build's wait.
     """
 
-    def __init__(self, message: str, *, build: JobBuild | None = None) -> None:
+    def __init__(self, message: str, *, last: JobBuild | JobRun | None = None) -> None:
         super().__init__(message)
-        self.build = build
+        self.last = last
+
+    @property
+    def build(self) -> JobBuild | None:
+        """The last state of the build waited for (``None`` for a run, or if never read)."""
+        from ._models import JobBuild
+
+        return self.last if isinstance(self.last, JobBuild) else None
 
 
 class APIError(NorthflankError):

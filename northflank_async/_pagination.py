@@ -1,217 +1,199 @@
-"""Cursor pagination: :class:`AsyncCursorIterator` walks ``pagination.cursor`` page by page.
+"""The one engine that walks a listing's pages, and the iterator users hold.
+
+Every listing and every follower walks pages through :class:`PageWalker`: it asks one
+``fetch_page(cursor)`` callback (built by ``_endpoints`` from a route, a model and a key) for
+each page, checks with :class:`CursorTracker` that the cursors move forward, and stops at the
+last page or at ``limit``. On top of it:
+
+* :class:`AsyncCursorIterator` hands out items (or whole pages with ``pages()``) and knows where
+  a new listing would resume (``resume_cursor``, ``items_yielded``);
+* ``prefetch=N`` puts :class:`_Prefetch`, a background task, between the walker and the
+  iterator, keeping up to N pages ready;
+* ``BuildFollower`` (``_workflows``) walks one poll's pages with a walker and stops it at its
+  watermark.
 
 By default pages are fetched only when the consumer asks for an item the iterator does not hold
-yet, so a consumer that stops early (``break``, ``limit=``) costs no extra request, and nothing
-runs in the background between two items. ``prefetch=N`` opts into a background task that keeps
-up to N pages ready ahead of the consumer, overlapping the network with the consumer's work.
+yet, so a consumer that stops early (``break``, ``limit=``) costs no extra request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from ._core import CursorTracker
-from ._errors import NorthflankError
+import attrs
+
+from ._errors import NorthflankError, PaginationError
 from ._models import Page
 
-__all__ = ["AsyncCursorIterator", "DecodeFrame", "FetchFrame", "FetchPage"]
+__all__ = ["AsyncCursorIterator", "CursorTracker", "FetchPage", "PageWalker", "Step"]
 
 T = TypeVar("T")
 
-FetchPage = Callable[[str | None, int], Awaitable[Page[T]]]
-"""``fetch(cursor, per_page)``: one decoded page of a listing (``cursor=None`` for the first)."""
+FetchPage = Callable[[str | None], Awaitable[Page[T]]]
+"""``fetch_page(cursor)``: one decoded page of a listing (``cursor=None`` for the first)."""
 
-FetchFrame = Callable[[str | None, int], Awaitable[Page[Any]]]
-"""``fetch(cursor, per_page)``: one page whose items are still undecoded JSON."""
-
-DecodeFrame = Callable[[Page[Any]], Page[T]]
-"""Decode the items of a frame."""
-
-# A fetched frame and the cursor that fetched it (where to resume if decoding it fails).
-_Frame = tuple[Page[Any], str | None]
+#: Empty pages in a row that claim a next page before a listing is refused as endless. One or
+#: two can be legitimate (items deleted between two requests empty a page); a third in a row is
+#: a server going nowhere, with fresh cursors that the loop check cannot catch.
+MAX_EMPTY_PAGES = 3
 
 
-class _Pager(Generic[T]):
-    """Cursor bookkeeping for one walk through a listing.
+@attrs.define
+class CursorTracker:
+    """Checks that a listing moves forward: a cursor for every next page, no loop, no stall.
 
-    Fetching a page and decoding its items are two steps, so that a prefetcher can send the
-    next request while the consumer decodes the page it has.
+    Pure bookkeeping, no I/O: fed each page in turn, it returns the cursor to fetch next.
     """
 
+    max_empty_pages: int = MAX_EMPTY_PAGES
+    _seen: set[str] = attrs.field(factory=set)
+    _empty_in_a_row: int = 0
+
+    def follow(self, page: Page[Any]) -> str | None:
+        """The cursor to fetch after ``page``, or ``None`` when it was the last page."""
+        if not page.has_next_page:
+            return None
+        cursor = page.cursor
+        if not cursor:
+            raise PaginationError("the API said hasNextPage is true but sent no cursor")
+        if cursor in self._seen:
+            raise PaginationError(f"the API repeated cursor {cursor!r}: refusing to loop")
+        self._empty_in_a_row = 0 if page.items else self._empty_in_a_row + 1
+        if self._empty_in_a_row >= self.max_empty_pages:
+            raise PaginationError(
+                f"the API sent {self._empty_in_a_row} empty pages in a row that each claimed "
+                "a next page: refusing to walk an endless listing"
+            )
+        self._seen.add(cursor)
+        return cursor
+
+
+@attrs.frozen
+class Step(Generic[T]):
+    """A page and the cursor that fetched it (``None`` for the first page)."""
+
+    cursor: str | None
+    page: Page[T]
+
+
+class PageWalker(Generic[T]):
+    """The one loop over a listing's pages: fetch, check the cursor, stop at the end or limit."""
+
     def __init__(
-        self,
-        fetch: FetchFrame,
-        decode: DecodeFrame[T],
-        cursor: str | None,
-        per_page: int,
-        limit: int | None,
+        self, fetch_page: FetchPage[T], *, cursor: str | None = None, limit: int | None = None
     ) -> None:
-        self._fetch = fetch
-        self._decode = decode
+        self._fetch = fetch_page
         self._cursor = cursor
-        self._per_page = per_page if limit is None else max(1, min(per_page, limit))
         self._limit = limit
         self._tracker = CursorTracker()
-        self._done = limit == 0
-        self.items_seen = 0  # items of the pages handed out so far
-        self.items_yielded = 0  # items the consumer has actually received
-
-    @property
-    def done(self) -> bool:
-        return self._done
+        self._fetched = 0
+        self.done = limit == 0
 
     def stop(self) -> None:
-        self._done = True
+        """Fetch nothing more."""
+        self.done = True
 
-    async def next_frame(self) -> _Frame | None:
-        """The next undecoded page, ``None`` once the listing (or its ``limit``) is exhausted."""
-        if self._done:
+    async def step(self) -> Step[T] | None:
+        """The next page, ``None`` once the listing (or its ``limit``) is exhausted.
+
+        A failure ends the walk: the error propagates and later calls return ``None``.
+        """
+        if self.done:
             return None
         cursor = self._cursor
         try:
-            frame = await self._fetch(cursor, self._per_page)
-            self._cursor = self._tracker.follow(frame)
-        except NorthflankError as error:
-            raise self._failed(error, cursor) from None
+            page = await self._fetch(cursor)
+            self._cursor = self._tracker.follow(page)
         except BaseException:
-            self._done = True
+            self.done = True
             raise
-        self.items_seen += len(frame.items)
-        if self._cursor is None or (self._limit is not None and self.items_seen >= self._limit):
-            self._done = True
-        return frame, cursor
-
-    def decode(self, frame: _Frame) -> Page[T]:
-        """Decode a frame's items; a failure says where to resume, like a failed fetch."""
-        try:
-            return self._decode(frame[0])
-        except NorthflankError as error:
-            raise self._failed(error, frame[1]) from None
-
-    def _failed(self, error: NorthflankError, cursor: str | None) -> NorthflankError:
-        # Resuming from the failed page's cursor loses and repeats nothing.
-        self._done = True
-        error.resume_cursor = cursor
-        error.items_yielded = self.items_yielded
-        return error
-
-    async def next_page(self) -> Page[T] | None:
-        """The next decoded page, ``None`` once the listing is exhausted."""
-        frame = await self.next_frame()
-        return None if frame is None else self.decode(frame)
+        self._fetched += len(page.items)
+        if self._cursor is None or (self._limit is not None and self._fetched >= self._limit):
+            self.done = True
+        return Step(cursor, page)
 
 
-class _PageSource(Protocol[T]):
-    """What the iterators draw pages from: the pager itself, or a prefetcher in front of it."""
+class _Source(Protocol[T]):
+    """Where an iterator takes its pages from: the walker itself, or a prefetch in front of it."""
 
-    @property
-    def pager(self) -> _Pager[T]: ...
-
-    async def next_page(self) -> Page[T] | None: ...
+    async def step(self) -> Step[T] | None: ...
 
     def stop(self) -> None: ...
 
-    async def aclose(self) -> None: ...
+
+_END = None
 
 
-class _Direct(Generic[T]):
-    """Pages fetched on demand, in the consumer's task."""
-
-    def __init__(self, pager: _Pager[T]) -> None:
-        self.pager = pager
-
-    async def next_page(self) -> Page[T] | None:
-        return await self.pager.next_page()
-
-    def stop(self) -> None:
-        self.pager.stop()
-
-    async def aclose(self) -> None:
-        self.pager.stop()
-
-
-_END = object()
-
-
-class _Prefetcher(Generic[T]):
-    """A background task that keeps up to ``depth`` pages fetched ahead of the consumer.
+class _Prefetch(Generic[T]):
+    """A background task that keeps up to ``depth`` pages of a walker ready for the consumer.
 
     A page counts against ``depth`` from the moment its request starts until the consumer takes
     it, so at most ``depth`` pages are ever in flight or waiting. A failure travels through the
-    queue in order, after the pages fetched before it.
+    queue after the pages fetched before it. Once the consumer stops, is cancelled or meets an
+    error, the task is cancelled and nothing more is sent.
     """
 
-    def __init__(self, pager: _Pager[T], depth: int) -> None:
-        self.pager = pager
-        self._queue: asyncio.Queue[object] = asyncio.Queue()
+    def __init__(self, walker: PageWalker[T], depth: int) -> None:
+        self._walker = walker
+        self._queue: asyncio.Queue[Step[T] | BaseException | None] = asyncio.Queue()
         self._slots = asyncio.Semaphore(depth)
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
 
-    async def next_page(self) -> Page[T] | None:
+    async def step(self) -> Step[T] | None:
         if self._stopped:
-            return None  # the task may have been cancelled before it could queue the end
+            return None
         if self._task is None:
-            if self.pager.done:
+            if self._walker.done:
                 return None
             self._task = asyncio.get_running_loop().create_task(
-                _produce(self.pager, self._queue, self._slots), name="northflank-async-prefetch"
+                _produce(self._walker, self._queue, self._slots), name="northflank-async-prefetch"
             )
         try:
             item = await self._queue.get()
         except BaseException:
-            # The consumer was cancelled while it waited: nobody will take what the task would
-            # fetch next, and a kept CancelledError can keep this iterator (and so the task)
-            # alive long after. Stop now, as a cancelled fetch in the consumer's task would.
+            # Cancelled while waiting: whether or not the caller keeps the CancelledError, this
+            # listing is over, and its task must not go on sending requests.
             self.stop()
             raise
-        if item is _END:
-            self._queue.put_nowait(_END)  # later calls see the end too
-            return None
-        if isinstance(item, BaseException):
-            self._queue.put_nowait(_END)
-            if isinstance(item, NorthflankError):
-                item.items_yielded = self.pager.items_yielded
+        if item is _END or isinstance(item, BaseException):
+            self.stop()
+            if item is _END:
+                return None
             raise item
         self._slots.release()
-        try:
-            # Let the producer put its next request on the wire, then decode this page here,
-            # in the consumer's task, while that request travels.
-            await asyncio.sleep(0)
-            return self.pager.decode(item)  # type: ignore[arg-type]
-        except BaseException:
-            self.stop()
-            raise
+        return item
 
     def stop(self) -> None:
         self._stopped = True
-        self.pager.stop()
+        self._walker.stop()
         task = self._task
         # Also called by a finalizer, possibly after the loop is gone: nothing to cancel then.
         if task is not None and not task.done() and not task.get_loop().is_closed():
             task.cancel()
 
-    async def aclose(self) -> None:
-        self.stop()
+    async def wait_stopped(self) -> None:
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
 
 async def _produce(
-    pager: _Pager[T], queue: asyncio.Queue[object], slots: asyncio.Semaphore
+    walker: PageWalker[T],
+    queue: asyncio.Queue[Step[T] | BaseException | None],
+    slots: asyncio.Semaphore,
 ) -> None:
-    # A plain function of pager and queue: the task must not keep the iterator alive, so that
+    # A plain function of walker and queue: the task must not keep the iterator alive, so that
     # an iterator dropped after `break` is collected and its finalizer cancels this task.
     try:
-        while not pager.done:
+        while not walker.done:
             await slots.acquire()
-            frame = await pager.next_frame()
-            if frame is None:
+            step = await walker.step()
+            if step is None:
                 break
-            queue.put_nowait(frame)
+            queue.put_nowait(step)
     except asyncio.CancelledError:
         raise
     except Exception as error:  # delivered to the consumer, in order
@@ -220,77 +202,97 @@ async def _produce(
     queue.put_nowait(_END)
 
 
-class _PageIterator(AsyncIterator[Page[T]]):
-    def __init__(self, source: _PageSource[T], owner: object) -> None:
-        self._source = source
-        # `list(...).pages()` drops the cursor iterator at once: keep it alive while pages are
-        # walked, or its finalizer would stop the prefetch under our feet.
-        self._owner = owner
-
-    async def __anext__(self) -> Page[T]:
-        page = await self._source.next_page()
-        if page is None:
-            raise StopAsyncIteration
-        self._source.pager.items_yielded += len(page.items)
-        return page
-
-    async def aclose(self) -> None:
-        await self._source.aclose()
-
-
 class AsyncCursorIterator(AsyncIterator[T]):
     """An async iterator over every item of a listing, following the API's cursors.
 
     ``async for item in it`` yields items in the API's order; :meth:`collect` gathers them into
     a list; :meth:`pages` walks whole :class:`Page` objects instead. An iterator is single-use:
-    call ``list()`` again for a second walk. Errors raised while fetching a page carry
-    ``resume_cursor`` and ``items_yielded`` so that a new listing can continue exactly there.
+    call ``list()`` again for a second walk.
+
+    ``resume_cursor`` and ``items_yielded`` say at any moment where a new listing would go on:
+    after an error, ``list(..., cursor=it.resume_cursor)`` continues with nothing lost or
+    repeated (the error's notes say the same).
     """
 
     def __init__(
         self,
-        fetch: FetchFrame,
-        decode: DecodeFrame[T],
+        fetch_page: FetchPage[T],
         *,
-        per_page: int,
         cursor: str | None = None,
         limit: int | None = None,
         prefetch: int = 0,
     ) -> None:
-        self._pager = _Pager(fetch, decode, cursor, per_page, limit)
-        self._source: _PageSource[T]
+        walker = PageWalker(fetch_page, cursor=cursor, limit=limit)
+        self._walker = walker
+        self._source: _Source[T] = walker
+        self._prefetch: _Prefetch[T] | None = None
         if prefetch > 0:
-            prefetcher = _Prefetcher(self._pager, prefetch)
-            self._source = prefetcher
+            self._prefetch = self._source = _Prefetch(walker, prefetch)
             # Breaking out of `async for` drops the iterator without telling it: when it is
             # collected, the background fetch is cancelled, as an async generator's would be.
-            weakref.finalize(self, prefetcher.stop)
-        else:
-            self._source = _Direct(self._pager)
+            weakref.finalize(self, self._prefetch.stop)
         self._limit = limit
-        self._buffer: list[T] | tuple[T, ...] = ()
+        self._buffer: Sequence[T] = ()
         self._index = 0
+        self._page_cursor = cursor  # the cursor that fetched the page in the buffer
+        self._next_cursor = cursor  # the cursor of the page after it
+        self._ended = False
         self._walked = False
+        self.items_yielded = 0
+        """Items handed to the consumer so far (whole pages, with :meth:`pages`)."""
+
+    @property
+    def resume_cursor(self) -> str | None:
+        """The cursor from which a new ``list()`` continues this one (``None``: the first page).
+
+        Exact at page boundaries, which is where every error is raised. After a ``break`` in the
+        middle of a page it is that page's cursor, whose first items were already yielded.
+        """
+        if self._index < len(self._buffer):
+            return self._page_cursor
+        return self._next_cursor
 
     def __aiter__(self) -> AsyncCursorIterator[T]:
         return self
 
     async def __anext__(self) -> T:
         self._walked = True
-        pager = self._pager
         while self._index >= len(self._buffer):
-            page = await self._source.next_page()
-            if page is None:
+            step = await self._next_step()
+            if step is None:
                 raise StopAsyncIteration
-            self._buffer = page.items  # type: ignore[assignment]
-            self._index = 0
+            self._buffer, self._index = step.page.items, 0
+        if self._ended:
+            raise StopAsyncIteration
         item = self._buffer[self._index]
         self._index += 1
-        pager.items_yielded += 1
-        if self._limit is not None and pager.items_yielded >= self._limit:
-            self._buffer = ()
-            self._source.stop()
+        self.items_yielded += 1
+        if self._limit is not None and self.items_yielded >= self._limit:
+            self._end()
         return item
+
+    async def _next_step(self) -> Step[T] | None:
+        if self._ended:
+            return None
+        try:
+            step = await self._source.step()
+        except NorthflankError as error:
+            self._end()
+            error.add_note(
+                f"resume with list(..., cursor={self.resume_cursor!r}): "
+                f"{self.items_yielded} items were yielded before this error"
+            )
+            error._set_resume_point(self.resume_cursor, self.items_yielded)
+            raise
+        if step is None:
+            self._end()
+            return None
+        self._page_cursor, self._next_cursor = step.cursor, step.page.cursor
+        return step
+
+    def _end(self) -> None:
+        self._ended = True
+        self._source.stop()
 
     async def collect(self) -> list[T]:
         """Every remaining item, as a list (all pages are fetched before this returns)."""
@@ -305,18 +307,36 @@ class AsyncCursorIterator(AsyncIterator[T]):
         if self._walked:
             raise RuntimeError("this iterator has already yielded items; call list() again")
         self._walked = True
-        return _PageIterator(self._source, self)
+        return _PageIterator(self)
 
     async def aclose(self) -> None:
         """Stop the walk: no further page is fetched, a prefetch in flight is cancelled.
 
         Safe to call more than once. Also available as ``async with list(...) as it:``.
         """
-        self._buffer = ()
-        await self._source.aclose()
+        self._end()
+        if self._prefetch is not None:
+            await self._prefetch.wait_stopped()
 
     async def __aenter__(self) -> AsyncCursorIterator[T]:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class _PageIterator(AsyncIterator[Page[T]]):
+    def __init__(self, items: AsyncCursorIterator[T]) -> None:
+        # Holding the item iterator keeps it alive while pages are walked: `list(...).pages()`
+        # drops it at once, and its finalizer would stop the prefetch under our feet.
+        self._items = items
+
+    async def __anext__(self) -> Page[T]:
+        step = await self._items._next_step()
+        if step is None:
+            raise StopAsyncIteration
+        self._items.items_yielded += len(step.page.items)
+        return step.page
+
+    async def aclose(self) -> None:
+        await self._items.aclose()

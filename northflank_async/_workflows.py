@@ -12,53 +12,76 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar, cast
 
-from ._core import CursorTracker, PollSchedule, Watermark, check_number
+from ._core import PollSchedule, Watermark, check_number
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
-from ._models import JobBuild
-from ._pagination import FetchPage
+from ._models import JobBuild, JobRun
+from ._pagination import FetchPage, PageWalker
 
-__all__ = ["BuildFollower", "BuildWatcher", "wait_for_build"]
+__all__ = ["BuildFollower", "BuildWatcher", "RunWatcher", "StatusWatcher", "wait_for_build"]
 
 logger = logging.getLogger("northflank_async")
 
 #: How far an idle poll interval may grow, as a multiple of the one asked for.
 IDLE_GROWTH_CAP = 4.0
 
+
+class Concludes(Protocol):
+    """What a watcher reads of the object it polls (a build or a run)."""
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def is_concluded(self) -> bool: ...
+
+
+M = TypeVar("M", bound=Concludes)
+
 GetBuild = Callable[[str], Awaitable[JobBuild]]
+PageSize = Callable[[int], FetchPage[JobBuild]]
+"""``pages(per_page)``: the ``fetch_page`` of a job's builds listing at that page size."""
 
 
-class BuildWatcher(AsyncIterator[JobBuild]):
-    """Yields a build when first seen, then on each change of status, ending once concluded.
+class StatusWatcher(AsyncIterator[M], Generic[M]):
+    """Yields an object (a build, a run) when first seen, then on each change, until concluded.
 
-    A change is a new status or the build becoming concluded; the concluded build is always
+    A change is a new status or the object becoming concluded; the concluded state is always
     the last item. ``timeout`` (seconds, for the whole watch) raises
-    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    :class:`~northflank_async.WaitTimeoutError` carrying the last state seen.
     """
 
+    _noun = "object"
+
     def __init__(
-        self, get: GetBuild, build_id: str, *, poll_interval: float, timeout: float | None
+        self,
+        get: Callable[[str], Awaitable[M]],
+        object_id: str,
+        *,
+        poll_interval: float,
+        timeout: float | None,
     ) -> None:
         check_number(poll_interval, "poll_interval")
         if timeout is not None:
             check_number(timeout, "timeout")
         self._get = get
-        self._build_id = build_id
+        self._id = object_id
         self._schedule = PollSchedule(poll_interval, poll_interval * IDLE_GROWTH_CAP)
         self._timeout = timeout
         self._deadline: float | None = None
-        self._last: JobBuild | None = None
+        self._last: M | None = None
         self._done = False
 
     @property
-    def last(self) -> JobBuild | None:
-        """The latest state of the build read so far."""
+    def last(self) -> M | None:
+        """The latest state read so far."""
         return self._last
 
-    def __aiter__(self) -> BuildWatcher:
+    def __aiter__(self) -> StatusWatcher[M]:
         return self
 
-    async def __anext__(self) -> JobBuild:
+    async def __anext__(self) -> M:
         if self._done:
             raise StopAsyncIteration
         loop = asyncio.get_running_loop()
@@ -73,18 +96,18 @@ class BuildWatcher(AsyncIterator[JobBuild]):
             self._done = True
             status = self._last.status if self._last else "never read"
             raise WaitTimeoutError(
-                f"build {self._build_id} not concluded after {self._timeout:g}s "
+                f"{self._noun} {self._id} not concluded after {self._timeout:g}s "
                 f"(last status: {status})",
-                build=self._last,
+                last=cast("JobBuild | JobRun | None", self._last),
             ) from None
 
-    async def _next_change(self) -> JobBuild:
+    async def _next_change(self) -> M:
         first = self._last is None
         while True:
             if not first:
                 await asyncio.sleep(self._schedule.current)
             first = False
-            build = await self._get(self._build_id)
+            build = await self._get(self._id)
             previous, self._last = self._last, build
             changed = previous is None or (
                 build.status != previous.status or build.is_concluded != previous.is_concluded
@@ -100,9 +123,26 @@ class BuildWatcher(AsyncIterator[JobBuild]):
         self._done = True
 
 
-async def wait_for_build(watcher: BuildWatcher) -> JobBuild:
-    """Drain a watcher: the concluded build."""
-    last: JobBuild | None = None
+class BuildWatcher(StatusWatcher[JobBuild]):
+    """Yields a build when first seen, then on each change of status, ending once concluded.
+
+    A change is a new status or the build becoming concluded; the concluded build is always
+    the last item. ``timeout`` (seconds, for the whole watch) raises
+    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    """
+
+    _noun = "build"
+
+
+class RunWatcher(StatusWatcher[JobRun]):
+    """Yields a job run when first seen, then on each change of status, ending once concluded."""
+
+    _noun = "run"
+
+
+async def wait_for_build(watcher: StatusWatcher[M]) -> M:
+    """Drain a watcher: the concluded state."""
+    last: M | None = None
     async for build in watcher:
         last = build
     assert last is not None  # a watcher yields at least once or raises
@@ -123,7 +163,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
 
     def __init__(
         self,
-        fetch: FetchPage[JobBuild],
+        pages: PageSize,
         get: GetBuild,
         *,
         since: str | datetime | None,
@@ -133,11 +173,11 @@ class BuildFollower(AsyncIterator[JobBuild]):
         if isinstance(since, datetime) and since.tzinfo is None:
             raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
         check_number(poll_interval, "poll_interval")
-        self._fetch = fetch
+        self._fetch = pages(per_page)
+        self._fetch_newest = pages(1)
         self._get = get
         self._since = since
         self._interval = poll_interval
-        self._per_page = per_page
         self._mark: Watermark | None = None
         self._ready: deque[JobBuild] = deque()
         self._closed = False
@@ -171,19 +211,17 @@ class BuildFollower(AsyncIterator[JobBuild]):
         if isinstance(self._since, str):
             build = await self._get(self._since)
             return Watermark.at(build.created_at, [build.id])
-        newest = (await self._fetch(None, 1)).items
+        newest = (await self._fetch_newest(None)).items
         return Watermark.at(newest[0].created_at if newest else None, [b.id for b in newest])
 
     async def _poll(self, mark: Watermark) -> list[JobBuild]:
         """New builds, oldest first; the watermark moves only once the whole poll succeeded."""
         new: list[JobBuild] = []
-        tracker = CursorTracker()
-        cursor: str | None = None
-        while True:
-            page = await self._fetch(cursor, self._per_page)
-            fresh, reached = mark.scan(page.items)
+        walker = PageWalker(self._fetch)
+        while (step := await walker.step()) is not None:
+            fresh, reached = mark.scan(step.page.items)
             new += fresh
-            if reached or (cursor := tracker.follow(page)) is None:
+            if reached:
                 break
         mark.advance(new)
         new.reverse()

@@ -196,10 +196,11 @@ class TestIteratorEdges:
     async def test_next_page_without_cursor(self, client: NorthflankClient, mocked: Any) -> None:
         """hasNextPage true with no cursor is an error, not an early stop."""
         mocked.get(ANY_LIST, payload=list_page(range(2), has_next=True))
+        it = client.jobs.builds.list(project_id="proj", job_id="job")
         with pytest.raises(PaginationError) as info:
-            await client.jobs.builds.list(project_id="proj", job_id="job").collect()
-        assert info.value.resume_cursor is None
-        assert info.value.items_yielded == 0
+            await it.collect()
+        assert (it.resume_cursor, it.items_yielded) == (None, 0)
+        assert "resume with list(..., cursor=None)" in "".join(info.value.__notes__)
 
     async def test_repeated_cursor(self, client: NorthflankClient, mocked: Any) -> None:
         """A cursor loop is an error, not an endless walk."""
@@ -207,14 +208,16 @@ class TestIteratorEdges:
         mocked.get(f"{LIST_URL}?per_page=100&cursor=A", payload=list_page(range(2, 4), cursor="A"))
         seen: list[str] = []
 
+        it = client.jobs.builds.list(project_id="proj", job_id="job")
+
         async def walk() -> None:
-            async for build in client.jobs.builds.list(project_id="proj", job_id="job"):
+            async for build in it:
                 seen.append(build.id)
 
-        with pytest.raises(PaginationError, match="repeated") as info:
+        with pytest.raises(PaginationError, match="repeated"):
             await walk()
         assert seen == ["build-0000", "build-0001"]
-        assert (info.value.resume_cursor, info.value.items_yielded) == ("A", 2)
+        assert (it.resume_cursor, it.items_yielded) == ("A", 2)
 
     async def test_break_fetches_no_more(self, client: NorthflankClient, mocked: Any) -> None:
         """Breaking out costs no further request."""
@@ -268,7 +271,7 @@ class TestIteratorEdges:
         with pytest.raises(DecodeError) as info:
             await it.collect()
         assert info.value.path == "data.builds[1].createdAt"
-        assert (info.value.resume_cursor, info.value.items_yielded) == ("c1", 2)
+        assert (it.resume_cursor, it.items_yielded) == ("c1", 2)
 
 
 class TestErrors:

@@ -23,7 +23,6 @@ from northflank_async import (
     UnexpectedRedirectError,
 )
 from northflank_async._core import (
-    CursorTracker,
     RateLimitState,
     RetryPolicy,
     decipher_response,
@@ -31,6 +30,7 @@ from northflank_async._core import (
     parse_list_page,
     retry_after_seconds,
 )
+from northflank_async._pagination import CursorTracker
 
 from .conftest import list_page
 

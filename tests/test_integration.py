@@ -139,9 +139,11 @@ class TestGetAndErrors:
 
     async def test_bad_cursor_is_400(self, nf: NorthflankClient) -> None:
         """A forged cursor is refused by the API, and the error says where it was."""
+        it = nf.jobs.builds.list(project_id="proj", job_id="job", cursor="forged")
         with pytest.raises(BadRequestError) as info:
-            await nf.jobs.builds.list(project_id="proj", job_id="job", cursor="forged").collect()
-        assert info.value.resume_cursor == "forged"
+            await it.collect()
+        assert it.resume_cursor == "forged"
+        assert "cursor='forged'" in "".join(info.value.__notes__)
 
     async def test_rate_limit_exposed(self, nf: NorthflankClient) -> None:
         """client.rate_limit shows the latest headers."""

@@ -20,8 +20,8 @@ from northflank_async import (
     PaginationError,
     TransportError,
 )
-from northflank_async._core import MAX_EMPTY_PAGES, CursorTracker
 from northflank_async._models import Page
+from northflank_async._pagination import MAX_EMPTY_PAGES, CursorTracker
 from northflank_async.testing import FakeNorthflank
 
 from .conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
@@ -191,12 +191,12 @@ class TestEmptyPages:
         mocked.get(ANY_LIST, callback=endless, repeat=True)
         async with NorthflankClient(TOKEN, base_url=BASE, max_retries=0) as nf:
             it = nf.jobs.builds.list(project_id=P, job_id=J, limit=5, prefetch=prefetch)
-            with pytest.raises(PaginationError, match="empty pages in a row") as info:
+            with pytest.raises(PaginationError, match="empty pages in a row"):
                 await it.collect()
         assert len(sent(mocked)) == MAX_EMPTY_PAGES == 3
         # The page that broke the bound, fetched again, loses nothing.
-        assert info.value.resume_cursor == "c2"
-        assert info.value.items_yielded == 0
+        assert it.resume_cursor == "c2"
+        assert it.items_yielded == 0
 
     async def test_a_few_empty_pages_between_full_ones_are_walked(self, mocked: Any) -> None:
         """Two empty pages in a row, twice, between pages with items: every build, in order."""

@@ -169,7 +169,7 @@ class TestRateLimitGate:
                 with pytest.raises(RateLimitError) as info:
                     await listing.collect()
         assert info.value.retry_after is not None and info.value.retry_after > 3000
-        assert info.value.resume_cursor is not None and info.value.items_yielded == 20
+        assert listing.resume_cursor is not None and listing.items_yielded == 20
         assert [r.status for r in fake.requests] == [200, 200]
 
 
@@ -201,18 +201,17 @@ class TestResume:
         fake.script("ok", "ok", 503, 503)
         seen: list[str] = []
         async with client_for(fake, max_retries=1) as nf:
+            listing = nf.jobs.builds.list(project_id=PROJECT, job_id=JOB)
 
             async def walk() -> None:
-                async for build in nf.jobs.builds.list(project_id=PROJECT, job_id=JOB):
+                async for build in listing:
                     seen.append(build.id)
 
-            with pytest.raises(ServerError) as info:
+            with pytest.raises(ServerError):
                 await walk()
-            assert info.value.items_yielded == 200 == len(seen)
-            assert info.value.resume_cursor is not None
-            rest = nf.jobs.builds.list(
-                project_id=PROJECT, job_id=JOB, cursor=info.value.resume_cursor
-            )
+            assert listing.items_yielded == 200 == len(seen)
+            assert listing.resume_cursor is not None
+            rest = nf.jobs.builds.list(project_id=PROJECT, job_id=JOB, cursor=listing.resume_cursor)
             seen += [build.id async for build in rest]
         assert seen == [b["id"] for b in fake.builds(PROJECT, JOB)]
 

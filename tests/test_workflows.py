@@ -318,11 +318,11 @@ class TestPrefetch:
             async for build in it:
                 seen.append(build.id)
 
-        with pytest.raises(NorthflankError) as info:
+        with pytest.raises(NorthflankError):
             await walk()
-        assert len(seen) == 20 and info.value.items_yielded == 20
+        assert len(seen) == 20 and it.items_yielded == 20
         rest = await nf.jobs.builds.list(
-            project_id=P, job_id=J, per_page=10, cursor=info.value.resume_cursor
+            project_id=P, job_id=J, per_page=10, cursor=it.resume_cursor
         ).collect()
         assert seen + [b.id for b in rest] == [b["id"] for b in fake.builds(P, J)]
 

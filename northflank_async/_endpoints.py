@@ -1,0 +1,73 @@
+"""Endpoints: a path, a model and a key become a request that answers typed objects.
+
+This is the layer between the resources, which only name routes and models, and the transport:
+it builds the ``fetch_page`` callback that the pagination engine walks, and the single-object
+calls. Nothing here calls back up into the resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from ._converter import decode
+from ._core import check_number, parse_data, parse_list_page
+from ._http import Transport
+from ._models import Page
+from ._pagination import AsyncCursorIterator, FetchPage
+
+__all__ = ["MAX_PER_PAGE", "call", "list_pages", "listing"]
+
+T = TypeVar("T")
+
+MAX_PER_PAGE = 100
+
+
+def list_pages(
+    transport: Transport, path: str, key: str, model: type[T], per_page: int
+) -> FetchPage[T]:
+    """The ``fetch_page(cursor)`` of a list endpoint: one request, one decoded page."""
+    base = {"per_page": str(per_page)}
+
+    async def fetch_page(cursor: str | None) -> Page[T]:
+        params = base if cursor is None else {**base, "cursor": cursor}
+        return parse_list_page(await transport.request("GET", path, params=params), key, model)
+
+    return fetch_page
+
+
+def listing(
+    transport: Transport,
+    path: str,
+    key: str,
+    model: type[T],
+    *,
+    per_page: int,
+    cursor: str | None,
+    limit: int | None,
+    prefetch: int,
+) -> AsyncCursorIterator[T]:
+    """An iterator over a list endpoint, its arguments checked before anything is sent."""
+    check_number(per_page, "per_page", integer=True, minimum=1, maximum=MAX_PER_PAGE)
+    if limit is not None:
+        check_number(limit, "limit", integer=True)
+    check_number(prefetch, "prefetch", integer=True)
+    if cursor is not None and not isinstance(cursor, str):
+        raise ValueError(f"cursor must be a string or None, got {cursor!r}")
+    if limit is not None:
+        per_page = max(1, min(per_page, limit))  # never fetch more than the caller wants
+    fetch_page = list_pages(transport, path, key, model, per_page)
+    return AsyncCursorIterator(fetch_page, cursor=cursor, limit=limit, prefetch=prefetch)
+
+
+async def call(
+    transport: Transport,
+    method: str,
+    path: str,
+    model: type[T],
+    *,
+    json: Mapping[str, Any] | None = None,
+) -> T:
+    """One request whose ``data`` decodes into ``model``."""
+    envelope = await transport.request(method, path, json=json)
+    return decode(parse_data(envelope), model)
