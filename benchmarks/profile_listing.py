@@ -18,7 +18,7 @@ Against a fake API in a separate process (as ``run.py``), it prints:
    transport with the request for the next page sent before the current page is decoded (a
    hand-rolled read-ahead, what ``prefetch=1`` should match).
 
-It reads private parts of the package (``_converter``, ``_core``, ``_http``) to time them; it
+It reads private parts of the package (``_converter``, ``_wire``, ``_http``) to time them; it
 changes nothing.
 """
 
@@ -46,9 +46,9 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from northflank_async import JobBuild, NorthflankClient
 from northflank_async import _converter as conv
-from northflank_async._core import decode_frame, loads, parse_list_page, read_list_frame
 from northflank_async._models import Page
 from northflank_async._pagination import AsyncCursorIterator
+from northflank_async._wire import decode_frame, loads, parse_list_page, read_list_frame
 
 T = TypeVar("T")
 
@@ -160,7 +160,7 @@ def bench_decoding(builds: list[dict[str, Any]], raw: bytes) -> list[tuple[str, 
             ("orjson.loads of the body (reference)", per_build(lambda: orjson.loads(raw)))
         )
     result.append(
-        (f"_core.loads of the body (the package's: {package_json})", per_build(lambda: loads(raw)))
+        (f"_wire.loads of the body (the package's: {package_json})", per_build(lambda: loads(raw)))
     )
     return result
 
@@ -386,10 +386,11 @@ _LAYERS = (
     ("decode: field hooks + cattrs list", ("cattrs/", "northflank_async/_converter.py")),
     ("JSON parsing (json or orjson)", ("json/", "raw_decode", "orjson")),
     (
-        "transport, envelope (_http, _core, _resources)",
+        "transport, envelope (_http, _wire, _endpoints, _resources)",
         (
             "northflank_async/_http.py",
-            "northflank_async/_core.py",
+            "northflank_async/_wire.py",
+            "northflank_async/_endpoints.py",
             "northflank_async/_resources.py",
             "attr/_make.py",  # attrs.evolve in decode_frame
             "<attrs generated",  # the Page it makes

@@ -29,10 +29,11 @@ from typing import Any, TextIO
 
 import attrs
 
+from ._checks import check_number, check_sha
 from ._client import NorthflankClient
-from ._core import check_id, check_number, check_sha
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from ._models import BuildStatus, JobBuild
+from ._wire import check_id
 
 __all__ = ["main"]
 

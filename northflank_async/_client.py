@@ -10,11 +10,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from ._core import RetryPolicy, check_number
+from ._checks import check_number
 from ._errors import ConfigurationError
 from ._http import Transport
 from ._models import RateLimit
 from ._resources import JobHandle, Jobs, _Scope
+from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from ._checks import check_number
 from ._converter import decode
-from ._core import check_number, parse_data, parse_list_page
 from ._http import Transport
 from ._models import Page
 from ._pagination import AsyncCursorIterator, FetchPage
+from ._wire import parse_data, parse_list_page
 
 __all__ = ["MAX_PER_PAGE", "call", "list_pages", "listing"]
 

@@ -17,8 +17,6 @@ from typing import Any, AnyStr
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._core import RateLimitState, RetryPolicy, api_error, decipher_response, reset_seconds
-from ._core import retry_after_seconds as _retry_after
 from ._errors import (
     APIError,
     ClientClosedError,
@@ -28,7 +26,11 @@ from ._errors import (
     TransportError,
 )
 from ._models import RateLimit
+from ._ratelimit import RateLimitState, reset_seconds
+from ._ratelimit import retry_after_seconds as _retry_after
+from ._retry import RetryPolicy
 from ._version import __version__
+from ._wire import api_error, decipher_response
 
 __all__ = ["Transport"]
 

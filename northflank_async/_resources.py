@@ -14,11 +14,12 @@ from typing import Any
 
 import attrs
 
-from ._core import check_id, check_sha, job_path, project_path
+from ._checks import check_sha
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
 from ._pagination import AsyncCursorIterator
+from ._wire import check_id, job_path, project_path
 from ._workflows import BuildFollower, BuildWatcher, RunWatcher, wait_for_build
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 These are loops of ordinary requests, so every poll goes through the client's retries and its
 rate-limit gate. The decisions (when a build changed, what is new, how long to wait) are the
-pure ``PollSchedule`` and ``Watermark`` of ``_core``.
+pure ``PollSchedule`` and ``Watermark`` of ``_watching``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar, cast
 
-from ._core import PollSchedule, Watermark, check_number
+from ._checks import check_number
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild, JobRun
 from ._pagination import FetchPage, PageWalker
+from ._watching import PollSchedule, Watermark
 
 __all__ = ["BuildFollower", "BuildWatcher", "RunWatcher", "StatusWatcher", "wait_for_build"]
 

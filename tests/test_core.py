@@ -22,15 +22,10 @@ from northflank_async import (
     ServerError,
     UnexpectedRedirectError,
 )
-from northflank_async._core import (
-    RateLimitState,
-    RetryPolicy,
-    decipher_response,
-    job_path,
-    parse_list_page,
-    retry_after_seconds,
-)
 from northflank_async._pagination import CursorTracker
+from northflank_async._ratelimit import RateLimitState, retry_after_seconds
+from northflank_async._retry import RetryPolicy
+from northflank_async._wire import decipher_response, job_path, parse_list_page
 
 from .conftest import list_page
 

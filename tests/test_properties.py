@@ -22,7 +22,7 @@ from northflank_async import (
     RunStarted,
 )
 from northflank_async._converter import decode
-from northflank_async._core import decipher_response, parse_data, parse_list_page
+from northflank_async._wire import decipher_response, parse_data, parse_list_page
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -105,9 +105,9 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Run a test with each JSON parser the client may use."""
     import orjson
 
-    from northflank_async import _core
+    from northflank_async import _wire
 
-    monkeypatch.setattr(_core, "loads", {"json": json.loads, "orjson": orjson.loads}[request.param])
+    monkeypatch.setattr(_wire, "loads", {"json": json.loads, "orjson": orjson.loads}[request.param])
     return str(request.param)
 
 

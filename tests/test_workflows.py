@@ -17,7 +17,7 @@ from northflank_async import (
     ServerError,
     WaitTimeoutError,
 )
-from northflank_async._core import PollSchedule, Watermark
+from northflank_async._watching import PollSchedule, Watermark
 from northflank_async.testing import FakeNorthflank
 
 from .conftest import wire_build
