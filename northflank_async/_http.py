@@ -2,7 +2,8 @@
 
 :class:`Transport` owns (or borrows) the aiohttp session and wraps every request in the
 rate-limit gate, a per-attempt timeout and the retry loop. Decisions are taken by the pure
-functions of ``_core``; this module only sleeps, sends and reads.
+rooms (``_retry``, ``_ratelimit``, ``_wire``, ``_secrets``); this module only sleeps, sends and
+reads.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import logging
 import random
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any, AnyStr
+from typing import Any
 
 import aiohttp
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
     APIError,
@@ -26,9 +26,9 @@ from ._errors import (
     TransportError,
 )
 from ._models import RateLimit
-from ._ratelimit import RateLimitState, reset_seconds
-from ._ratelimit import retry_after_seconds as _retry_after
-from ._retry import RetryPolicy
+from ._ratelimit import RateLimitState
+from ._retry import RetryPolicy, RetryRun
+from ._secrets import Authorization, Secret
 from ._version import __version__
 from ._wire import api_error, decipher_response
 
@@ -38,124 +38,8 @@ logger = logging.getLogger("northflank_async")
 
 _USER_AGENT = f"northflank-async/{__version__}"
 _CHUNK = 1 << 16
-_HIDDEN = "<token hidden>"
-# A run of this many characters of the token, echoed by a server, is hidden like the whole.
-_FRAGMENT = 8
-# Error bodies up to this size are searched for pieces of the token, larger ones for the whole.
-_FRAGMENT_BODY = 1 << 16
 # Retry log lines and TransportError messages quote at most this much of aiohttp's reason.
 _REASON_CHARS = 120
-
-
-class _Secret:
-    """Holds the token so that no repr, log line or formatted local ever shows it.
-
-    It also hides the token in what a server sends back: :meth:`redact` replaces the token, and
-    any run of at least ``_FRAGMENT`` of its characters (a partial echo), with ``<token hidden>``.
-    """
-
-    __slots__ = ("_escapes", "_value")
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        # The JSON escapes that could spell the token without its characters on the wire.
-        self._escapes = (b"\\u", *(b"\\" + c.encode() for c in '/"\\' if c in value))
-
-    def reveal(self) -> str:
-        return self._value
-
-    def redact(self, text: str) -> str:
-        return _mask(text, self._value, _HIDDEN)
-
-    def redact_answer(
-        self, status: int, headers: Mapping[str, str], body: bytes
-    ) -> tuple[Mapping[str, str], bytes]:
-        """An answer's headers and body with the token hidden.
-
-        Error answers, which error messages are built from, lose partial echoes too (bodies up
-        to ``_FRAGMENT_BODY`` bytes); successful answers, megabytes at times and read on every
-        page, are searched for the whole token only: one fast scan.
-        """
-        secret, raw, hidden = self._value, self._value.encode(), _HIDDEN.encode()
-        if status >= 300 or any(secret in k or secret in v for k, v in headers.items()):
-            headers = self._redact_headers(headers)
-        if status >= 300 and len(body) <= _FRAGMENT_BODY:
-            return headers, _mask(body, raw, hidden)
-        return headers, body.replace(raw, hidden) if raw in body else body
-
-    def _redact_headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
-        redact = self.redact
-        if all(redact(key) is key and redact(value) is value for key, value in headers.items()):
-            return headers
-        return CIMultiDictProxy(CIMultiDict((redact(k), redact(v)) for k, v in headers.items()))
-
-    def redact_json(self, value: Any, *, fragments: bool = True) -> Any:
-        """A decoded JSON value with the token hidden in every string (keys included)."""
-        if isinstance(value, str):
-            if fragments:
-                return self.redact(value)
-            return value.replace(self._value, _HIDDEN) if self._value in value else value
-        if isinstance(value, list):
-            return [self.redact_json(item, fragments=fragments) for item in value]
-        if isinstance(value, dict):
-            return {
-                self.redact_json(k, fragments=fragments): self.redact_json(v, fragments=fragments)
-                for k, v in value.items()
-            }
-        return value
-
-    def redact_decoded(self, body: bytes, value: Any) -> Any:
-        """``value``, parsed from ``body``, with the token hidden where JSON escapes spelled it.
-
-        The body itself has been searched already; only escapes can hide the token from that
-        search, so a body without them is passed through untouched.
-        """
-        if any(escape in body for escape in self._escapes):
-            return self.redact_json(value, fragments=False)
-        return value
-
-    def __repr__(self) -> str:
-        return _HIDDEN
-
-    __str__ = __repr__
-
-
-def _mask(text: AnyStr, secret: AnyStr, mask: AnyStr) -> AnyStr:
-    """``text`` with each run of characters copied from ``secret`` replaced by ``mask``.
-
-    A run is hidden when it holds any ``_FRAGMENT`` consecutive characters of the secret (or the
-    whole secret, when shorter); ``text`` itself is returned when there is nothing to hide.
-    """
-    size = min(len(secret), _FRAGMENT)
-    if not size or len(text) < size:
-        return text
-    hidden = bytearray(len(text))
-    for start in range(len(secret) - size + 1):
-        piece = secret[start : start + size]
-        at = text.find(piece)
-        while at >= 0:
-            hidden[at : at + size] = b"\x01" * size
-            at = text.find(piece, at + 1)
-    parts: list[AnyStr] = []
-    index = 0
-    while (start := hidden.find(1, index)) >= 0:
-        end = hidden.find(0, start)
-        parts += [text[index:start], mask]
-        index = len(text) if end < 0 else end
-    if not parts:
-        return text
-    parts.append(text[index:])
-    return text[:0].join(parts)
-
-
-class _Authorization(dict[str, str]):
-    """The request's own headers; its repr hides the token from tracebacks with locals."""
-
-    def __init__(self, token: _Secret) -> None:
-        super().__init__(Authorization=f"Bearer {token.reveal()}")
-
-    def __repr__(self) -> str:
-        return f"{{'Authorization': 'Bearer {_HIDDEN}'}}"
 
 
 class _Failure:
@@ -244,7 +128,7 @@ class Transport:
         max_response_bytes: int,
     ) -> None:
         self.base_url = base_url
-        self._token = _Secret(token)
+        self._token = Secret(token)
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
@@ -304,68 +188,49 @@ class Transport:
         request then returns ``None``. A first attempt's error is raised as always.
         """
         session = self._ensure_session()
-        assert self._gate is not None
-        attempts = self.policy.max_retries + 1
-        may_have_acted = False  # whether an earlier attempt may have reached and moved the server
-        for attempt in range(1, attempts + 1):
-            await self._gate.acquire(method, path)
+        gate = self._gate
+        assert gate is not None
+        run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+        while True:
+            await gate.acquire(method, path)
             try:
                 outcome = await self._attempt(session, method, path, params, json)
             except BaseException:
-                self._gate.release(None)
+                gate.release(None)
                 raise
             if isinstance(outcome, _Failure):
                 # Raised here, outside any except block, with no aiohttp exception chained:
                 # aiohttp's carry the request headers, token included (request_info, locals).
-                self._gate.release(None)
-                may_have_acted = may_have_acted or outcome.reached
-                if (
-                    attempt == attempts
-                    or isinstance(outcome.error, ResponseTooLargeError)
-                    or not self.policy.retry_exception(method, reached_server=outcome.reached)
-                ):
+                gate.release(None)
+                too_large = isinstance(outcome.error, ResponseTooLargeError)
+                delay = run.after_failure(reached=outcome.reached, retryable=not too_large)
+                if delay is None:
                     raise outcome.error
-                await self._backoff(method, path, attempt, attempts, outcome.reason, None)
+                await self._wait_to_retry(method, path, run, outcome.reason, delay)
                 continue
             status, headers, body = outcome
-            self._gate.release(headers)
+            gate.release(headers)
             if status < 300:
                 data = decipher_response(status, headers, body, method=method, path=path)
                 return self._token.redact_decoded(body, data)
-            if may_have_acted and status in done_if_repeated:
+            if run.done_on_repeat(status, done_if_repeated):
                 return None
             error = self._redacted(api_error(status, headers, body, method=method, path=path))
-            if attempt == attempts or not self.policy.retry_status(method, status):
+            delay = run.after_status(status, error.headers, datetime.now(UTC))
+            if delay is None:
                 raise error
-            may_have_acted = may_have_acted or self.policy.may_have_acted(status)
-            await self._backoff(method, path, attempt, attempts, str(status), error)
-        raise AssertionError("unreachable")  # pragma: no cover
+            await self._wait_to_retry(method, path, run, str(status), delay)
 
-    async def _backoff(
-        self,
-        method: str,
-        path: str,
-        attempt: int,
-        attempts: int,
-        reason: str,
-        error: APIError | None,
+    async def _wait_to_retry(
+        self, method: str, path: str, run: RetryRun, reason: str, delay: float
     ) -> None:
-        delay = self.policy.backoff(attempt, self._rng)
-        if error is not None:
-            announced = _retry_after(error.headers, datetime.now(UTC))
-            if announced is None and isinstance(error, RateLimitError):
-                announced = reset_seconds(error.headers)
-            if announced is not None:
-                if announced > self._max_rate_limit_wait:
-                    raise error  # the caller decides; we do not sleep for that long
-                delay = announced
         logger.warning(
             "retrying %s %s after %s (attempt %d of %d) in %.2fs",
             method,
             path,
             reason,
-            attempt + 1,
-            attempts,
+            run.attempt,
+            self.policy.max_retries + 1,
             delay,
         )
         await asyncio.sleep(delay)
@@ -399,7 +264,7 @@ class Transport:
                     self.base_url + path,
                     params=params,
                     json=json,
-                    headers=_Authorization(self._token),
+                    headers=Authorization(self._token),
                     allow_redirects=False,
                 ) as response:
                     body = await self._read(response, method, path)
