@@ -23,9 +23,11 @@ from ._errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimitGateError,
     RequestTimeoutError,
     ResponseTooLargeError,
     ServerError,
+    TooManyRequestsError,
     TransportError,
     UnexpectedRedirectError,
     WaitTimeoutError,
@@ -45,9 +47,18 @@ from ._models import (
     RunStatus,
 )
 from ._pagination import AsyncCursorIterator
-from ._resources import JobBuilds, Jobs
+from ._resources import (
+    JobBranches,
+    JobBuilds,
+    JobHandle,
+    JobRuns,
+    Jobs,
+    ScopedBranches,
+    ScopedBuilds,
+    ScopedRuns,
+)
 from ._version import __version__
-from ._workflows import BuildFollower, BuildWatcher
+from ._workflows import BuildFollower, BuildWatcher, RunWatcher
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,9 +76,12 @@ __all__ = [
     "ConflictError",
     "DecodeError",
     "Job",
+    "JobBranches",
     "JobBuild",
     "JobBuilds",
+    "JobHandle",
     "JobRun",
+    "JobRuns",
     "JobType",
     "Jobs",
     "NorthflankClient",
@@ -78,12 +92,18 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimit",
     "RateLimitError",
+    "RateLimitGateError",
     "Registry",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RunStarted",
     "RunStatus",
+    "RunWatcher",
+    "ScopedBranches",
+    "ScopedBuilds",
+    "ScopedRuns",
     "ServerError",
+    "TooManyRequestsError",
     "TransportError",
     "UnexpectedRedirectError",
     "WaitTimeoutError",

@@ -389,8 +389,8 @@ def _decode(value: Any, cls: Any, root: str) -> Any:
         _detailed.structure(value, cls)
     except Exception as exc:
         path, message = _path_of(exc, root)
-        raise DecodeError(message, path=_wire_path(path)) from None
-    raise DecodeError("payload could not be decoded", path=root)  # pragma: no cover
+        raise DecodeError(message, field=_wire_path(path)) from None
+    raise DecodeError("payload could not be decoded", field=root)  # pragma: no cover
 
 
 def _wire_path(path: str) -> str:
@@ -406,5 +406,5 @@ def decode(value: Any, cls: type[T], *, root: str = "data") -> T:
 def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
     """Structure a JSON array into ``list[cls]``, raising :class:`DecodeError` on bad input."""
     if not isinstance(value, list):
-        raise DecodeError(f"expected an array, got {type(value).__name__}", path=root)
+        raise DecodeError(f"expected an array, got {type(value).__name__}", field=root)
     return _decode(value, list[cls], root)  # type: ignore[valid-type, no-any-return]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from ._checks import check_number
 from ._converter import decode
+from ._errors import DecodeError
 from ._http import Transport
 from ._models import Page
 from ._pagination import AsyncCursorIterator, FetchPage
@@ -32,7 +33,11 @@ def list_pages(
 
     async def fetch_page(cursor: str | None) -> Page[T]:
         params = base if cursor is None else {**base, "cursor": cursor}
-        return parse_list_page(await transport.request("GET", path, params=params), key, model)
+        envelope = await transport.request("GET", path, params=params)
+        try:
+            return parse_list_page(envelope, key, model)
+        except DecodeError as error:
+            raise error.at("GET", path) from None
 
     return fetch_page
 
@@ -71,4 +76,7 @@ async def call(
 ) -> T:
     """One request whose ``data`` decodes into ``model``."""
     envelope = await transport.request(method, path, json=json)
-    return decode(parse_data(envelope), model)
+    try:
+        return decode(parse_data(envelope), model)
+    except DecodeError as error:
+        raise error.at(method, path) from None

@@ -8,18 +8,23 @@
     ├── TransportError              the request did not get an HTTP answer
     │   ├── RequestTimeoutError     ... because an attempt timed out (also a TimeoutError)
     │   └── ResponseTooLargeError   ... because the body exceeded max_response_bytes
-    ├── DecodeError                 the answer could not be decoded into our models
-    ├── PaginationError             the API's pagination contradicts itself
+    ├── DecodeError                 the answer could not be decoded into our models (.field)
+    ├── PaginationError             the API's pagination contradicts itself, or never ends
     ├── WaitTimeoutError            wait()/watch() ran out of time (also a TimeoutError)
+    ├── RateLimitError              the rate limit stands in the way, for either reason:
+    │   ├── RateLimitGateError      ... our gate refused to wait that long (nothing sent)
+    │   └── TooManyRequestsError    ... the API answered 429 (also an APIError, below)
     └── APIError                    the API answered with an HTTP error status
         ├── BadRequestError         400
         ├── AuthenticationError     401
         ├── PermissionDeniedError   403
         ├── NotFoundError           404
         ├── ConflictError           409
-        ├── RateLimitError          429 (or a wait longer than max_rate_limit_wait)
+        ├── TooManyRequestsError    429 (also a RateLimitError, above)
         ├── ServerError             5xx
         └── UnexpectedRedirectError 3xx (redirects are never followed)
+
+``method`` and ``path`` (the URL path) name the request on every error that has one.
 
 An error raised while a listing walks its pages leaves the resume point on the iterator
 (``iterator.resume_cursor``, ``iterator.items_yielded``) and says it in a note on the error.
@@ -50,9 +55,11 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RateLimitGateError",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "ServerError",
+    "TooManyRequestsError",
     "TransportError",
     "UnexpectedRedirectError",
     "WaitTimeoutError",
@@ -124,18 +131,31 @@ class ResponseTooLargeError(TransportError):
 class DecodeError(NorthflankError):
     """A response body could not be decoded into the expected model.
 
-    ``path`` names the offending field as it appears on the wire, for example
-    ``data.builds[3].createdAt`` (empty when the body was not JSON at all).
+    ``field`` names the offending field as it appears on the wire, for example
+    ``data.builds[3].createdAt`` (empty when the body was not JSON at all). ``method`` and
+    ``path`` name the request whose answer it was (``path`` is the URL path, as on every error;
+    both are empty when the value was decoded outside a request).
     """
 
-    def __init__(self, message: str, *, path: str = "") -> None:
-        super().__init__(f"{path}: {message}" if path else message)
+    def __init__(self, message: str, *, field: str = "", method: str = "", path: str = "") -> None:
         self.message = message
+        self.field = field
+        self.method = method
         self.path = path
+        where = f"{method} {path}: " if path else ""
+        super().__init__(f"{where}{field}: {message}" if field else f"{where}{message}")
+
+    def at(self, method: str, path: str) -> DecodeError:
+        """The same error, naming the request whose answer failed to decode."""
+        return DecodeError(self.message, field=self.field, method=method, path=path)
 
 
 class PaginationError(NorthflankError):
-    """The API's pagination contradicts itself (a next page without a cursor, a cursor loop)."""
+    """The API's pagination contradicts itself or never ends.
+
+    A next page without a cursor, a cursor seen before (a loop), or several empty pages in a
+    row that each claim a next page.
+    """
 
 
 class WaitTimeoutError(NorthflankError, TimeoutError):
@@ -183,7 +203,8 @@ class APIError(NorthflankError):
         self.details = details
         # Case-insensitive, as HTTP headers are: error.headers["retry-after"] always works.
         self.headers: Mapping[str, str] = CIMultiDictProxy(CIMultiDict(headers or {}))
-        super().__init__(self._one_line())
+        # Not super(): TooManyRequestsError is also a RateLimitError, whose __init__ must not run.
+        Exception.__init__(self, self._one_line())
 
     def _one_line(self) -> str:
         line = f"{self.status} {self.method} {self.path}: {self.message}"
@@ -213,12 +234,44 @@ class ConflictError(APIError):
     """409: the request conflicts with the resource's state (e.g. aborting a finished build)."""
 
 
-class RateLimitError(APIError):
-    """429, or a rate-limit wait longer than the client's ``max_rate_limit_wait``.
+class RateLimitError(NorthflankError):
+    """The rate limit stands in the way: catch this for both of its causes.
 
-    ``retry_after`` is the number of seconds to wait before trying again and ``reset_at`` the
-    aware UTC datetime at which the window resets (both ``None`` when the API did not say).
+    Either the API answered 429 (:class:`TooManyRequestsError`, an :class:`APIError` with its
+    status and headers) or the client's own gate refused to send, because the window is spent
+    and resets later than ``max_rate_limit_wait`` allows (:class:`RateLimitGateError`, no request
+    sent). ``retry_after`` is the number of seconds to wait before trying again and ``reset_at``
+    the aware UTC datetime at which the window resets (``None`` when unknown); ``method`` and
+    ``path`` name the request.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reset_at: datetime | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+        self.reset_at = reset_at
+        self.method = method
+        self.path = path
+
+
+class RateLimitGateError(RateLimitError):
+    """The client's own gate refused to send: the window is spent for longer than allowed.
+
+    Nothing was sent (so there is no status): the window the API announced resets in
+    ``retry_after`` seconds, more than the client's ``max_rate_limit_wait``.
+    """
+
+
+class TooManyRequestsError(APIError, RateLimitError):
+    """429: the API refused the request for the rate limit (also a :class:`RateLimitError`)."""
 
     def __init__(
         self,
@@ -227,9 +280,9 @@ class RateLimitError(APIError):
         reset_at: datetime | None = None,
         **kwargs: Any,
     ) -> None:
+        APIError.__init__(self, **kwargs)
         self.retry_after = retry_after
         self.reset_at = reset_at
-        super().__init__(**kwargs)
 
 
 class ServerError(APIError):
@@ -246,7 +299,7 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
-    429: RateLimitError,
+    429: TooManyRequestsError,
 }
 
 

@@ -20,7 +20,7 @@ import aiohttp
 from ._errors import (
     APIError,
     ClientClosedError,
-    RateLimitError,
+    RateLimitGateError,
     RequestTimeoutError,
     ResponseTooLargeError,
     TransportError,
@@ -79,10 +79,10 @@ class _RateLimitGate:
                 await self._changed.wait()  # set when the probe finishes or a budget is told
                 continue
             if delay > self.max_wait:
-                raise RateLimitError(
-                    status=429,
-                    message=(
-                        f"rate limit spent; the window resets in {delay:.0f}s, longer than "
+                raise RateLimitGateError(
+                    (
+                        f"{method} {path}: not sent, the rate limit is spent; the window "
+                        f"resets in {delay:.0f}s, longer than "
                         f"max_rate_limit_wait={self.max_wait:g}s"
                     ),
                     method=method,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import attrs
 
 from ._converter import decode_list
-from ._errors import APIError, DecodeError, RateLimitError, error_class_for
+from ._errors import APIError, DecodeError, TooManyRequestsError, error_class_for
 from ._models import Page
 from ._ratelimit import _later, reset_seconds, retry_after_seconds
 
@@ -93,12 +93,13 @@ def _json_loads() -> Any:
 loads = _json_loads()
 
 
-def _parse_json(body: bytes) -> Any:
+def _parse_json(body: bytes, method: str, path: str) -> Any:
     try:
         return loads(body)
     # JSONDecodeError and UnicodeDecodeError derive from ValueError; absurd nesting recurses.
     except (ValueError, RecursionError) as exc:
-        raise DecodeError(f"response is not JSON ({type(exc).__name__}: {exc})") from None
+        reason = f"response is not JSON ({type(exc).__name__}: {exc})"
+    raise DecodeError(reason, method=method, path=path)
 
 
 def _error_fields(body: bytes) -> tuple[str | None, str | None, Any]:
@@ -167,13 +168,13 @@ def api_error(
         "details": details,
         "headers": headers,
     }
-    if cls is RateLimitError:
+    if cls is TooManyRequestsError:
         now = now or datetime.now(UTC)
         wait = retry_after_seconds(headers, now)
         if wait is None:
             wait = reset_seconds(headers)
         reset = reset_seconds(headers)
-        return RateLimitError(
+        return TooManyRequestsError(
             retry_after=wait,
             reset_at=_later(now, reset) if reset is not None else None,
             **common,
@@ -186,7 +187,7 @@ def decipher_response(
 ) -> Any:
     """The parsed JSON of a 2xx answer, or the typed :class:`APIError` raised for any other."""
     if 200 <= status < 300:
-        return _parse_json(body) if body else {}
+        return _parse_json(body, method, path) if body else {}
     raise api_error(status, headers, body, method=method, path=path)
 
 
@@ -194,10 +195,10 @@ def _field(mapping: Mapping[str, Any], key: str, kind: type, path: str) -> Any:
     try:
         value = mapping[key]
     except KeyError:
-        raise DecodeError("required field missing", path=f"{path}.{key}") from None
+        raise DecodeError("required field missing", field=f"{path}.{key}") from None
     if not isinstance(value, kind):
         raise DecodeError(
-            f"expected {kind.__name__}, got {type(value).__name__}", path=f"{path}.{key}"
+            f"expected {kind.__name__}, got {type(value).__name__}", field=f"{path}.{key}"
         )
     return value
 
@@ -208,14 +209,14 @@ def read_list_frame(envelope: Any, key: str) -> Page[Any]:
     Cheap (no item is decoded), so that pagination can move on before the items are decoded.
     """
     if not isinstance(envelope, dict):
-        raise DecodeError(f"expected an object, got {type(envelope).__name__}", path="$")
+        raise DecodeError(f"expected an object, got {type(envelope).__name__}", field="$")
     data = _field(envelope, "data", dict, "$")
     pagination = _field(envelope, "pagination", dict, "$")
     has_next = _field(pagination, "hasNextPage", bool, "pagination")
     count = pagination.get("count")
     cursor = pagination.get("cursor")
     if cursor is not None and not isinstance(cursor, str):
-        raise DecodeError(f"expected str, got {type(cursor).__name__}", path="pagination.cursor")
+        raise DecodeError(f"expected str, got {type(cursor).__name__}", field="pagination.cursor")
     items = _field(data, key, list, "data")
     if not isinstance(count, int) or isinstance(count, bool):
         count = len(items)  # count is informational; the items are the truth
@@ -238,5 +239,5 @@ def parse_list_page(envelope: Any, key: str, cls: type[T]) -> Page[T]:
 def parse_data(envelope: Any) -> Any:
     """The ``data`` member of a single-object envelope."""
     if not isinstance(envelope, dict) or "data" not in envelope:
-        raise DecodeError("expected an object with a data member", path="$")
+        raise DecodeError("expected an object with a data member", field="$")
     return envelope["data"]

@@ -270,7 +270,7 @@ class TestIteratorEdges:
         it = client.jobs.builds.list(project_id="proj", job_id="job", per_page=2)
         with pytest.raises(DecodeError) as info:
             await it.collect()
-        assert info.value.path == "data.builds[1].createdAt"
+        assert info.value.field == "data.builds[1].createdAt"
         assert (it.resume_cursor, it.items_yielded) == ("c1", 2)
 
 

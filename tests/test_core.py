@@ -20,6 +20,7 @@ from northflank_async import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    TooManyRequestsError,
     UnexpectedRedirectError,
 )
 from northflank_async._pagination import CursorTracker
@@ -83,7 +84,7 @@ class TestDecipher:
             (403, PermissionDeniedError),
             (404, NotFoundError),
             (409, ConflictError),
-            (429, RateLimitError),
+            (429, TooManyRequestsError),
             (500, ServerError),
             (502, ServerError),
             (503, ServerError),
@@ -194,7 +195,7 @@ class TestParseListPage:
         """A broken envelope names the broken field."""
         with pytest.raises(DecodeError) as info:
             parse_list_page(envelope, "builds", JobBuild)
-        assert info.value.path == path
+        assert info.value.field == path
 
 
 class TestCursorTracker:

@@ -184,7 +184,7 @@ class TestMalformed:
         payload[3][field] = value
         with pytest.raises(DecodeError) as info:
             decode_list(payload, JobBuild, root="data.builds")
-        assert info.value.path == f"data.builds[3].{field}"
+        assert info.value.field == f"data.builds[3].{field}"
         assert message in str(info.value)
         assert info.value.__cause__ is None
         assert info.value.__suppress_context__
@@ -193,7 +193,7 @@ class TestMalformed:
         """The one required field."""
         with pytest.raises(DecodeError) as info:
             decode_list([{"status": "SUCCESS"}], JobBuild, root="data.builds")
-        assert info.value.path == "data.builds[0].id"
+        assert info.value.field == "data.builds[0].id"
         assert "required field missing" in str(info.value)
 
     @pytest.mark.parametrize("item", [3, "x", None, []])
@@ -201,7 +201,7 @@ class TestMalformed:
         """A list item that is not an object."""
         with pytest.raises(DecodeError) as info:
             decode_list([wire_build(0), item], JobBuild, root="data.builds")
-        assert info.value.path == "data.builds[1]"
+        assert info.value.field == "data.builds[1]"
 
 
 class TestModelsStayHonest:
@@ -292,7 +292,7 @@ class TestModelsStayHonest:
             assert decode_list([{"id": "ab"}], Checked, root="data.x") == [Checked(id="ab")]
             with pytest.raises(DecodeError) as info:
                 decode_list([{"id": "ab"}, {"id": "a"}], Checked, root="data.x")
-        assert info.value.path == "data.x[1]"
+        assert info.value.field == "data.x[1]"
         assert "id" in str(info.value)
 
     @pytest.mark.parametrize(
@@ -406,7 +406,7 @@ class TestJobRun:
         runs[2][field] = value
         with pytest.raises(DecodeError) as info:
             decode_list(runs, JobRun, root="data.runs")
-        assert info.value.path == f"data.runs[2].{field}"
+        assert info.value.field == f"data.runs[2].{field}"
 
     def test_run_started(self) -> None:
         """The start-run answer: id and runName."""
@@ -414,7 +414,7 @@ class TestJobRun:
         assert decode({"id": "r"}, RunStarted) == RunStarted(id="r")
         with pytest.raises(DecodeError) as info:
             decode({"runName": "n"}, RunStarted)
-        assert info.value.path == "data.id"
+        assert info.value.field == "data.id"
 
 
 class TestJob:
@@ -463,7 +463,7 @@ class TestJob:
         jobs[1][field] = value
         with pytest.raises(DecodeError) as info:
             decode_list(jobs, Job, root="data.jobs")
-        assert info.value.path == f"data.jobs[1].{field}"
+        assert info.value.field == f"data.jobs[1].{field}"
 
 
 class TestBranch:
@@ -488,7 +488,7 @@ class TestBranch:
         branches = [BRANCH_EXAMPLE, BRANCH_EXAMPLE | change]
         with pytest.raises(DecodeError) as info:
             decode_list(branches, Branch, root="data.branches")
-        assert info.value.path == f"data.branches[1].{path}"
+        assert info.value.field == f"data.branches[1].{path}"
 
     def test_frozen(self) -> None:
         """Every new model is immutable and slotted."""

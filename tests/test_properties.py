@@ -63,7 +63,7 @@ def test_list_envelopes_decode_or_raise_decode_error(envelope: Any) -> None:
     try:
         page = parse_list_page(envelope, "builds", JobBuild)
     except DecodeError as error:
-        assert error.path
+        assert error.field
     else:
         assert all(isinstance(b, JobBuild) for b in page.items)
         assert page.cursor is None or page.has_next_page
@@ -76,7 +76,7 @@ def test_builds_decode_or_name_the_field(payload: dict[str, Any]) -> None:
     try:
         build = decode(payload, JobBuild)
     except DecodeError as error:
-        assert error.path.startswith("data")
+        assert error.field.startswith("data")
     else:
         assert build.id == payload["id"]
 
@@ -191,7 +191,7 @@ def test_models_decode_or_name_the_field(model: type, data: st.DataObject) -> No
     try:
         decoded = decode(payload, model)
     except DecodeError as error:
-        assert error.path.startswith("data")
+        assert error.field.startswith("data")
     else:
         assert isinstance(decoded, model)
 

@@ -8,14 +8,15 @@ import northflank_async
 import northflank_async.testing
 
 EXPECTED = {
-    "APIError", "AsyncCursorIterator", "AuthenticationError", "BadRequestError", "Branch",
-    "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher", "ClientClosedError",
-    "ConfigurationError", "ConflictError", "DEFAULT_BASE_URL", "DecodeError", "Job", "JobBuild",
-    "JobBuilds", "JobRun", "JobType", "Jobs", "NorthflankClient", "NorthflankError",
-    "NotFoundError", "Page", "PaginationError", "PermissionDeniedError", "RateLimit",
-    "RateLimitError", "Registry", "RequestTimeoutError", "ResponseTooLargeError", "RunStarted",
-    "RunStatus", "ServerError", "TransportError", "UnexpectedRedirectError", "WaitTimeoutError",
-    "__version__",
+    "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
+    "BadRequestError", "Branch", "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher",
+    "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
+    "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
+    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
+    "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError", "Registry",
+    "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
+    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
+    "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__",
 }  # fmt: skip
 
 

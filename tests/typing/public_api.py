@@ -14,6 +14,7 @@ from northflank_async import (
     DecodeError,
     Job,
     JobBuild,
+    JobHandle,
     JobRun,
     JobType,
     NorthflankClient,
@@ -21,9 +22,11 @@ from northflank_async import (
     Page,
     RateLimit,
     RateLimitError,
+    RateLimitGateError,
     Registry,
     RunStarted,
     RunStatus,
+    TooManyRequestsError,
     WaitTimeoutError,
 )
 
@@ -102,6 +105,37 @@ def errors(error: NorthflankError) -> None:
         assert_type(error.retry_after, float | None)
         assert_type(error.reset_at, datetime | None)
     if isinstance(error, DecodeError):
+        assert_type(error.field, str)
         assert_type(error.path, str)
+    if isinstance(error, RateLimitGateError):
+        assert_type(error.retry_after, float | None)
+        assert_type(error.path, str)
+    if isinstance(error, TooManyRequestsError):
+        assert_type(error.status, int)
+        assert_type(error.retry_after, float | None)
     if isinstance(error, WaitTimeoutError):
         assert_type(error.build, JobBuild | None)
+        assert_type(error.last, JobBuild | JobRun | None)
+
+
+async def scoped(nf: NorthflankClient) -> None:
+    job = nf.job("p", "j")
+    assert_type(job, JobHandle)
+    assert_type(job.builds.list(), AsyncCursorIterator[JobBuild])
+    assert_type(await job.builds.get("b"), JobBuild)
+    assert_type(await job.builds.start(branch="main"), JobBuild)
+    assert_type(await job.builds.wait("b"), JobBuild)
+    assert_type(job.runs.list(), AsyncCursorIterator[JobRun])
+    assert_type(await job.runs.get("r"), JobRun)
+    assert_type(await job.runs.start(build_id="b"), RunStarted)
+    assert_type(await job.runs.wait("r"), JobRun)
+    async for state in job.runs.watch("r"):
+        assert_type(state, JobRun)
+    assert_type(job.branches.list(), AsyncCursorIterator[Branch])
+    assert_type(await job.get(), Job)
+    assert_type(nf.jobs.list("p"), AsyncCursorIterator[Job])
+    assert_type(await nf.jobs.get("p", "j"), Job)
+    assert_type(nf.jobs.runs.list(project_id="p", job_id="j"), AsyncCursorIterator[JobRun])
+    it = nf.jobs.builds.list(project_id="p", job_id="j")
+    assert_type(it.resume_cursor, str | None)
+    assert_type(it.items_yielded, int)
