@@ -361,6 +361,11 @@ def _check_time(value: float, name: str) -> None:
         raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
+
+
 def default_budget(announced_limit: int | None) -> int:
     """The default budget: half the account's limit as the API announces it, else 500."""
     if announced_limit is None or announced_limit < 2:
@@ -376,7 +381,7 @@ class RequestLedger:
     :meth:`next_allowed` never put more than the budget in one. Only the last hour is kept.
     """
 
-    window: float = HOUR
+    window: float = attrs.field(default=HOUR, validator=_positive)
     _times: list[float] = attrs.field(factory=list)  # sorted
 
     def record(self, at: float) -> None:
@@ -385,7 +390,10 @@ class RequestLedger:
         bisect.insort(self._times, float(at))
         # Nothing that left the window before the latest request can share a window with a
         # request sent after it.
-        cut = bisect.bisect_right(self._times, self._times[-1] - self.window)
+        latest = self._times[-1]
+        cut = 0
+        while self._times[cut] + self.window <= latest:
+            cut += 1
         del self._times[:cut]
 
     def spent_in_window(self, now: float) -> int:
@@ -453,11 +461,6 @@ class MonitorPlan:
             if entry.project_id == project_id and entry.job_id == job_id:
                 return entry
         raise KeyError((project_id, job_id))
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)

@@ -613,6 +613,11 @@ class TestRequestLedger:
         with pytest.raises(ValueError, match="budget_per_hour"):
             RequestLedger().next_allowed(0.0, budget)  # type: ignore[arg-type]
 
+    def test_bad_window(self) -> None:
+        """A window must be a positive duration."""
+        with pytest.raises(ValueError, match="window"):
+            RequestLedger(window=0)
+
     @pytest.mark.parametrize("now", [float("nan"), float("inf")])
     def test_bad_time(self, now: float) -> None:
         """Times must be finite numbers."""
