@@ -214,7 +214,7 @@ class TestCursorTracker:
     def test_repeated_cursor(self) -> None:
         """A cursor seen before would loop forever."""
         tracker = CursorTracker()
-        page = Page(items=[], has_next_page=True, count=0, cursor="a")
+        page: Page[object] = Page(items=[], has_next_page=True, count=0, cursor="a")
         assert tracker.follow(page) == "a"
         with pytest.raises(PaginationError, match="repeated"):
             tracker.follow(page)

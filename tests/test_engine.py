@@ -9,7 +9,7 @@ import pytest
 
 from northflank_async import NorthflankClient, PaginationError, ServerError
 from northflank_async._models import Page
-from northflank_async._pagination import AsyncCursorIterator, PageWalker
+from northflank_async._pagination import AsyncCursorIterator, PageWalker, Step
 from northflank_async.testing import FakeNorthflank
 
 P, J = "proj", "job"
@@ -87,11 +87,12 @@ class TestPageWalker:
         assert await it.__anext__() == 0
         assert (it.resume_cursor, it.items_yielded) == (None, 1)  # page 1 is not finished
         assert [await it.__anext__() for _ in range(2)] == [1, 2]
-        assert (it.resume_cursor, it.items_yielded) == ("c1", 3)  # a page boundary
+        boundary: tuple[str | None, int] = (it.resume_cursor, it.items_yielded)
+        assert boundary == ("c1", 3)  # a page boundary
         assert await it.collect() == [3, 4, 5]
 
 
-async def _steps(walker: PageWalker[int]) -> AsyncIterator[object]:
+async def _steps(walker: PageWalker[int]) -> AsyncIterator[Step[int]]:
     while (step := await walker.step()) is not None:
         yield step
 

@@ -177,7 +177,7 @@ class TestClientOptions:
     ) -> None:
         """Refused when the client is created, naming the option and the reason."""
         with pytest.raises(ConfigurationError) as caught:
-            NorthflankClient(TOKEN, base_url=BASE, **{option: value})
+            NorthflankClient(TOKEN, base_url=BASE, **{option: value})  # type: ignore[arg-type]
         assert str(caught.value).startswith(f"{option} must be")
         assert reason in str(caught.value)
 
@@ -229,7 +229,7 @@ class TestCallArguments:
         self, client: NorthflankClient, mocked: Any, kwargs: Any, message: str
     ) -> None:
         """watch() and wait() refuse bad numbers before the first poll."""
-        where = {"project_id": "p", "job_id": "j", "build_id": "b"}
+        where: dict[str, Any] = {"project_id": "p", "job_id": "j", "build_id": "b"}
         with pytest.raises(ValueError, match=message):
             client.jobs.builds.watch(**where, **kwargs)
         with pytest.raises(ValueError, match=message):

@@ -173,7 +173,7 @@ def test_fast_and_detailed_decoders_agree(model: type, data: st.DataObject) -> N
     from northflank_async._converter import _detailed, _fast
 
     payload = data.draw(_model_like(MODEL_FIELDS[model], _wire_like))
-    outcomes = []
+    outcomes: list[object] = []
     for converter in (_fast, _detailed):
         try:
             outcomes.append(converter.structure(payload, model))
@@ -189,7 +189,7 @@ def test_models_decode_or_name_the_field(model: type, data: st.DataObject) -> No
     """Any object decodes into each model or raises a DecodeError naming a path in data.*."""
     payload = data.draw(_model_like(MODEL_FIELDS[model], _wire_like))
     try:
-        decoded = decode(payload, model)
+        decoded: object = decode(payload, model)
     except DecodeError as error:
         assert error.field.startswith("data")
     else:
