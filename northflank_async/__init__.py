@@ -30,6 +30,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._json import to_json
 from ._models import (
     Branch,
     BranchCommit,
@@ -88,4 +89,5 @@ __all__ = [
     "UnexpectedRedirectError",
     "WaitTimeoutError",
     "__version__",
+    "to_json",
 ]
