@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import assert_type
+from datetime import datetime, timedelta
+from typing import Any, assert_type
 
 from northflank_async import (
     APIError,
@@ -25,6 +25,7 @@ from northflank_async import (
     RunStarted,
     RunStatus,
     WaitTimeoutError,
+    to_json,
 )
 
 
@@ -105,3 +106,9 @@ def errors(error: NorthflankError) -> None:
         assert_type(error.path, str)
     if isinstance(error, WaitTimeoutError):
         assert_type(error.build, JobBuild | None)
+
+
+def json_ready(build: JobBuild) -> None:
+    assert_type(build.duration, timedelta | None)
+    assert_type(to_json(build), Any)
+    assert_type(to_json(build, wire_names=True), Any)
