@@ -32,6 +32,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._json import to_json
 from ._models import (
     Branch,
     BranchCommit,
@@ -108,4 +109,5 @@ __all__ = [
     "UnexpectedRedirectError",
     "WaitTimeoutError",
     "__version__",
+    "to_json",
 ]

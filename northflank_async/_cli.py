@@ -1,19 +1,15 @@
 """The ``northflank-async`` command line.
 
 ``--fake`` runs any command against an embedded :class:`~northflank_async.testing.FakeNorthflank`
-seeded with demo builds, so the tool can be tried with no token and no network.
+seeded with demo builds and runs, so the tool can be tried with no token and no network.
 
-Exit statuses, so that a shell script or CI step can gate on a build:
+A command is one :class:`Command`: a group and a name (``builds list``), a function that adds
+its own options to its subparser, and an async handler that gets a :class:`Context` and returns
+the exit status. Register one with :func:`command`; options shared by many commands (ids,
+``--limit``, ``--poll-interval``, ...) are added by the helpers below, and
+:func:`_check_arguments` checks each of them, by name, before anything is sent.
 
-====  =============================================================
-0     done; for ``watch`` and ``start --wait``: the build succeeded
-1     the build concluded without success (FAILURE, CRASHED, ...)
-2     usage error: a bad argument, id or setting (nothing was sent)
-3     the build was aborted
-4     the API or the network failed (one line on stderr)
-5     ``--timeout`` ran out before the build concluded
-130   interrupted
-====  =============================================================
+Exit statuses, so that a shell script or CI step can gate on a build or a run: see ``_EPILOG``.
 """
 
 from __future__ import annotations
@@ -21,8 +17,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, TextIO
@@ -30,249 +27,625 @@ from typing import Any, TextIO
 import attrs
 
 from ._checks import check_number, check_sha
-from ._client import NorthflankClient
+from ._cli_output import FORMATS, Output, console, format_seconds
+from ._client import DEFAULT_BASE_URL, NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
-from ._models import BuildStatus, JobBuild
+from ._models import BuildStatus, JobBuild, JobRun, RunStatus
+from ._resources import JobHandle
+from ._version import __version__
 from ._wire import check_id
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "Command", "Context", "command", "main"]
 
 DEMO_PROJECT = "demo-project"
 DEMO_JOB = "nightly"
 DEMO_BUILDS = 250
+DEMO_RUNS = 40
 
 EXIT_OK, EXIT_BUILD_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
 
-_COLUMNS = (("ID", 24), ("STATUS", 18), ("BRANCH", 16), ("SHA", 8), ("CREATED", 20))
+_TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 
+_EPILOG = f"""\
+environment variables:
+  NORTHFLANK_API_TOKEN     the API token (never printed); not needed with --fake
+  NF_API_TOKEN             read when NORTHFLANK_API_TOKEN is unset
+  NORTHFLANK_API_BASE_URL  the API's address (default {DEFAULT_BASE_URL})
+  NO_COLOR                 set (non-empty): no colour, even on a terminal
+  FORCE_COLOR              set (non-empty): colour even when stdout is not a terminal
+  COLUMNS                  the width tables fit into (default: the terminal's)
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="northflank-async", description="Work with Northflank job builds from the shell."
-    )
-    commands = parser.add_subparsers(dest="group", required=True)
-    builds = commands.add_parser("builds", help="job builds").add_subparsers(
-        dest="command", required=True
-    )
+exit statuses:
+  0    done; for watch and start --wait: the build or run succeeded
+  1    the build or run concluded without success
+  2    usage error: a bad or missing argument, id or setting (nothing was sent)
+  3    the build was aborted
+  4    the API or the network failed (one line on stderr)
+  5    --timeout ran out before the build or run concluded
+  130  interrupted (Ctrl-C)
 
-    def common(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--project", help="project id (default with --fake: %(default)s)")
-        sub.add_argument("--job", help="job id")
-        sub.add_argument("--team", help="team id, for organisation-scoped tokens")
-        sub.add_argument("--format", choices=("table", "json"), default="table")
-        sub.add_argument(
-            "--fake",
-            action="store_true",
-            help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
-            "(no token or network needed)",
-        )
-
-    listing = builds.add_parser("list", help="list a job's builds, newest first")
-    common(listing)
-    listing.add_argument("--limit", type=int, help="stop after this many builds")
-    listing.add_argument("--per-page", type=int, default=100, help="page size, 1..100")
-
-    get = builds.add_parser("get", help="show one build")
-    common(get)
-    get.add_argument("--build", required=True, help="build id")
-
-    def watching(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--poll-interval", type=float, default=5.0, help="seconds between polls")
-        sub.add_argument("--timeout", type=float, help="give up after this many seconds (exit 5)")
-
-    start = builds.add_parser("start", help="start a build; --wait to watch it to the end")
-    common(start)
-    start.add_argument("--sha", help="40-character commit sha (default: the branch head)")
-    start.add_argument("--wait", action="store_true", help="watch the build; exit by its outcome")
-    watching(start)
-
-    abort = builds.add_parser("abort", help="abort a running build")
-    common(abort)
-    abort.add_argument("--build", required=True, help="build id")
-
-    watch = builds.add_parser(
-        "watch", help="print each status change; exit 0 on success, non-zero otherwise"
-    )
-    common(watch)
-    watch.add_argument("--build", required=True, help="build id")
-    watching(watch)
-    return parser
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, dict):
-        return {key: _json_value(item) for key, item in value.items()}
-    return value
-
-
-def build_to_json(build: JobBuild) -> dict[str, Any]:
-    """A build as a JSON-ready dict with snake_case keys and ISO-8601 datetimes."""
-    raw = attrs.asdict(build, recurse=True)
-    return {key: _json_value(value) for key, value in raw.items()}
-
-
-def _row(cells: Sequence[str]) -> str:
-    return "  ".join(cell.ljust(width) for cell, (_, width) in zip(cells, _COLUMNS, strict=True))
-
-
-def _cells(build: JobBuild) -> list[str]:
-    created = build.created_at.strftime("%Y-%m-%d %H:%M:%S") if build.created_at else "-"
-    return [
-        build.id,
-        str(build.status or "-"),
-        build.branch or "-",
-        (build.sha or "-")[:7],
-        created,
-    ]
-
-
-def outcome_exit_status(build: JobBuild) -> int:
-    """The exit status that reports a concluded build's outcome."""
-    if build.status == BuildStatus.SUCCESS or (build.status is None and build.success):
-        return EXIT_OK
-    if build.status == BuildStatus.ABORTED:
-        return EXIT_ABORTED
-    return EXIT_BUILD_FAILED
-
-
-class _Printer:
-    def __init__(self, fmt: str, out: TextIO) -> None:
-        self._fmt = fmt
-        self._out = out
-        self._header_done = False
-
-    def __call__(self, build: JobBuild) -> None:
-        if self._fmt == "json":
-            self._out.write(json.dumps(build_to_json(build)) + "\n")
-            return
-        if not self._header_done:
-            self._out.write(_row([name for name, _ in _COLUMNS]).rstrip() + "\n")
-            self._header_done = True
-        self._out.write(_row(_cells(build)).rstrip() + "\n")
-
-
-@asynccontextmanager
-async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
-    if not args.fake:
-        if not args.project or not args.job:
-            raise _UsageError("--project and --job are required (or use --fake for a demo)")
-        async with NorthflankClient() as client:
-            yield client
-        return
-    from .testing import FakeNorthflank  # imported lazily: the server side is demo-only here
-
-    args.project = args.project or DEMO_PROJECT
-    args.job = args.job or DEMO_JOB
-    async with FakeNorthflank() as fake:
-        fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS)
-        fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
-            if args.command in ("start", "watch"):
-                args.poll_interval = min(args.poll_interval, 0.1)
-            yield client
+shell completion: northflank-async completion bash|zsh|tcsh (see docs/cli.md)
+"""
 
 
 class _UsageError(Exception):
     pass
 
 
+@attrs.define
+class Context:
+    """What a handler works with: the parsed options, the client and the output."""
+
+    args: argparse.Namespace
+    client: NorthflankClient
+    output: Output
+
+    @property
+    def job(self) -> JobHandle:
+        """The job named by ``--project``/``--job``/``--team``."""
+        return self.client.job(self.args.project, self.args.job, self.args.team)
+
+
+Handler = Callable[[Context], Awaitable[int]]
+
+
+@attrs.frozen
+class Command:
+    """One command: ``group name``, its help, its options, its handler.
+
+    ``scope`` says which ids it needs: ``"job"`` (``--project`` and ``--job``) or
+    ``"project"`` (``--project`` only). ``formats`` are the ``--format`` choices it offers.
+    """
+
+    group: str
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+    scope: str = "job"
+    formats: tuple[str, ...] = FORMATS
+
+
+COMMANDS: list[Command] = []
+_GROUP_HELP = {"builds": "job builds", "runs": "job runs", "jobs": "a project's jobs"}
+
+
+def command(
+    group: str,
+    name: str,
+    help: str,
+    *,
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+    scope: str = "job",
+    formats: tuple[str, ...] = FORMATS,
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as ``northflank-async GROUP NAME``."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS.append(Command(group, name, help, arguments, handler, scope, formats))
+        return handler
+
+    return register
+
+
+# ---------------------------------------------------------------------------- options
+
+
+def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
+    sub.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
+    if spec.scope == "job":
+        sub.add_argument("--job", metavar="ID", help=f"job id (with --fake: {DEMO_JOB})")
+    sub.add_argument("--team", metavar="ID", help="team id, for organisation-scoped tokens")
+    sub.add_argument(
+        "--format",
+        choices=spec.formats,
+        default="table",
+        help="output: "
+        + ", ".join(
+            {
+                "table": "a table that fits the terminal (default)",
+                "json": "one JSON document (a list, or an object for one item)",
+                "jsonl": "one JSON object per line",
+                "csv": "comma-separated values with a header row",
+            }[f]
+            for f in spec.formats
+        ),
+    )
+    sub.add_argument(
+        "--fake",
+        action="store_true",
+        help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
+        "(no token or network needed)",
+    )
+
+
+def _listing_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--limit", type=int, metavar="N", help="stop after N items")
+    sub.add_argument("--per-page", type=int, default=100, metavar="N", help="page size, 1..100")
+
+
+def _watch_options(sub: argparse.ArgumentParser, what: str) -> None:
+    sub.add_argument(
+        "--poll-interval", type=float, default=5.0, metavar="S", help="seconds between polls"
+    )
+    sub.add_argument(
+        "--timeout", type=float, metavar="S", help=f"give up on the {what} after S seconds (exit 5)"
+    )
+
+
+def _build_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--build", required=True, metavar="ID", help="build id")
+
+
+def _run_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--run", required=True, metavar="ID", help="run id")
+
+
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="northflank-async",
+        description="Work with Northflank jobs, builds and runs from the shell.",
+        epilog=_EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    subparsers: dict[str, Any] = {}
+    for spec in COMMANDS:
+        if spec.group not in subparsers:
+            group = groups.add_parser(
+                spec.group, help=_GROUP_HELP.get(spec.group), epilog=_EPILOG,
+                formatter_class=formatter,
+            )  # fmt: skip
+            subparsers[spec.group] = group.add_subparsers(
+                dest="command", required=True, metavar="COMMAND"
+            )
+        sub = subparsers[spec.group].add_parser(
+            spec.name, help=spec.help, description=spec.help, epilog=_EPILOG,
+            formatter_class=formatter,
+        )  # fmt: skip
+        _common(sub, spec)
+        spec.arguments(sub)
+        sub.set_defaults(spec=spec)
+    completion = groups.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Print a completion script: eval it, or save it where your shell reads "
+        "completions (see docs/cli.md).",
+    )
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    return parser
+
+
+# ---------------------------------------------------------------------------- checks
+
+
 def _check_arguments(args: argparse.Namespace) -> None:
     """Every check of the caller's input that can be made before a request, made at once.
 
     A bad id, number or sha is a usage error (exit 2) with nothing sent: ``start --wait`` must
-    not start a build and only then find its ``--timeout`` unusable.
+    not start a build and only then find its ``--timeout`` unusable. Options are checked by
+    name, so a new command that uses the shared option helpers is checked too.
     """
+    spec: Command = args.spec
+    if not args.fake:
+        need = ("--project", "--job") if spec.scope == "job" else ("--project",)
+        if any(getattr(args, flag[2:]) is None for flag in need):
+            verb = "are" if len(need) > 1 else "is"
+            raise _UsageError(f"{' and '.join(need)} {verb} required (or use --fake for a demo)")
+        if not any(os.environ.get(name) for name in _TOKEN_VARIABLES):
+            raise _UsageError(
+                "no API token: set NORTHFLANK_API_TOKEN (or NF_API_TOKEN), "
+                "or try a command with --fake"
+            )
     try:
-        ids = {"--project": args.project, "--job": args.job, "--team": args.team}
-        ids["--build"] = getattr(args, "build", None)
-        for flag, value in ids.items():
+        for flag in ("project", "job", "team", "build", "run"):
+            value = getattr(args, flag, None)
             if value is not None:
-                check_id(value, flag)
-        if args.command == "list":
+                check_id(value, f"--{flag.replace('_', '-')}")
+        if getattr(args, "per_page", None) is not None:
             check_number(args.per_page, "--per-page", integer=True, minimum=1, maximum=100)
-            if args.limit is not None:
-                check_number(args.limit, "--limit", integer=True)
-        if args.command in ("start", "watch"):
+        for flag in ("limit", "last"):
+            if getattr(args, flag, None) is not None:
+                check_number(getattr(args, flag), f"--{flag}", integer=True)
+        if getattr(args, "last", None) == 0:
+            raise ValueError("--last must be at least 1, got 0")
+        if getattr(args, "poll_interval", None) is not None:
             check_number(args.poll_interval, "--poll-interval")
-            if args.timeout is not None:
-                check_number(args.timeout, "--timeout")
-        if args.command == "start":
-            check_sha(args.sha)
+        if getattr(args, "timeout", None) is not None:
+            check_number(args.timeout, "--timeout")
+        if isinstance(getattr(args, "since", None), str):
+            check_id(args.since, "--since")
+        check_sha(getattr(args, "sha", None))
+        if getattr(args, "branch", None) == "":
+            raise ValueError("--branch must not be empty")
+        if getattr(args, "sha", None) is not None and getattr(args, "branch", None) is not None:
+            raise ValueError("pass --sha or --branch, not both")
+        if getattr(args, "sha", None) is not None and getattr(args, "build", None) is not None:
+            raise ValueError("pass --build or --sha, not both")
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
 
 
-async def _run(args: argparse.Namespace, out: TextIO) -> int:
-    printer = _Printer(args.format, out)
-    _check_arguments(args)
-    async with _client(args) as client:
-        builds = client.jobs.builds
-        if args.command == "list":
-            listing = builds.list(
-                project_id=args.project,
-                job_id=args.job,
-                team_id=args.team,
-                per_page=args.per_page,
-                limit=args.limit,
-            )
-            async for build in listing:
-                printer(build)
-            return EXIT_OK
-        where = {"project_id": args.project, "job_id": args.job, "team_id": args.team}
-        if args.command == "get":
-            printer(await builds.get(build_id=args.build, **where))
-            return EXIT_OK
-        if args.command == "abort":
-            await builds.abort(build_id=args.build, **where)
-            print(f"aborted {args.build}", file=sys.stderr)
-            return EXIT_OK
-        last: JobBuild | None = None
-        if args.command == "start":
-            last = await builds.start(sha=args.sha, **where)
-            printer(last)
-            if not args.wait:
-                return EXIT_OK
-        watcher = builds.watch(
-            build_id=last.id if last else args.build,
-            poll_interval=args.poll_interval,
-            timeout=args.timeout,
-            **where,
-        )
-        async for build in watcher:
-            if last is None or (build.status, build.is_concluded) != (
+# ---------------------------------------------------------------------------- client
+
+
+@asynccontextmanager
+async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
+    if not args.fake:
+        async with NorthflankClient() as client:
+            yield client
+        return
+    from .testing import FakeNorthflank  # imported lazily: the server side is demo-only here
+
+    args.project = args.project or DEMO_PROJECT
+    if hasattr(args, "job"):
+        args.job = args.job or DEMO_JOB
+    async with FakeNorthflank() as fake:
+        fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS, runs=DEMO_RUNS, name="Nightly")
+        fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
+        fake.configure_runs(step=0.3)
+        async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
+            if getattr(args, "poll_interval", None) is not None:
+                args.poll_interval = min(args.poll_interval, 0.1)
+            yield client
+
+
+# ---------------------------------------------------------------------------- outcomes
+
+
+def outcome_exit_status(item: JobBuild | JobRun) -> int:
+    """The exit status that reports a concluded build's or run's outcome."""
+    if isinstance(item, JobRun):
+        return EXIT_OK if item.status == RunStatus.SUCCESS else EXIT_BUILD_FAILED
+    if item.status == BuildStatus.SUCCESS or (item.status is None and item.success):
+        return EXIT_OK
+    if item.status == BuildStatus.ABORTED:
+        return EXIT_ABORTED
+    return EXIT_BUILD_FAILED
+
+
+async def _watch(ctx: Context, watcher: AsyncIterator[Any], first: Any = None) -> int:
+    """Print the first state, then each change of status; exit by the outcome."""
+    last = first
+    with ctx.output.stream() as show:
+        if first is not None:
+            show(first)
+        async for item in watcher:
+            if last is None or (item.status, item.is_concluded) != (
                 last.status,
                 last.is_concluded,
             ):
-                printer(build)  # the start line already showed the first state
-            last = build
-        assert last is not None
-        return outcome_exit_status(last)
+                show(item)  # the start line already showed the first state
+            last = item
+    assert last is not None
+    return outcome_exit_status(last)
+
+
+# ---------------------------------------------------------------------------- builds
+
+
+@command("builds", "list", "list a job's builds, newest first", arguments=_listing_options)
+async def _builds_list(ctx: Context) -> int:
+    args = ctx.args
+    await ctx.output.listing(
+        ctx.job.builds.list(per_page=args.per_page, limit=args.limit), "builds"
+    )
+    return EXIT_OK
+
+
+@command("builds", "get", "show one build", arguments=_build_option)
+async def _builds_get(ctx: Context) -> int:
+    ctx.output.one(await ctx.job.builds.get(ctx.args.build))
+    return EXIT_OK
+
+
+def _start_build_options(sub: argparse.ArgumentParser) -> None:
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--sha", help="40-character commit sha (default: the branch head)")
+    what.add_argument("--branch", metavar="NAME", help="build the head commit of this branch")
+    sub.add_argument("--wait", action="store_true", help="watch the build; exit by its outcome")
+    _watch_options(sub, "build")
+
+
+@command(
+    "builds",
+    "start",
+    "start a build; --wait to watch it to the end",
+    arguments=_start_build_options,
+)
+async def _builds_start(ctx: Context) -> int:
+    args = ctx.args
+    try:
+        build = await ctx.job.builds.start(sha=args.sha, branch=args.branch)
+    except ValueError as exc:  # an unknown --branch: the caller's to fix, nothing started
+        raise _UsageError(str(exc)) from None
+    if not args.wait:
+        ctx.output.one(build)
+        return EXIT_OK
+    watcher = ctx.job.builds.watch(build.id, poll_interval=args.poll_interval, timeout=args.timeout)
+    return await _watch(ctx, watcher, build)
+
+
+@command("builds", "abort", "abort a running build", arguments=_build_option)
+async def _builds_abort(ctx: Context) -> int:
+    await ctx.job.builds.abort(ctx.args.build)
+    ctx.output.note(f"aborted {ctx.args.build}")
+    return EXIT_OK
+
+
+def _watch_build_options(sub: argparse.ArgumentParser) -> None:
+    _build_option(sub)
+    _watch_options(sub, "build")
+
+
+@command(
+    "builds",
+    "watch",
+    "print each status change; exit 0 on success, non-zero otherwise",
+    arguments=_watch_build_options,
+)
+async def _builds_watch(ctx: Context) -> int:
+    args = ctx.args
+    watcher = ctx.job.builds.watch(
+        args.build, poll_interval=args.poll_interval, timeout=args.timeout
+    )
+    return await _watch(ctx, watcher)
+
+
+def _since(value: str) -> str | datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value  # a build id, checked with the other ids
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"--since {value!r} needs a timezone (e.g. Z)")
+    return parsed
+
+
+def _follow_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--since",
+        type=_since,
+        metavar="BUILD|TIME",
+        help="start after this build id or ISO-8601 time (default: from now on)",
+    )
+    sub.add_argument(
+        "--poll-interval", type=float, default=30.0, metavar="S", help="seconds between polls"
+    )
+    sub.add_argument("--limit", type=int, metavar="N", help="stop after N new builds")
+
+
+@command(
+    "builds",
+    "follow",
+    "print each new build of the job as it is created, until Ctrl-C (or --limit)",
+    arguments=_follow_options,
+)
+async def _builds_follow(ctx: Context) -> int:
+    args = ctx.args
+    follower = ctx.job.builds.follow(since=args.since, poll_interval=args.poll_interval)
+    ctx.output.note(f"following builds of {args.project}/{args.job}; Ctrl-C to stop")
+    seen = 0
+    try:
+        with ctx.output.stream() as show:
+            if args.limit == 0:
+                return EXIT_OK
+            async for build in follower:
+                show(build)
+                seen += 1
+                if args.limit is not None and seen >= args.limit:
+                    break
+    finally:
+        await follower.aclose()
+    return EXIT_OK
+
+
+def _stats_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--last", type=int, default=500, metavar="N", help="the newest N builds (default 500)"
+    )
+
+
+@command(
+    "builds",
+    "stats",
+    "success rate, duration percentiles, failures by day and a duration chart",
+    arguments=_stats_options,
+    formats=("table", "json"),
+)
+async def _builds_stats(ctx: Context) -> int:
+    from ._stats import build_stats
+
+    builds = await ctx.output.collect(ctx.job.builds.list(limit=ctx.args.last), "builds")
+    stats = build_stats(builds)
+    if ctx.args.format == "json":
+        ctx.output.out.write(json.dumps(stats.as_json(), indent=2) + "\n")
+    else:
+        _print_stats(ctx.output.out, stats)
+    return EXIT_OK
+
+
+def _print_stats(out: TextIO, stats: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from ._stats import histogram
+
+    con = console(out)
+    rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+    con.print(
+        Text.assemble(
+            (f"{stats.builds} builds: ", ""),
+            (f"{stats.successes} succeeded", "green"),
+            ", ",
+            (f"{stats.failures} failed", "red"),
+            f", {stats.aborted} aborted, {stats.running} running; success rate {rate}",
+        )
+    )
+    con.print(
+        f"durations ({len(stats.durations)} concluded): p50 {format_seconds(stats.p50)}, "
+        f"p90 {format_seconds(stats.p90)}, p99 {format_seconds(stats.p99)}"
+    )
+    if stats.by_day:
+        table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
+        for header in ("DAY", "BUILDS", "FAILURES"):
+            table.add_column(header, justify="left" if header == "DAY" else "right", no_wrap=True)
+        for day in stats.by_day:
+            failed = Text(str(day.failures), style="red" if day.failures else "")
+            table.add_row(day.day.isoformat(), str(day.builds), failed)
+        con.print()
+        con.print(table)
+    bins = histogram(stats.durations)
+    if bins:
+        con.print()
+        con.print("durations:")
+        widest = max(count for _, _, count in bins)
+        bar_room = max(min(con.width, 100) - 28, 5)
+        for low, high, count in bins:
+            label = f"{format_seconds(low):>7} - {format_seconds(high):<7}"
+            bar = "█" * round(bar_room * count / widest) if count else ""
+            con.print(Text.assemble(label, " │", (bar, "cyan"), f" {count}"))
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+@command("runs", "list", "list a job's runs", arguments=_listing_options)
+async def _runs_list(ctx: Context) -> int:
+    args = ctx.args
+    await ctx.output.listing(ctx.job.runs.list(per_page=args.per_page, limit=args.limit), "runs")
+    return EXIT_OK
+
+
+@command("runs", "get", "show one run", arguments=_run_option)
+async def _runs_get(ctx: Context) -> int:
+    ctx.output.one(await ctx.job.runs.get(ctx.args.run))
+    return EXIT_OK
+
+
+def _start_run_options(sub: argparse.ArgumentParser) -> None:
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--build", metavar="ID", help="run exactly this build")
+    what.add_argument("--sha", help="run the build of this 40-character commit sha")
+    sub.add_argument("--wait", action="store_true", help="watch the run; exit by its outcome")
+    _watch_options(sub, "run")
+
+
+@command(
+    "runs", "start", "start a run; --wait to watch it to the end", arguments=_start_run_options
+)
+async def _runs_start(ctx: Context) -> int:
+    args = ctx.args
+    started = await ctx.job.runs.start(build_id=args.build, sha=args.sha)
+    if not args.wait:
+        ctx.output.one(started)
+        return EXIT_OK
+    ctx.output.note(f"started run {started.id}")
+    watcher = ctx.job.runs.watch(started.id, poll_interval=args.poll_interval, timeout=args.timeout)
+    return await _watch(ctx, watcher)
+
+
+@command("runs", "abort", "abort a running run", arguments=_run_option)
+async def _runs_abort(ctx: Context) -> int:
+    await ctx.job.runs.abort(ctx.args.run)
+    ctx.output.note(f"aborted {ctx.args.run}")
+    return EXIT_OK
+
+
+def _watch_run_options(sub: argparse.ArgumentParser) -> None:
+    _run_option(sub)
+    _watch_options(sub, "run")
+
+
+@command(
+    "runs",
+    "watch",
+    "print each status change of a run; exit 0 on success, 1 on failure",
+    arguments=_watch_run_options,
+)
+async def _runs_watch(ctx: Context) -> int:
+    args = ctx.args
+    watcher = ctx.job.runs.watch(args.run, poll_interval=args.poll_interval, timeout=args.timeout)
+    return await _watch(ctx, watcher)
+
+
+# ---------------------------------------------------------------------------- jobs
+
+
+@command("jobs", "list", "list a project's jobs", arguments=_listing_options, scope="project")
+async def _jobs_list(ctx: Context) -> int:
+    args = ctx.args
+    jobs = ctx.client.jobs.list(
+        args.project, team_id=args.team, per_page=args.per_page, limit=args.limit
+    )
+    await ctx.output.listing(jobs, "jobs")
+    return EXIT_OK
+
+
+@command("jobs", "get", "show one job")
+async def _jobs_get(ctx: Context) -> int:
+    ctx.output.one(await ctx.job.get())
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------- main
+
+
+async def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    spec: Command = args.spec
+    async with _client(args) as client:
+        return await spec.handler(Context(args, client, Output(args.format, out, err)))
+
+
+def _completion(parser: argparse.ArgumentParser, shell: str) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(parser, shell=shell))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
     try:
-        return asyncio.run(_run(args, sys.stdout))
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse found (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.group == "completion":
+        return _completion(parser, args.shell)
+    try:
+        _check_arguments(args)
+        return asyncio.run(_run(args, sys.stdout, sys.stderr))
     except WaitTimeoutError as exc:
         print(f"northflank-async: {exc}", file=sys.stderr)
         return EXIT_TIMEOUT
     except (_UsageError, ConfigurationError) as exc:
-        # Found before any request: the caller's input or settings (a missing token, an
-        # insecure base URL), not a failure of the API.
+        # Found before any request: the caller's input or settings (an insecure base URL, a
+        # token with a newline), not a failure of the API.
         print(f"northflank-async: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (NorthflankError, ValueError) as exc:
         print(f"northflank-async: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        return 130
+        print(file=sys.stderr)  # end the line the terminal echoed ^C on
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (| head) went away: not an error worth a traceback.
-        sys.stderr.close()
-        return 0
+        _silence_stdout()
+        return EXIT_OK
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout at exit; on a closed pipe that flush fails again, loudly.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

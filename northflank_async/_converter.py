@@ -40,7 +40,7 @@ from ._models import (
     RunStatus,
 )
 
-__all__ = ["ModelError", "decode", "decode_list"]
+__all__ = ["ModelError", "decode", "decode_list", "wire_name"]
 
 T = TypeVar("T")
 
@@ -60,6 +60,11 @@ def _camel(name: str) -> str:
     if irregular is not None:
         return irregular
     return _CAMEL_BOUNDARY.sub(lambda m: m.group(1).upper(), name)
+
+
+def wire_name(name: str) -> str:
+    """The API's camelCase name of a model attribute (``created_at`` -> ``createdAt``)."""
+    return _camel(name)
 
 
 def _expect(value: Any, kind: type | tuple[type, ...], what: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 import attrs
@@ -108,6 +108,16 @@ class JobBuild:
         if self.concluded is not None:
             return self.concluded
         return isinstance(self.status, BuildStatus) and self.status.is_terminal
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long the build took: ``build_concluded_at - created_at``.
+
+        ``None`` while either time is unknown (a running build has no ``build_concluded_at``).
+        """
+        if self.created_at is None or self.build_concluded_at is None:
+            return None
+        return self.build_concluded_at - self.created_at
 
 
 class RunStatus(enum.StrEnum):

@@ -39,25 +39,39 @@ def test_list_table(capsys: pytest.CaptureFixture[str]) -> None:
     """A header and one aligned row per build."""
     assert main(["builds", "list", "--fake", "--limit", "3"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["ID", "STATUS", "BRANCH", "SHA", "CREATED"]
+    assert lines[0].split() == ["ID", "STATUS", "BRANCH", "SHA", "CREATED", "DURATION"]
     assert len(lines) == 4
     status_column = lines[0].index("STATUS")
     assert all(line[status_column - 2 : status_column] == "  " for line in lines[1:])
 
 
 def test_list_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    """One JSON object per line, with ISO datetimes, for jq."""
-    assert main(["builds", "list", "--fake", "--limit", "120", "--format", "json"]) == 0
+    """--format jsonl: one JSON object per line, with ISO datetimes, for jq."""
+    assert main(["builds", "list", "--fake", "--limit", "120", "--format", "jsonl"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 120
     assert len({row["id"] for row in rows}) == 120
     assert rows[0]["created_at"].endswith("Z")
 
 
+def test_list_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
+    """--format json: one JSON list that json.loads (and python -m json.tool) reads whole."""
+    assert main(["builds", "list", "--fake", "--limit", "120", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert isinstance(rows, list) and len(rows) == 120
+    assert len({row["id"] for row in rows}) == 120
+
+
+def test_empty_listing_json_is_an_empty_list(capsys: pytest.CaptureFixture[str]) -> None:
+    """No items is still one document."""
+    assert main(["builds", "list", "--fake", "--limit", "0", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
 def test_get(capsys: pytest.CaptureFixture[str]) -> None:
     """get prints the one build asked for."""
     assert main(["builds", "list", "--fake", "--limit", "1", "--format", "json"]) == 0
-    build_id = json.loads(capsys.readouterr().out)["id"]
+    build_id = json.loads(capsys.readouterr().out)[0]["id"]
     assert main(["builds", "get", "--fake", "--build", build_id, "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == build_id
 
@@ -171,7 +185,7 @@ class TestWatchExitCodes:
         started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
         served.call(lambda: served.fake.set_outcome(started["id"], "FAILURE"))
         assert (
-            run("watch", "--build", started["id"], "--poll-interval", "0", "--format", "json") == 1
+            run("watch", "--build", started["id"], "--poll-interval", "0", "--format", "jsonl") == 1
         )
         statuses = [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()]
         assert statuses == ["PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING", "FAILURE"]
@@ -181,7 +195,9 @@ class TestWatchExitCodes:
     ) -> None:
         """start --wait starts, watches, and exits 0 on success."""
         sha = "ab" * 20
-        assert run("start", "--sha", sha, "--wait", "--poll-interval", "0", "--format", "json") == 0
+        assert (
+            run("start", "--sha", sha, "--wait", "--poll-interval", "0", "--format", "jsonl") == 0
+        )
         rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert [r["status"] for r in rows] == [
             "QUEUED", "PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING", "SUCCESS"

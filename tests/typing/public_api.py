@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import assert_type
+from datetime import datetime, timedelta
+from typing import Any, assert_type
 
 from northflank_async import (
     APIError,
@@ -28,6 +28,7 @@ from northflank_async import (
     RunStatus,
     TooManyRequestsError,
     WaitTimeoutError,
+    to_json,
 )
 
 
@@ -139,3 +140,9 @@ async def scoped(nf: NorthflankClient) -> None:
     it = nf.jobs.builds.list(project_id="p", job_id="j")
     assert_type(it.resume_cursor, str | None)
     assert_type(it.items_yielded, int)
+
+
+def json_ready(build: JobBuild) -> None:
+    assert_type(build.duration, timedelta | None)
+    assert_type(to_json(build), Any)
+    assert_type(to_json(build, wire_names=True), Any)
