@@ -1,13 +1,13 @@
 """The ``northflank-async`` command line.
 
-``--fake`` runs any command against an embedded :class:`~northflank_async.testing.FakeNorthflank`
+``--fake`` runs any command against an embedded `FakeNorthflank`
 seeded with demo builds and runs, so the tool can be tried with no token and no network.
 
-A command is one :class:`Command`: a group and a name (``builds list``), a function that adds
-its own options to its subparser, and an async handler that gets a :class:`Context` and returns
-the exit status. Register one with :func:`command`; options shared by many commands (ids,
+A command is one `Command`: a group and a name (``builds list``), a function that adds
+its own options to its subparser, and an async handler that gets a `Context` and returns
+the exit status. Register one with `command()`; options shared by many commands (ids,
 ``--limit``, ``--poll-interval``, ...) are added by the helpers below, and
-:func:`_check_arguments` checks each of them, by name, before anything is sent.
+`_check_arguments()` checks each of them, by name, before anything is sent.
 
 Exit statuses, so that a shell script or CI step can gate on a build or a run: see ``_EPILOG``.
 """

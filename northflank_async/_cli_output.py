@@ -383,7 +383,7 @@ class Output:
         return count
 
     async def collect(self, items: AsyncIterator[T], what: str) -> list[T]:
-        """Gather a listing to compute on, with the same progress line as :meth:`listing`."""
+        """Gather a listing to compute on, with the same progress line as `listing()`."""
         gathered: list[T] = []
         with self._progress(what, quiet_output=True) as advance:
             async for item in items:

@@ -78,11 +78,11 @@ def _check_base_url(base_url: str, allow_insecure: bool) -> str:
 class NorthflankClient:
     """An asyncio client for the Northflank API.
 
-    Use it as ``async with NorthflankClient() as nf: ...`` (or call :meth:`close`). The token
+    Use it as ``async with NorthflankClient() as nf: ...`` (or call `close()`). The token
     comes from ``token``, else ``NORTHFLANK_API_TOKEN``, else ``NF_API_TOKEN``; the base URL
     from ``base_url``, else ``NORTHFLANK_API_BASE_URL``, else ``https://api.northflank.com``.
 
-    The client owns one pooled :class:`aiohttp.ClientSession`, created on first use, unless
+    The client owns one pooled `aiohttp.ClientSession`, created on first use, unless
     ``session`` lends one (which it then never closes). The session it owns keeps and sends no
     cookies (the token is the only credential); a lent session's cookie jar is left as its owner
     configured it.
@@ -90,9 +90,9 @@ class NorthflankClient:
     ``timeout`` bounds each attempt of a request in seconds, ``connect_timeout`` its TCP/TLS
     connect; ``max_retries`` retries failed attempts with exponential backoff (``backoff_base``
     .. ``backoff_max`` seconds); rate-limit waits longer than ``max_rate_limit_wait`` seconds raise
-    :class:`~northflank_async.RateLimitError` instead of sleeping; bodies larger than
+    `RateLimitError` instead of sleeping; bodies larger than
     ``max_response_bytes`` are refused. A bad option, token or base URL raises
-    :class:`~northflank_async.ConfigurationError` here, naming what is wrong. ``team_id`` sets a
+    `ConfigurationError` here, naming what is wrong. ``team_id`` sets a
     default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
     """
 
@@ -174,7 +174,7 @@ class NorthflankClient:
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` has been called."""
+        """Whether `close()` has been called."""
         return self._transport.closed
 
     async def close(self) -> None:

@@ -6,7 +6,7 @@ Two converters are built once, at import time, with the same field hooks:
   per class (see ``_fast_hook`` for why it is not cattrs' own).
 * ``_detailed`` runs only after ``_fast`` has failed: cattrs' generated functions with
   ``detailed_validation`` on find and name the offending field (``data.builds[3].createdAt``)
-  for :class:`~northflank_async.DecodeError`.
+  for `DecodeError`.
 
 A good payload therefore pays nothing for error reporting, and a bad one still gets a precise
 message. The hooks are strict about JSON types (a string where a bool belongs is an error, not
@@ -404,12 +404,12 @@ def _wire_path(path: str) -> str:
 
 
 def decode(value: Any, cls: type[T], *, root: str = "data") -> T:
-    """Structure ``value`` into ``cls``, raising :class:`DecodeError` naming the field path."""
+    """Structure ``value`` into ``cls``, raising `DecodeError` naming the field path."""
     return _decode(value, cls, root)  # type: ignore[no-any-return]
 
 
 def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
-    """Structure a JSON array into ``list[cls]``, raising :class:`DecodeError` on bad input."""
+    """Structure a JSON array into ``list[cls]``, raising `DecodeError` on bad input."""
     if not isinstance(value, list):
         raise DecodeError(f"expected an array, got {type(value).__name__}", field=root)
     return _decode(value, list[cls], root)  # type: ignore[valid-type, no-any-return]

@@ -1,4 +1,4 @@
-"""The exceptions this package raises, one tree rooted at :class:`NorthflankError`.
+"""The exceptions this package raises, one tree rooted at `NorthflankError`.
 
 ::
 
@@ -121,7 +121,7 @@ class TransportError(NorthflankError):
 
 
 class RequestTimeoutError(TransportError, TimeoutError):
-    """Every attempt of a request timed out. Also a :class:`TimeoutError`."""
+    """Every attempt of a request timed out. Also a `TimeoutError`."""
 
 
 class ResponseTooLargeError(TransportError):
@@ -161,8 +161,8 @@ class PaginationError(NorthflankError):
 class WaitTimeoutError(NorthflankError, TimeoutError):
     """``wait()`` or ``watch()`` gave up before the build (or run) concluded.
 
-    Also a :class:`TimeoutError`. ``last`` is the last state seen (a :class:`JobBuild` or a
-    :class:`JobRun`; ``None`` if it was never read); ``build`` is the same for a build's wait.
+    Also a `TimeoutError`. ``last`` is the last state seen (a `JobBuild` or a
+    `JobRun`; ``None`` if it was never read); ``build`` is the same for a build's wait.
     """
 
     def __init__(self, message: str, *, last: JobBuild | JobRun | None = None) -> None:
@@ -237,9 +237,9 @@ class ConflictError(APIError):
 class RateLimitError(NorthflankError):
     """The rate limit stands in the way: catch this for both of its causes.
 
-    Either the API answered 429 (:class:`TooManyRequestsError`, an :class:`APIError` with its
+    Either the API answered 429 (`TooManyRequestsError`, an `APIError` with its
     status and headers) or the client's own gate refused to send, because the window is spent
-    and resets later than ``max_rate_limit_wait`` allows (:class:`RateLimitGateError`, no request
+    and resets later than ``max_rate_limit_wait`` allows (`RateLimitGateError`, no request
     sent). ``retry_after`` is the number of seconds to wait before trying again and ``reset_at``
     the aware UTC datetime at which the window resets (``None`` when unknown); ``method`` and
     ``path`` name the request.
@@ -271,7 +271,7 @@ class RateLimitGateError(RateLimitError):
 
 
 class TooManyRequestsError(APIError, RateLimitError):
-    """429: the API refused the request for the rate limit (also a :class:`RateLimitError`)."""
+    """429: the API refused the request for the rate limit (also a `RateLimitError`)."""
 
     def __init__(
         self,
@@ -304,7 +304,7 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
 
 
 def error_class_for(status: int) -> type[APIError]:
-    """Return the :class:`APIError` subclass for an HTTP status."""
+    """Return the `APIError` subclass for an HTTP status."""
     if status in _STATUS_CLASSES:
         return _STATUS_CLASSES[status]
     if status >= 500:

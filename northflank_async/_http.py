@@ -1,6 +1,6 @@
 """The thin I/O layer: the one place that sends a request.
 
-:class:`Transport` owns (or borrows) the aiohttp session and wraps every request in the
+`Transport` owns (or borrows) the aiohttp session and wraps every request in the
 rate-limit gate, a per-attempt timeout and the retry loop. Decisions are taken by the pure
 rooms (``_retry``, ``_ratelimit``, ``_wire``, ``_secrets``); this module only sleeps, sends and
 reads.
@@ -56,7 +56,7 @@ class _Failure:
 class _RateLimitGate:
     """One per client: every request of every task waits here while the window is spent.
 
-    The decisions are :class:`RateLimitState`'s; the gate only waits. Time is the event
+    The decisions are `RateLimitState`'s; the gate only waits. Time is the event
     loop's, so that the gate runs on a virtual clock in tests. A request that waits for the
     probe is woken by the probe's release, whatever ended it (answer, failure, cancellation).
     """
@@ -94,7 +94,7 @@ class _RateLimitGate:
             await asyncio.sleep(delay)
 
     def release(self, headers: Mapping[str, str] | None) -> None:
-        """The request that passed :meth:`acquire` in this task is done; never raises."""
+        """The request that passed `acquire()` in this task is done; never raises."""
         task = asyncio.current_task()
         probe = task is not None and task is self._probe
         if probe:

@@ -57,7 +57,7 @@ class BuildStatus(enum.StrEnum):
 
         The reference does not list terminal statuses; we take ``SUCCESS``, ``FAILURE``,
         ``ABORTED``, ``CRASHED`` and ``SUBMISSION_FAILURE``. A build's own ``concluded`` flag
-        wins when present: prefer :attr:`JobBuild.is_concluded`.
+        wins when present: prefer `JobBuild.is_concluded`.
         """
         return self in _TERMINAL
 
@@ -85,7 +85,7 @@ class JobBuild:
     """One build of a job.
 
     Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
-    ``null``. ``status`` is a :class:`BuildStatus`, or the raw string for a status this version
+    ``null``. ``status`` is a `BuildStatus`, or the raw string for a status this version
     does not know. ``pull_request_id`` is an ``int`` or a ``str``, as the API sent it (the
     official types allow both). Datetimes are timezone-aware UTC.
     """
@@ -123,7 +123,7 @@ class JobBuild:
 class RunStatus(enum.StrEnum):
     """The documented statuses of a job run.
 
-    As with :class:`BuildStatus`, a status this enum does not know still decodes: the run's
+    As with `BuildStatus`, a status this enum does not know still decodes: the run's
     ``status`` is then the raw string.
     """
 
@@ -135,7 +135,7 @@ class RunStatus(enum.StrEnum):
     def is_terminal(self) -> bool:
         """Whether a run in this status has finished: ``SUCCESS`` or ``FAILED``.
 
-        A run's own ``concluded`` flag wins when present: prefer :attr:`JobRun.is_concluded`.
+        A run's own ``concluded`` flag wins when present: prefer `JobRun.is_concluded`.
         """
         return self is not RunStatus.RUNNING
 
@@ -145,7 +145,7 @@ class JobRun:
     """One run of a job.
 
     Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
-    ``null``. ``status`` is a :class:`RunStatus`, or the raw string for a status this version
+    ``null``. ``status`` is a `RunStatus`, or the raw string for a status this version
     does not know. ``active``, ``succeeded`` and ``failed`` are counts as the API sends them
     (``0`` or ``1`` for a run of one completion). Datetimes are timezone-aware UTC.
     """
@@ -197,7 +197,7 @@ class Job:
 
     Every attribute but ``id`` may be ``None``: the list endpoint leaves out ``projectId`` and
     ``createdAt``, and any field may be missing from a newer or older API. ``tags`` is empty
-    when the API sends none. ``job_type`` is a :class:`JobType`, or the raw string for a type
+    when the API sends none. ``job_type`` is a `JobType`, or the raw string for a type
     this version does not know. ``created_at`` is timezone-aware UTC.
     """
 

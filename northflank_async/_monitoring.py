@@ -3,15 +3,15 @@
 No sockets and no event loop: time is a number passed in (a monotonic clock), so the whole
 model is unit-tested without I/O. The I/O layer drives it, one poll at a time:
 
-* :class:`JobTracker` holds what one watched job has shown so far. A poll is a transaction
-  (:class:`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls
-  for tracked builds that fell off them are added to it, and :meth:`JobTracker.commit` turns it
-  into :class:`BuildEvent` values at once. A poll that fails half-way is dropped: the tracker
+* `JobTracker` holds what one watched job has shown so far. A poll is a transaction
+  (`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls
+  for tracked builds that fell off them are added to it, and `JobTracker.commit()` turns it
+  into `BuildEvent` values at once. A poll that fails half-way is dropped: the tracker
   has not changed, so nothing is lost and nothing is doubled.
-* :class:`RequestLedger` counts the requests spent on a monotonic clock and says when the next
+* `RequestLedger` counts the requests spent on a monotonic clock and says when the next
   one may go so that no rolling hour ever holds more than the budget.
-* :class:`BudgetPlanner` spreads the budget across the jobs as poll intervals.
-* :func:`answer_waiters` lets concurrent ``wait()`` / ``watch()`` calls on one job share a list
+* `BudgetPlanner` spreads the budget across the jobs as poll intervals.
+* `answer_waiters()` lets concurrent ``wait()`` / ``watch()`` calls on one job share a list
   request.
 
 The planner's formula. Each job first gets the interval it would like with no budget::
@@ -104,7 +104,7 @@ class JobTracker:
     Without ``since``, the first poll is a snapshot: the builds on its page are already there
     and are not reported. With ``since``, the first poll is an ordinary one and reports the
     builds after it: for an aware ``datetime``, those created at or after it; for a build (a
-    :class:`JobBuild`, or its id), those listed before it. A bare id bounds the history by
+    `JobBuild`, or its id), those listed before it. A bare id bounds the history by
     identity only: when that build is no longer listed, the first poll reads to the end of the
     history, so prefer passing the build (one ``get``).
 
@@ -158,7 +158,7 @@ class JobTracker:
     # -- polls
 
     def begin_poll(self) -> TrackerPoll:
-        """Start a poll: add its pages (and ``get`` answers) to it, then :meth:`commit` it."""
+        """Start a poll: add its pages (and ``get`` answers) to it, then `commit()` it."""
         return TrackerPoll(self, self._generation, snapshot=self._snapshot_pending)
 
     def commit(self, poll: TrackerPoll) -> list[BuildEvent]:
@@ -236,11 +236,11 @@ class JobTracker:
 
 
 class TrackerPoll:
-    """One poll of a :class:`JobTracker` in the making; the tracker changes only at commit.
+    """One poll of a `JobTracker` in the making; the tracker changes only at commit.
 
-    Add the pages read (newest first) with :meth:`add_page` while :attr:`needs_next_page`;
-    then ``get`` each id of :attr:`missing` and add the answer with :meth:`add_fetched` (or
-    :meth:`add_gone` for a 404). Drop the poll on any failure: the tracker is unchanged.
+    Add the pages read (newest first) with `add_page()` while `needs_next_page`;
+    then ``get`` each id of `missing` and add the answer with `add_fetched()` (or
+    `add_gone()` for a 404). Drop the poll on any failure: the tracker is unchanged.
     """
 
     def __init__(self, tracker: JobTracker, generation: int, *, snapshot: bool) -> None:
@@ -271,7 +271,7 @@ class TrackerPoll:
     def missing(self) -> list[str]:
         """Tracked builds neither on the pages read nor fetched yet: one ``get`` each.
 
-        Meaningful once :attr:`needs_next_page` is False.
+        Meaningful once `needs_next_page` is False.
         """
         if self._snapshot:
             return []
@@ -378,7 +378,7 @@ class RequestLedger:
     """The requests spent, as times on a monotonic clock, and when the next one may go.
 
     A rolling hour is any interval ``[t, t + 3600)``. Requests sent at or after
-    :meth:`next_allowed` never put more than the budget in one. Only the last hour is kept.
+    `next_allowed()` never put more than the budget in one. Only the last hour is kept.
     """
 
     window: float = attrs.field(default=HOUR, validator=_positive)
@@ -413,7 +413,7 @@ class RequestLedger:
         return earliest
 
     def claim(self, now: float, budget_per_hour: int) -> float:
-        """Book the next request: its :meth:`next_allowed` time, recorded at once.
+        """Book the next request: its `next_allowed()` time, recorded at once.
 
         Concurrent senders that each claim a slot never exceed the budget together.
         """

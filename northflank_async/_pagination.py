@@ -1,13 +1,13 @@
 """The one engine that walks a listing's pages, and the iterator users hold.
 
-Every listing and every follower walks pages through :class:`PageWalker`: it asks one
+Every listing and every follower walks pages through `PageWalker`: it asks one
 ``fetch_page(cursor)`` callback (built by ``_endpoints`` from a route, a model and a key) for
-each page, checks with :class:`CursorTracker` that the cursors move forward, and stops at the
+each page, checks with `CursorTracker` that the cursors move forward, and stops at the
 last page or at ``limit``. On top of it:
 
-* :class:`AsyncCursorIterator` hands out items (or whole pages with ``pages()``) and knows where
+* `AsyncCursorIterator` hands out items (or whole pages with ``pages()``) and knows where
   a new listing would resume (``resume_cursor``, ``items_yielded``);
-* ``prefetch=N`` puts :class:`_Prefetch`, a background task, between the walker and the
+* ``prefetch=N`` puts `_Prefetch`, a background task, between the walker and the
   iterator, keeping up to N pages ready;
 * ``BuildFollower`` (``_workflows``) walks one poll's pages with a walker and stops it at its
   watermark.
@@ -205,8 +205,8 @@ async def _produce(
 class AsyncCursorIterator(AsyncIterator[T]):
     """An async iterator over every item of a listing, following the API's cursors.
 
-    ``async for item in it`` yields items in the API's order; :meth:`collect` gathers them into
-    a list; :meth:`pages` walks whole :class:`Page` objects instead. An iterator is single-use:
+    ``async for item in it`` yields items in the API's order; `collect()` gathers them into
+    a list; `pages()` walks whole `Page` objects instead. An iterator is single-use:
     call ``list()`` again for a second walk.
 
     ``resume_cursor`` and ``items_yielded`` say at any moment where a new listing would go on:
@@ -239,7 +239,7 @@ class AsyncCursorIterator(AsyncIterator[T]):
         self._ended = False
         self._walked = False
         self.items_yielded = 0
-        """Items handed to the consumer so far (whole pages, with :meth:`pages`)."""
+        """Items handed to the consumer so far (whole pages, with `pages()`)."""
 
     @property
     def resume_cursor(self) -> str | None:

@@ -1,7 +1,7 @@
 """Rate-limit state: what the API announced, and whether a request may go now. Pure: no I/O.
 
 The ``x-ratelimit-*`` and ``Retry-After`` headers are read here, believed only within sane
-bounds, and kept in :class:`RateLimitState`, which ``_http``'s gate asks before each request.
+bounds, and kept in `RateLimitState`, which ``_http``'s gate asks before each request.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class RateLimitState:
         """Take the ``x-ratelimit-*`` headers of an answer; whether they told the budget.
 
         Called once per answer, before that request leaves ``in_flight``. Values that are not
-        plain decimal numbers, or beyond :data:`MAX_BUDGET` / :data:`MAX_RESET_SECONDS`, are
+        plain decimal numbers, or beyond `MAX_BUDGET` / `MAX_RESET_SECONDS`, are
         not believed: the answer then tells nothing.
         """
         limit = _header_number(headers, "x-ratelimit-limit")
@@ -169,7 +169,7 @@ class RateLimitState:
     def finish(self, *, probe: bool = False, cancelled: bool = False) -> None:
         """Count a request that got its answer (or failed, or was cancelled).
 
-        ``probe`` says whether it was the probe that :meth:`start` announced.
+        ``probe`` says whether it was the probe that `start()` announced.
         """
         self.in_flight = max(0, self.in_flight - 1)
         # With nothing in flight the probe has finished, whether or not the caller said so.

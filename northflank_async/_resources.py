@@ -1,7 +1,7 @@
 """Resources: each method names its route and its model, and nothing more.
 
 A job's resources come in two forms. The scoped form is the real one: ``nf.job(project_id,
-job_id)`` returns a :class:`JobHandle` whose ``.builds``, ``.runs`` and ``.branches`` need no ids
+job_id)`` returns a `JobHandle` whose ``.builds``, ``.runs`` and ``.branches`` need no ids
 repeated. The flat form (``nf.jobs.builds.get(project_id=..., job_id=..., build_id=...)``)
 makes a scope for the call and hands it on.
 """
@@ -139,7 +139,7 @@ class ScopedBuilds:
     async def wait(
         self, build_id: str, *, poll_interval: float = 5.0, timeout: float | None = None
     ) -> JobBuild:
-        """Poll until the build has concluded and return it (see :meth:`watch`)."""
+        """Poll until the build has concluded and return it (see `watch()`)."""
         return await wait_for_build(
             self.watch(build_id, poll_interval=poll_interval, timeout=timeout)
         )
@@ -241,7 +241,7 @@ class ScopedRuns:
     async def wait(
         self, run_id: str, *, poll_interval: float = 5.0, timeout: float | None = None
     ) -> JobRun:
-        """Poll until the run has concluded and return it (see :meth:`watch`)."""
+        """Poll until the run has concluded and return it (see `watch()`)."""
         return await wait_for_build(
             self.watch(run_id, poll_interval=poll_interval, timeout=timeout)
         )
@@ -349,7 +349,7 @@ class JobBuilds(_Flat):
         limit: int | None = None,
         prefetch: int = 0,
     ) -> AsyncCursorIterator[JobBuild]:
-        """Every build of a job, newest first (see :meth:`ScopedBuilds.list`)."""
+        """Every build of a job, newest first (see `ScopedBuilds.list()`)."""
         return self._job(project_id, job_id, team_id).builds.list(
             per_page=per_page, cursor=cursor, limit=limit, prefetch=prefetch
         )
@@ -370,7 +370,7 @@ class JobBuilds(_Flat):
         overrides: Mapping[str, Any] | None = None,
         team_id: str | None = None,
     ) -> JobBuild:
-        """Start a build (see :meth:`ScopedBuilds.start`)."""
+        """Start a build (see `ScopedBuilds.start()`)."""
         return await self._job(project_id, job_id, team_id).builds.start(
             sha=sha, branch=branch, overrides=overrides
         )
@@ -462,7 +462,7 @@ class JobRuns(_Flat):
         options: Mapping[str, Any] | None = None,
         team_id: str | None = None,
     ) -> RunStarted:
-        """Start a run (see :meth:`ScopedRuns.start`)."""
+        """Start a run (see `ScopedRuns.start()`)."""
         return await self._job(project_id, job_id, team_id).runs.start(
             build_id=build_id, sha=sha, runtime_environment=runtime_environment, options=options
         )
@@ -542,7 +542,7 @@ class Jobs(_Flat):
         limit: int | None = None,
         prefetch: int = 0,
     ) -> AsyncCursorIterator[Job]:
-        """Every job of a project (the list answer leaves out some fields: see :class:`Job`)."""
+        """Every job of a project (the list answer leaves out some fields: see `Job`)."""
         team = team_id if team_id is not None else self._default_team
         return listing(
             self._transport,

@@ -1,6 +1,6 @@
 """Retry decisions: whether an attempt is repeated, and after how long. Pure: no I/O.
 
-``_http`` sends an attempt, then asks :class:`RetryRun` what to do with its outcome: repeat it
+``_http`` sends an attempt, then asks `RetryRun` what to do with its outcome: repeat it
 after a delay, or stop (raise, or for a repeated DELETE that meets 409, report success).
 """
 

@@ -1,6 +1,6 @@
 """The token, kept secret: no repr, log line, error or traceback local ever shows it. Pure.
 
-:class:`Secret` holds the token and hides it in whatever a server sends back (headers, bodies,
+`Secret` holds the token and hides it in whatever a server sends back (headers, bodies,
 error messages), whole, JSON-escaped, or as a piece of at least ``_FRAGMENT`` characters.
 """
 
@@ -24,7 +24,7 @@ _FRAGMENT_BODY = 1 << 16
 class Secret:
     """Holds the token so that no repr, log line or formatted local ever shows it.
 
-    It also hides the token in what a server sends back: :meth:`redact` replaces the token, and
+    It also hides the token in what a server sends back: `redact()` replaces the token, and
     any run of at least ``_FRAGMENT`` of its characters (a partial echo), with ``<token hidden>``.
     """
 

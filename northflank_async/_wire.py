@@ -1,8 +1,8 @@
 """The wire: routes, and answers deciphered into data or typed errors. Pure: no I/O.
 
 Paths are built here, every user-supplied segment checked and percent-encoded; answers are
-read here, a success into its JSON, a list envelope into a :class:`Page`, an error status into
-the right :class:`APIError`. ``_http`` calls these and nothing else to understand an answer.
+read here, a success into its JSON, a list envelope into a `Page`, an error status into
+the right `APIError`. ``_http`` calls these and nothing else to understand an answer.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def api_error(
 def decipher_response(
     status: int, headers: Mapping[str, str], body: bytes, *, method: str, path: str
 ) -> Any:
-    """The parsed JSON of a 2xx answer, or the typed :class:`APIError` raised for any other."""
+    """The parsed JSON of a 2xx answer, or the typed `APIError` raised for any other."""
     if 200 <= status < 300:
         return _parse_json(body, method, path) if body else {}
     raise api_error(status, headers, body, method=method, path=path)
@@ -226,13 +226,13 @@ def read_list_frame(envelope: Any, key: str) -> Page[Any]:
 
 
 def decode_frame(frame: Page[Any], key: str, cls: type[T]) -> Page[T]:
-    """Decode the items of a frame from :func:`read_list_frame` into ``cls``."""
+    """Decode the items of a frame from `read_list_frame()` into ``cls``."""
     items = decode_list(frame.items, cls, root=f"data.{key}")
     return attrs.evolve(frame, items=items)
 
 
 def parse_list_page(envelope: Any, key: str, cls: type[T]) -> Page[T]:
-    """Decode a list endpoint's envelope into a :class:`Page` of ``cls``."""
+    """Decode a list endpoint's envelope into a `Page` of ``cls``."""
     return decode_frame(read_list_frame(envelope, key), key, cls)
 
 

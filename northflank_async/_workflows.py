@@ -50,7 +50,7 @@ class StatusWatcher(AsyncIterator[M], Generic[M]):
 
     A change is a new status or the object becoming concluded; the concluded state is always
     the last item. ``timeout`` (seconds, for the whole watch) raises
-    :class:`~northflank_async.WaitTimeoutError` carrying the last state seen.
+    `WaitTimeoutError` carrying the last state seen.
     """
 
     _noun = "object"
@@ -129,7 +129,7 @@ class BuildWatcher(StatusWatcher[JobBuild]):
 
     A change is a new status or the build becoming concluded; the concluded build is always
     the last item. ``timeout`` (seconds, for the whole watch) raises
-    :class:`~northflank_async.WaitTimeoutError` carrying the last build seen.
+    `WaitTimeoutError` carrying the last build seen.
     """
 
     _noun = "build"

@@ -55,3 +55,19 @@ def test_version_has_one_source() -> None:
     from northflank_async._version import __version__
 
     assert northflank_async.__version__ == __version__ == version("northflank-async")
+
+
+def test_docstrings_use_one_style() -> None:
+    """Markdown only: a reST role (:class:`X`) would show raw on the docs site."""
+    import re
+    from pathlib import Path
+
+    role = re.compile(r":(class|meth|func|attr|exc|data|mod):`")
+    package = Path(northflank_async.__file__).parent
+    offenders = [
+        f"{path.relative_to(package)}:{number}"
+        for path in sorted(package.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if role.search(line)
+    ]
+    assert offenders == []
