@@ -1,0 +1,96 @@
+// Child of crosscheck_official_clients.py: list with the official JS client.
+//
+//   node scripts/crosscheck_js.mjs JS_DIR < spec.json
+//
+// JS_DIR is a folder where `npm install @northflank/js-client` was run. The spec (JSON on
+// stdin) gives the base URL, token, ids, and the listings and gets to do; the answer is one
+// JSON object on stdout: {"client", "version", "results": {name: items or item}}, each item
+// being the client's `response.data` as it came (the raw wire JSON). Any failure is a
+// message on stderr and exit status 1.
+//
+// Listings use the client's own pagination helpers: `.all()` (walk "all"), or
+// `response.pagination.getNextPage()` while `hasNextPage` (walk "pages").
+
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+
+const MAX_PAGES = 100; // a walk that goes on longer has lost its way
+const jsDir = resolve(process.argv[2] ?? '.');
+const require = createRequire(join(jsDir, 'crosscheck.cjs'));
+const { ApiClient, ApiClientInMemoryContextProvider } = require('@northflank/js-client');
+const version = JSON.parse(
+  readFileSync(join(jsDir, 'node_modules', '@northflank', 'js-client', 'package.json'), 'utf8'),
+).version;
+
+function parameters(spec, team, extra = {}) {
+  const ids = { projectId: spec.project, ...extra };
+  if (team) ids.teamId = spec.team;
+  return ids;
+}
+
+function paged(api, resource) {
+  // Names read from the client's api-client.d.ts: `list.jobs`, `get.job.runs`, `get.job.builds`.
+  if (resource === 'jobs') return api.list.jobs;
+  if (resource === 'runs') return api.get.job.runs;
+  if (resource === 'builds') return api.get.job.builds;
+  throw new Error(`unknown resource ${resource}`);
+}
+
+function unwrap(data, key) {
+  if (data === null || typeof data !== 'object' || !Array.isArray(data[key])) {
+    throw new Error(`expected data.${key} to be a list, got ${JSON.stringify(data).slice(0, 200)}`);
+  }
+  return data[key];
+}
+
+async function listing(api, spec, item) {
+  const extra = item.resource === 'jobs' ? {} : { jobId: spec.job };
+  const request = { parameters: parameters(spec, item.team, extra) };
+  if (item.per_page !== null) request.options = { per_page: item.per_page };
+  const call = paged(api, item.resource);
+  if (item.walk === 'all') {
+    const response = await call.all(request);
+    if (response.error) throw new Error(`HTTP ${response.error.status}: ${response.error.message}`);
+    return unwrap(response.data, item.resource);
+  }
+  let response = await call(request);
+  const items = [...unwrap(response.data, item.resource)];
+  for (let pages = 1; response.pagination?.hasNextPage; pages += 1) {
+    if (pages >= MAX_PAGES) throw new Error(`${item.name}: still a next page after ${MAX_PAGES} pages`);
+    response = await response.pagination.getNextPage();
+    items.push(...unwrap(response.data, item.resource));
+  }
+  return items;
+}
+
+async function get(api, spec, item) {
+  if (item.resource === 'job') {
+    return (await api.get.job({ parameters: parameters(spec, item.team, { jobId: spec.job }) })).data;
+  }
+  if (item.resource === 'run') {
+    const ids = parameters(spec, item.team, { jobId: spec.job, runId: item.id });
+    return (await api.get.job.run({ parameters: ids })).data;
+  }
+  if (item.resource === 'build') {
+    const ids = parameters(spec, item.team, { jobId: spec.job, buildId: item.id });
+    return (await api.get.job.build({ parameters: ids })).data;
+  }
+  throw new Error(`unknown resource ${item.resource}`);
+}
+
+async function main() {
+  const spec = JSON.parse(readFileSync(0, 'utf8'));
+  const provider = new ApiClientInMemoryContextProvider();
+  provider.addContext({ name: 'crosscheck', token: spec.token, host: spec.base_url });
+  const api = new ApiClient(provider, { throwErrorOnHttpErrorCode: true });
+  const results = {};
+  for (const item of spec.listings) results[item.name] = await listing(api, spec, item);
+  for (const item of spec.gets) results[item.name] = await get(api, spec, item);
+  process.stdout.write(JSON.stringify({ client: 'js-client', version, results }));
+}
+
+main().catch((error) => {
+  process.stderr.write(`the official JS client failed: ${error?.message ?? error}\n`);
+  process.exit(1);
+});
