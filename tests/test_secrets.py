@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import aiohttp
 import pytest
 
 from northflank_async import (
@@ -171,6 +172,9 @@ def _long_header(auth: str) -> bytes:
     return http(b"HTTP/1.1 200 OK", [b"X-Echo: " + auth.encode() + b"a" * 9000])
 
 
+_REFUSES_MANY_HEADERS = tuple(int(p) for p in aiohttp.__version__.split(".")[:2]) >= (3, 14)
+
+
 def _many_headers(auth: str) -> bytes:
     return http(b"HTTP/1.1 200 OK", [b"X-Echo-%d: %s" % (i, auth.encode()) for i in range(500)])
 
@@ -259,7 +263,14 @@ CASES = [
     # A hostile or broken server, over a raw socket.
     Case("bad-status-line", TransportError, True, raw=_bad_status_line),
     Case("header-over-8190-bytes", TransportError, True, raw=_long_header),
-    Case("500-headers", TransportError, True, raw=_many_headers),
+    # aiohttp 3.14 refuses more than 128 headers; older ones read them all, and the answer then
+    # fails to decode: either way a typed error, and the sweep still looks for the token.
+    Case(
+        "500-headers",
+        TransportError if _REFUSES_MANY_HEADERS else NorthflankError,
+        _REFUSES_MANY_HEADERS,  # a transport failure is retried; a DecodeError is not
+        raw=_many_headers,
+    ),
     Case("unknown-encoding-zstd", NorthflankError, True, raw=_encoded(b"zstd")),
     Case("unknown-encoding-br", NorthflankError, True, raw=_encoded(b"br")),
     Case("corrupt-deflate", TransportError, True, raw=_corrupt_deflate),
@@ -436,6 +447,7 @@ async def test_partial_echo_is_hidden(served: Served) -> None:
     assert error.headers["X-Hint"] == "<token hidden>"
 
 
+@pytest.mark.skipif(not _REFUSES_MANY_HEADERS, reason="aiohttp < 3.14 reads 500 headers")
 async def test_retry_line_is_short_and_names_the_failure(
     served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
