@@ -163,7 +163,9 @@ class Tails:
         `parse` checks the query (QueryError: an error frame); `lines` returns the
         item's visible lines now.
         """
-        ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+        # A short close timeout: a client that does not answer the close handshake must
+        # not hold the fake's shutdown for aiohttp's default 10 s.
+        ws = web.WebSocketResponse(max_msg_size=64 * 1024, timeout=1.0)
         ws.headers.update(headers)
         await ws.prepare(request)
         step = self.script.popleft() if self.script else _Step("ok")
