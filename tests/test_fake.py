@@ -183,7 +183,7 @@ async def test_get_build_and_not_found(fake: FakeNorthflank, http: aiohttp.Clien
         (f"{BUILDS}/no-such-build-0000", "Build not found"),
         ("/v1/projects/demo/jobs/nope/build", "Job not found"),
         ("/v1/projects/nope/jobs/nightly/build", "Project not found"),
-        ("/v1/projects/demo/jobs/nightly/logs", "Route not found"),
+        ("/v1/projects/demo/jobs/nightly/metrics", "Route not found"),
         ("/v2/anything", "Route not found"),
     ]:
         status, body, headers = await call(http, "GET", path)

@@ -22,8 +22,18 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from ._clock import Clock
+from ._clock import Clock, wall_ms
 from ._faults import FaultInjector, FaultKind
+from ._logquery import (
+    MAX_RANGE_LINES,
+    LogQuery,
+    QueryError,
+    check_shape,
+    envelope,
+    parse_log_query,
+    select,
+)
+from ._logs import Timed
 from ._progress import ProgressEngine
 from ._store import (
     Job,
@@ -33,6 +43,7 @@ from ._store import (
     run_concluded,
     run_key,
 )
+from ._tail import Tails, redact_query
 
 __all__ = ["MAX_BODY_BYTES", "RECORD_LIMIT", "UNLIMITED", "RecordedRequest", "Routes"]
 
@@ -210,6 +221,11 @@ class Routes:
         self.total = 0
         self.peer_ports: set[int] = set()
         self._cursors: OrderedDict[str, tuple[tuple[str, ...], int]] = OrderedDict()
+        self.tails = Tails()
+        self.log_shape = "data"
+        self.log_pagination = True
+        self.log_shapes: deque[tuple[str, bool | None]] = deque()
+        self.log_page_limit = MAX_RANGE_LINES
 
     def make_app(self) -> web.Application:
         """Build the aiohttp application: one catch-all route behind the error middleware."""
@@ -224,6 +240,7 @@ class Routes:
         self.record.clear()
         self.total = 0
         self.peer_ports.clear()
+        self.tails.sessions.clear()
 
     # ------------------------------------------------------------------ plumbing
 
@@ -256,7 +273,7 @@ class Routes:
         peer_port = peer[1] if isinstance(peer, tuple) and len(peer) >= 2 else None
         if peer_port is not None:
             self.peer_ports.add(peer_port)
-        query = {key: request.query[key] for key in request.query}
+        query = redact_query({key: request.query[key] for key in request.query}, self.token)
         headers = {name: _redact(name, value) for name, value in request.headers.items()}
         path = request.raw_path.split("?", 1)[0]
         slot = _Slot(RecordedRequest(request.method, path, query, headers, body, peer_port, None))
@@ -272,6 +289,8 @@ class Routes:
         if fault == "slow" and not await self._pause(self.slow_seconds):
             return _drop(request)
         if fault is None or fault in ("ok", "slow"):
+            if _is_upgrade(request):
+                return await self._serve_tail(request, body), True
             return self._serve(request, body), True
         if fault == "drop":
             return _drop(request)
@@ -331,6 +350,51 @@ class Routes:
             headers.update(error.headers)
             return _error_response(error, headers)
         return _json_response(200, payload, self.rate.headers(self.clock()))
+
+    async def _serve_tail(self, request: web.Request, body: Any) -> web.StreamResponse:
+        """Serve a WebSocket tail on a logs route; other upgrades are plain requests.
+
+        The upgrade spends one request of the rate-limit budget; the token is checked
+        in the tail's init frame, not in a header.
+        """
+        try:
+            handler, call = self._route(request, body)
+            if handler not in (Routes._build_logs, Routes._run_logs):
+                return self._serve(request, body)
+            self._spend_rate_limit()
+        except _ApiError as error:
+            headers = self.rate.headers(self.clock())
+            headers.update(error.headers)
+            return _error_response(error, headers)
+        kind = "build" if handler is Routes._build_logs else "run"
+        query = dict(call.query)
+        query.pop("queryType", None)
+
+        def parse() -> LogQuery:
+            if call.query.get("queryType") != "tail":
+                raise QueryError(400, "A WebSocket serves queryType=tail only")
+            try:
+                job = self._find_job(call)
+            except _ApiError as error:
+                raise QueryError(error.status, error.message) from None
+            parsed = parse_log_query(
+                query, id_param=_ID_PARAM[kind], now_ms=wall_ms(self.clock), tail=True
+            )
+            self.item_lines(job, kind, parsed.item_id)  # unknown item: an error frame
+            return parsed
+
+        def lines(parsed: LogQuery) -> list[Timed]:
+            job = self._find_job(call)
+            return self.item_lines(job, kind, parsed.item_id)
+
+        return await self.tails.serve(
+            request,
+            token=self.token,
+            closing=self.closing,
+            headers=self.rate.headers(self.clock()),
+            parse=parse,
+            lines=lines,
+        )
 
     def _authenticate(self, request: web.Request) -> None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -480,8 +544,63 @@ class Routes:
         if run_concluded(run):
             raise _ApiError(409, "Run has already concluded", details={"runId": run["id"]})
         self.progress.stop(key)
-        self.store.conclude_run(run, "FAILED")
+        self.store.conclude_run(run, "FAILED", job)
         return {"data": {}}
+
+    # ------------------------------------------------------------------ logs
+
+    def item_lines(self, job: Job, kind: str, item_id: str) -> list[Timed]:
+        """The visible lines of a build or run (time-based progress applied first)."""
+        now_ms = wall_ms(self.clock)
+        if kind == "build":
+            build = job.by_id.get(item_id)
+            if build is None:
+                raise QueryError(404, "Build not found", {"buildId": item_id})
+            key = build_key(job, item_id)
+            self.progress.advance(key, poll=False)
+            return self.store.logs.build_lines(key, build, now_ms)
+        run = job.runs_by_id.get(item_id)
+        if run is None:
+            raise QueryError(404, "Run not found", {"runId": item_id})
+        key = run_key(job, item_id)
+        self.progress.advance(key, poll=False)
+        return self.store.logs.run_lines(key, run, now_ms)
+
+    def _logs(self, call: _Call, kind: str) -> dict[str, Any]:
+        query_type = call.query.get("queryType", "range")
+        if query_type != "range":
+            message = (
+                "queryType=tail is served over a WebSocket only"
+                if query_type == "tail"
+                else "Invalid queryType"
+            )
+            raise _ApiError(400, message, details={"queryType": "must be range over HTTP"})
+        job = self._find_job(call)
+        try:
+            parsed = parse_log_query(
+                call.query, id_param=_ID_PARAM[kind], now_ms=wall_ms(self.clock), tail=False
+            )
+            lines = self.item_lines(job, kind, parsed.item_id)
+        except QueryError as error:
+            raise _ApiError(error.status, error.message, details=error.details) from None
+        page, truncated = select(lines, parsed, self.log_page_limit)
+        shape, pagination = self.log_shapes.popleft() if self.log_shapes else (None, None)
+        return envelope(
+            page,
+            shape or self.log_shape,
+            pagination=self.log_pagination if pagination is None else pagination,
+            truncated=truncated,
+        )
+
+    def _build_logs(self, call: _Call) -> dict[str, Any]:
+        return self._logs(call, "build")
+
+    def _run_logs(self, call: _Call) -> dict[str, Any]:
+        return self._logs(call, "run")
+
+    def script_log_shapes(self, shapes: Sequence[str]) -> None:
+        """Queue one envelope shape per upcoming range answer (all checked first)."""
+        self.log_shapes.extend([check_shape(shape) for shape in shapes])
 
     # ------------------------------------------------------------------ jobs, branches
 
@@ -513,10 +632,19 @@ class Routes:
         ("GET", ("projects", _P, "jobs", _P, "runs", _P), _get_run),
         ("DELETE", ("projects", _P, "jobs", _P, "runs", _P), _abort_run),
         ("GET", ("projects", _P, "jobs", _P, "branches"), _list_branches),
+        ("GET", ("projects", _P, "jobs", _P, "build-logs"), _build_logs),
+        ("GET", ("projects", _P, "jobs", _P, "logs"), _run_logs),
     )
 
 
 # ---------------------------------------------------------------------- module helpers
+
+_ID_PARAM: Final = {"build": "buildId", "run": "runId"}
+
+
+def _is_upgrade(request: web.Request) -> bool:
+    """Whether the request asks for a WebSocket."""
+    return request.method == "GET" and request.headers.get("Upgrade", "").lower() == "websocket"
 
 
 @web.middleware

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from ._clock import WALL_EPOCH_MS, Clock, format_ms, parse_ms, wall_ms
+from ._logs import LogBook
 from ._progress import ProgressEngine
 
 __all__ = [
@@ -166,6 +167,7 @@ class Store:
         self._ids: set[str] = set()
         self._run_ids: set[str] = set()
         self._moves = 0
+        self.logs = LogBook(seed)
 
     # ------------------------------------------------------------------ lookups
 
@@ -243,10 +245,13 @@ class Store:
 
             def set_status(value: str) -> None:
                 build["status"] = value
+                self.logs.build_status(build_key(job, build_id), value, wall_ms(self._clock))
 
             def conclude(outcome: str) -> None:
                 self.conclude_build(job, build, outcome)
 
+            started_ms = max(wall_ms(self._clock), parse_ms(build.get("createdAt")) or 0)
+            self.logs.track_build(build_key(job, build_id), build, started_ms)
             self._progress.track(
                 build_key(job, build_id),
                 kind="build",
@@ -270,6 +275,7 @@ class Store:
         build["buildConcludedAt"] = round(concluded_ms / 1000, 3)
         if status == "SUCCESS":
             build["registry"] = {"uri": self._registry_uri(job, build["id"])}
+        self.logs.build_status(build_key(job, build["id"]), status, concluded_ms)
 
     def _checked_copy(self, job: Job, build: Build) -> Build:
         if not isinstance(build, dict) or not isinstance(build.get("id"), str):
@@ -412,8 +418,10 @@ class Store:
                 run["status"] = value
 
             def conclude(outcome: str) -> None:
-                self.conclude_run(run, outcome)
+                self.conclude_run(run, outcome, job)
 
+            started_ms = parse_ms(run.get("startedAt")) or wall_ms(self._clock)
+            self.logs.track_run(run_key(job, run_id), run, started_ms)
             self._progress.track(
                 run_key(job, run_id),
                 kind="run",
@@ -425,15 +433,20 @@ class Store:
             )
         return run
 
-    def conclude_run(self, run: Run, status: str) -> None:
-        """Give `run` its final status with consistent counters and ``concludedAt``."""
+    def conclude_run(self, run: Run, status: str, job: Job | None = None) -> None:
+        """Give `run` its final status with consistent counters and ``concludedAt``.
+
+        With its `job`, a live run's log is concluded too."""
         started_ms = parse_ms(run.get("startedAt")) or 0
         run["status"] = status
         run["concluded"] = True
         run["active"] = 0
         run["succeeded"] = int(status == "SUCCESS")
         run["failed"] = int(status != "SUCCESS")
-        run["concludedAt"] = format_ms(max(wall_ms(self._clock), started_ms + 1))
+        concluded_ms = max(wall_ms(self._clock), started_ms + 1)
+        run["concludedAt"] = format_ms(concluded_ms)
+        if job is not None:
+            self.logs.run_concluded(run_key(job, run["id"]), status, concluded_ms)
 
     # ------------------------------------------------------------------ branches
 
