@@ -18,6 +18,7 @@ from ._errors import (
     ConfigurationError,
     ConflictError,
     DecodeError,
+    LogStreamError,
     NorthflankError,
     NotFoundError,
     PaginationError,
@@ -38,12 +39,14 @@ from ._models import (
     JobBuild,
     JobRun,
     JobType,
+    LogLine,
     Page,
     RateLimit,
     Registry,
     RunStarted,
     RunStatus,
 )
+from ._log_streams import LogStream
 from ._pagination import AsyncCursorIterator
 from ._resources import JobBuilds, Jobs
 from ._version import __version__
@@ -70,6 +73,9 @@ __all__ = [
     "JobRun",
     "JobType",
     "Jobs",
+    "LogLine",
+    "LogStream",
+    "LogStreamError",
     "NorthflankClient",
     "NorthflankError",
     "NotFoundError",
