@@ -31,6 +31,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._log_streams import LogStream
 from ._models import (
     Branch,
     BranchCommit,
@@ -46,7 +47,6 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
-from ._log_streams import LogStream
 from ._pagination import AsyncCursorIterator
 from ._resources import JobBuilds, Jobs
 from ._version import __version__
