@@ -99,10 +99,12 @@ async def range_lines(
     """
     resume = resume or Resume(forward=query.direction == "forward")
     origin = datetime.now(UTC)
-    limit = query.line_limit
+    limit, page = query.line_limit, None
     while True:
         resume.restart()
-        lines, truncated = read_range(await fetch(range_params(query, resume, origin=origin)))
+        params = range_params(query, resume, origin=origin, page=page)
+        lines, truncated = read_range(await fetch(params))
+        page = len(lines)
         before = resume.yielded
         fresh = resume.take(lines)
         if limit is not None:

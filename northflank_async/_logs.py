@@ -206,13 +206,18 @@ class Resume:
         return fresh
 
 
-def range_params(query: LogQuery, resume: Resume, *, origin: datetime) -> dict[str, str]:
+def range_params(
+    query: LogQuery, resume: Resume, *, origin: datetime, page: int | None = None
+) -> dict[str, str]:
     """The query string of the next range request.
 
     The first request sends the window as asked. A continuation starts at the last timestamp
     handed out (``endTime`` for a backward range) and keeps the window's other bound, computed
     once ``duration`` can no longer be sent: ``origin`` is the wall-clock time of the first
-    request, which a window of the last ``duration`` seconds was measured back from.
+    request, which a window of the last ``duration`` seconds was measured back from. ``page``
+    is the size of the previous answer: with no ``line_limit``, a continuation asks for that
+    many lines plus the repeats, so that a page's worth of lines sharing one timestamp still
+    moves on.
     """
     params = {"queryType": "range", **query.common(), "direction": query.direction}
     start, end, duration = query.start, query.end, query.duration
@@ -236,6 +241,8 @@ def range_params(query: LogQuery, resume: Resume, *, origin: datetime) -> dict[s
         # Enough for the lines still wanted plus the repeats at the resume timestamp.
         wanted = query.line_limit - resume.yielded
         params["lineLimit"] = str(wanted + (resume.count if resume.ts is not None else 0))
+    elif page is not None and resume.ts is not None:
+        params["lineLimit"] = str(page + resume.count)
     return params
 
 
