@@ -18,6 +18,7 @@ from ._errors import (
     ConfigurationError,
     ConflictError,
     DecodeError,
+    LogStreamError,
     NorthflankError,
     NotFoundError,
     PaginationError,
@@ -33,6 +34,7 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._json import to_json
+from ._log_streams import LogStream
 from ._models import (
     Branch,
     BranchCommit,
@@ -41,6 +43,7 @@ from ._models import (
     JobBuild,
     JobRun,
     JobType,
+    LogLine,
     Page,
     RateLimit,
     Registry,
@@ -85,6 +88,9 @@ __all__ = [
     "JobRuns",
     "JobType",
     "Jobs",
+    "LogLine",
+    "LogStream",
+    "LogStreamError",
     "NorthflankClient",
     "NorthflankError",
     "NotFoundError",

@@ -17,6 +17,7 @@ unknown statuses are kept as strings).
 from __future__ import annotations
 
 import enum
+import json
 import re
 import types
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from ._models import (
     JobBuild,
     JobRun,
     JobType,
+    LogLine,
     Registry,
     RunStarted,
     RunStatus,
@@ -129,6 +131,24 @@ def _str_tuple(value: Any, _: Any = None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _datetime(value: Any, _: Any = None) -> datetime:
+    """A required datetime: as `_opt_datetime()`, ``null`` refused."""
+    if value is None:
+        raise TypeError("expected an ISO-8601 string or epoch seconds, got null")
+    return _opt_datetime(value)  # type: ignore[return-value]
+
+
+def _log_text(value: Any, _: Any = None) -> str:
+    # A log line's ``log`` is usually a string; anything else is kept readable as JSON text.
+    if type(value) is str:
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _log_raw(value: Any, _: Any = None) -> object | None:
+    return None if isinstance(value, str) else value
+
+
 def _opt_datetime(value: Any, _: Any = None) -> datetime | None:
     """ISO-8601 strings, or epoch seconds (milliseconds above 1e12), always aware UTC."""
     kind = type(value)
@@ -176,6 +196,7 @@ _FIELD_HOOKS: dict[Any, Any] = {
     int | None: _opt_int,
     int | str | None: _opt_int_or_str,
     datetime | None: _opt_datetime,
+    datetime: _datetime,
     tuple[str, ...]: _str_tuple,
 } | {union: hook for union, (_, hook) in _ENUMS.items()}
 
@@ -190,10 +211,20 @@ def _object_hook(generated: Any) -> Any:
     return structure
 
 
-def _renamed_hook(converter: cattrs.Converter, cls: type, hooks: dict[str, Any]) -> Any:
-    """cattrs' generated structure function, reading camelCase keys through our field hooks."""
+def _renamed_hook(
+    converter: cattrs.Converter,
+    cls: type,
+    hooks: dict[str, Any],
+    wires: dict[str, str] | None = None,
+) -> Any:
+    """cattrs' generated structure function, reading camelCase keys through our field hooks.
+
+    ``wires`` names the wire key of the fields whose key is not their camelCase name.
+    """
+    wires = wires or {}
     overrides = {
-        name: override(rename=_camel(name), struct_hook=hook) for name, hook in hooks.items()
+        name: override(rename=wires.get(name) or _camel(name), struct_hook=hook)
+        for name, hook in hooks.items()
     }
     # cattrs types **overrides loosely; the mapping of attribute names to overrides is its API.
     return make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
@@ -247,7 +278,7 @@ def _slot_setters(cls: type) -> dict[str, Any] | None:
 _INLINE_TYPES: dict[Any, type] = {str: str, str | None: str, bool | None: bool, int | None: int}
 
 
-def _fast_hook(cls: type, hooks: dict[str, Any]) -> Any:
+def _fast_hook(cls: type, hooks: dict[str, Any], wires: dict[str, str] | None = None) -> Any:
     """A structure function for an attrs class, generated once per class.
 
     Why not cattrs' own: its generated function gathers optional fields into a dict and calls
@@ -259,8 +290,10 @@ def _fast_hook(cls: type, hooks: dict[str, Any]) -> Any:
     included; calling ``__init__`` costs 0.7 µs more); otherwise it calls the class, so that
     its validators, converters and post-init hooks run as attrs means them to.
     It accepts exactly what the cattrs function accepts (a property test holds them to it),
-    and anything it rejects is decoded again by cattrs to name the field.
+    and anything it rejects is decoded again by cattrs to name the field. ``wires`` is as for
+    `_renamed_hook()`.
     """
+    wires = wires or {}
     _check_model(cls)
     setters = _slot_setters(cls)
     namespace: dict[str, Any] = {
@@ -274,7 +307,11 @@ def _fast_hook(cls: type, hooks: dict[str, Any]) -> Any:
     lines = ["def structure(o, _=None):", "    get = o.get"]
     arguments = []
     for index, field in enumerate(attrs.fields(cls)):
-        wire, local, hook = _camel(field.name), f"a{index}", f"hook_{index}"
+        wire, local, hook = (
+            wires.get(field.name) or _camel(field.name),
+            f"a{index}",
+            f"hook_{index}",
+        )
         namespace[hook] = hooks[field.name]
         arguments.append(f"{field.alias}={local}")
         default = field.default
@@ -309,6 +346,8 @@ def _fast_hook(cls: type, hooks: dict[str, Any]) -> Any:
                 "    else:",
                 f"        {local} = {hook}(v)",
             ]
+        elif inline is None and default is attrs.NOTHING:
+            lines.append(f"    {local} = {hook}(v)")  # a required field: its hook judges null
         elif inline is None:
             lines.append(f"    {local} = None if v is None else {hook}(v)")
         else:
@@ -338,17 +377,25 @@ _MODELS: tuple[type, ...] = (
     Job,
     BranchCommit,
     Branch,
+    LogLine,
 )
+
+# Fields read from another wire key, or through another hook, than their name and type give:
+# (model, attribute) -> (wire key, hook). A log line's ``log`` fills both ``text`` and ``raw``.
+_FIELD_OVERRIDES: dict[tuple[type, str], tuple[str, Any]] = {
+    (LogLine, "text"): ("log", _log_text),
+    (LogLine, "raw"): ("log", _log_raw),
+}
 
 
 def _build(detailed: bool) -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     nested: dict[Any, Any] = {}  # `Model | None` -> the hook for an optional nested object
 
-    def make(cls: type, hooks: dict[str, Any]) -> Any:
+    def make(cls: type, hooks: dict[str, Any], wires: dict[str, str]) -> Any:
         if detailed:
-            return _object_hook(_renamed_hook(converter, cls, hooks))
-        return _fast_hook(cls, hooks)
+            return _object_hook(_renamed_hook(converter, cls, hooks, wires))
+        return _fast_hook(cls, hooks, wires)
 
     def optional(structure: Any, cls: type) -> Any:
         def hook(value: Any, _: Any = None) -> Any:
@@ -359,8 +406,15 @@ def _build(detailed: bool) -> cattrs.Converter:
 
     for cls in _MODELS:
         fields = attrs.fields(attrs.resolve_types(cls))  # the models use string annotations
-        hooks = {f.name: nested.get(f.type) or _FIELD_HOOKS[f.type] for f in fields}
-        structure = make(cls, hooks)
+        special = {f.name: _FIELD_OVERRIDES[cls, f.name] for f in fields if (cls, f.name) in
+                   _FIELD_OVERRIDES}  # fmt: skip
+        hooks = {
+            f.name: special[f.name][1]
+            if f.name in special
+            else nested.get(f.type) or _FIELD_HOOKS[f.type]
+            for f in fields
+        }
+        structure = make(cls, hooks, {name: wire for name, (wire, _) in special.items()})
         converter.register_structure_hook(cls, structure)
         nested[cls | None] = optional(structure, cls)
     return converter
@@ -400,7 +454,13 @@ def _decode(value: Any, cls: Any, root: str) -> Any:
 
 def _wire_path(path: str) -> str:
     # cattrs reports some failures under the Python attribute name; users read wire names.
-    return _SNAKE_SEGMENT.sub(lambda m: "." + _camel(m.group(1)), path)
+    path = _SNAKE_SEGMENT.sub(lambda m: "." + _camel(m.group(1)), path)
+    return _RENAMED_SEGMENT.sub(lambda m: "." + _RENAMED[m.group(1)], path)
+
+
+# The attributes read from another wire key (no other model has an attribute of these names).
+_RENAMED = {name: wire for (_, name), (wire, _) in _FIELD_OVERRIDES.items()}
+_RENAMED_SEGMENT = re.compile(r"\.(" + "|".join(map(re.escape, _RENAMED)) + r")(?![\w])")
 
 
 def decode(value: Any, cls: type[T], *, root: str = "data") -> T:

@@ -11,6 +11,7 @@
     ├── DecodeError                 the answer could not be decoded into our models (.field)
     ├── PaginationError             the API's pagination contradicts itself, or never ends
     ├── WaitTimeoutError            wait()/watch() ran out of time (also a TimeoutError)
+    ├── LogStreamError              a live log tail sent an error frame
     ├── RateLimitError              the rate limit stands in the way, for either reason:
     │   ├── RateLimitGateError      ... our gate refused to wait that long (nothing sent)
     │   └── TooManyRequestsError    ... the API answered 429 (also an APIError, below)
@@ -50,6 +51,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "DecodeError",
+    "LogStreamError",
     "NorthflankError",
     "NotFoundError",
     "PaginationError",
@@ -175,6 +177,17 @@ class WaitTimeoutError(NorthflankError, TimeoutError):
         from ._models import JobBuild
 
         return self.last if isinstance(self.last, JobBuild) else None
+
+
+class LogStreamError(NorthflankError):
+    """A live log tail (``tail_logs``) received an ``error`` frame from the API.
+
+    ``message`` is the server's message, with the token hidden if it was echoed.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"log stream error: {message}")
+        self.message = message
 
 
 class APIError(NorthflankError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,19 +21,22 @@ from aiohttp.http_exceptions import DecompressSizeError
 from ._errors import (
     APIError,
     ClientClosedError,
+    DecodeError,
+    NorthflankError,
     RateLimitGateError,
     RequestTimeoutError,
     ResponseTooLargeError,
     TransportError,
 )
+from ._logs import websocket_url
 from ._models import RateLimit
 from ._ratelimit import RateLimitState
 from ._retry import RetryPolicy, RetryRun
-from ._secrets import Authorization, Secret
+from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
 from ._version import __version__
 from ._wire import api_error, decipher_response
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "WebSocket"]
 
 logger = logging.getLogger("northflank_async")
 
@@ -236,6 +239,36 @@ class Transport:
         )
         await asyncio.sleep(delay)
 
+    async def websocket(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        *,
+        allow_insecure: bool,
+        max_frame_bytes: int,
+        first_frame: Callable[[str], str],
+    ) -> WebSocket:
+        """Open a WebSocket on ``path`` and send ``first_frame(token)``, once, unretried.
+
+        ``wss://`` for an https base URL; ``ws://`` only for a loopback host or with
+        ``allow_insecure`` (else `ConfigurationError`). The connection waits at the
+        rate-limit gate like a request; frames are bounded to ``max_frame_bytes``. The token
+        goes in the first frame only, never in the URL; failures are typed as for requests.
+        """
+        url = websocket_url(self.base_url, allow_insecure=allow_insecure) + path
+        session = self._ensure_session()
+        assert self._gate is not None
+        await self._gate.acquire("GET", path)
+        try:
+            opened = await _open_websocket(
+                self, session, url, path, params, max_frame_bytes, first_frame
+            )
+        finally:
+            self._gate.release(None)
+        if isinstance(opened, NorthflankError):
+            raise opened
+        return WebSocket(opened, self._token, path)
+
     def _redacted(self, error: APIError) -> APIError:
         """``error`` with the token hidden in what the server echoed (after JSON unescaping)."""
         token = self._token
@@ -334,6 +367,87 @@ class Transport:
                 path=path,
             ) from None
         return bytes(body)
+
+
+class WebSocket:
+    """An open WebSocket of `Transport.websocket()`: text frames in, token hidden."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, token: Secret, path: str) -> None:
+        self._ws = ws
+        self._token = token
+        self._path = path
+
+    async def receive(self) -> str | None:
+        """The next text frame, token hidden; ``None`` once the socket is closed or dropped.
+
+        A frame larger than the bound is a `ResponseTooLargeError`; a binary frame
+        that is not UTF-8 text, a `DecodeError`.
+        """
+        try:
+            message = await self._ws.receive()
+        except aiohttp.ClientError:
+            return None
+        kind, data = message.type, message.data
+        if kind is aiohttp.WSMsgType.BINARY:
+            try:
+                data, kind = data.decode(), aiohttp.WSMsgType.TEXT
+            except UnicodeDecodeError:
+                raise DecodeError("binary frame is not UTF-8 text", field="frame") from None
+        if kind is aiohttp.WSMsgType.TEXT:
+            # As for answers: frames up to _FRAGMENT_BODY lose partial echoes of the token too.
+            text: str = data
+            if len(text) <= FRAGMENT_BODY:
+                return self._token.redact(text)
+            return text.replace(self._token.reveal(), HIDDEN)
+        error = data if kind is aiohttp.WSMsgType.ERROR else None
+        if isinstance(error, aiohttp.WebSocketError) and (
+            error.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+        ):
+            raise ResponseTooLargeError(
+                f"GET {self._path}: a log stream frame exceeded the frame size bound",
+                method="GET",
+                path=self._path,
+            )
+        return None
+
+    @property
+    def closed(self) -> bool:
+        """Whether the socket is closed."""
+        return self._ws.closed
+
+    async def close(self) -> None:
+        """Close the socket (idempotent)."""
+        await self._ws.close()
+
+
+async def _open_websocket(
+    transport: Transport,
+    session: aiohttp.ClientSession,
+    url: str,
+    path: str,
+    params: Mapping[str, str],
+    max_frame_bytes: int,
+    first_frame: Callable[[str], str],
+) -> aiohttp.ClientWebSocketResponse | NorthflankError:
+    """Connect and send the first frame; the socket, or the error to raise (never chained)."""
+    ws: aiohttp.ClientWebSocketResponse | None = None
+    try:
+        async with asyncio.timeout(transport._timeout):
+            ws = await session.ws_connect(url, params=params, max_msg_size=max_frame_bytes)
+            await ws.send_str(first_frame(transport._token.reveal()))
+            return ws
+    except aiohttp.WSServerHandshakeError as exc:
+        headers: Mapping[str, str] = exc.headers or {}
+        return transport._redacted(api_error(exc.status, headers, b"", method="GET", path=path))
+    except TimeoutError:
+        message = f"GET {path} (WebSocket) timed out after {transport._timeout:g}s"
+        error: NorthflankError = RequestTimeoutError(message, method="GET", path=path)
+    except aiohttp.ClientError as exc:
+        reason = f"{type(exc).__name__}: {transport._describe(exc)}".rstrip(": ")
+        error = TransportError(f"GET {path} (WebSocket) failed: {reason}", method="GET", path=path)
+    if ws is not None:
+        await ws.close()
+    return error
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.

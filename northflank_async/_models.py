@@ -20,6 +20,7 @@ __all__ = [
     "JobBuild",
     "JobRun",
     "JobType",
+    "LogLine",
     "Page",
     "RateLimit",
     "Registry",
@@ -228,6 +229,22 @@ class Branch:
     id: str
     name: str | None = None
     commit: BranchCommit | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LogLine:
+    """One line of a build's (or run's) log.
+
+    ``ts`` is when the line was written (timezone-aware UTC) and ``container_id`` the container
+    that wrote it, when the API says. ``text`` is the line: the wire's ``log`` value when it is a
+    string, else that value as compact JSON text, which is then also kept, as decoded, in
+    ``raw`` (``None`` for a string line).
+    """
+
+    ts: datetime
+    container_id: str | None = None
+    text: str
+    raw: object | None = None
 
 
 @attrs.frozen

@@ -8,8 +8,8 @@ makes a scope for the call and hands it on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -17,6 +17,8 @@ import attrs
 from ._checks import check_sha
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
+from ._log_streams import LogStream, range_lines, tail_lines
+from ._logs import log_query, websocket_url
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
 from ._pagination import AsyncCursorIterator
 from ._wire import check_id, job_path, project_path
@@ -163,6 +165,100 @@ class ScopedBuilds:
             poll_interval=poll_interval,
         )
 
+    def logs(
+        self,
+        build_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duration: float | timedelta | None = None,
+        line_limit: int | None = None,
+        direction: str = "forward",
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+    ) -> LogStream:
+        """The build's log lines in a time window, oldest first (``direction="backward"``: newest).
+
+        ``start``/``end`` are aware datetimes, ``duration`` seconds (or a timedelta): at most
+        two of the three (none: the API's default window). ``line_limit`` stops after that many
+        lines; ``container`` picks one container; at most one of the four text/regex filters
+        applies. Bad arguments raise ``ValueError`` here, before anything is sent. One request
+        per answer the API truncates, each continued from the last line's timestamp, no line
+        repeated or skipped. See docs/logs.md.
+        """
+        query = log_query(
+            "buildId",
+            build_id,
+            start=start,
+            end=end,
+            duration=duration,
+            line_limit=line_limit,
+            direction=direction,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+        transport, path = self._transport, self._scope.path("build-logs")
+
+        def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
+            return transport.request("GET", path, params=params)
+
+        return LogStream(range_lines(fetch, query))
+
+    def tail_logs(
+        self,
+        build_id: str,
+        *,
+        start: datetime | None = None,
+        line_limit: int | None = None,
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+        until_concluded: bool = True,
+        allow_insecure: bool = False,
+    ) -> LogStream:
+        """The build's log lines live, over a WebSocket, each once across reconnections.
+
+        Starts with the API's default backlog (its last 10 lines), or ``line_limit`` lines, or
+        every line since ``start``. With ``until_concluded`` it ends once the build has
+        concluded and its last lines have arrived (the build is read when the stream has been
+        quiet for 5 s, then less often, up to once a minute). A dropped connection reconnects
+        with the client's backoff and resumes after the last line. ``wss://`` only, unless the
+        base URL is loopback or ``allow_insecure``. Use ``async with`` to close it early.
+        """
+        query = log_query(
+            "buildId",
+            build_id,
+            start=start,
+            line_limit=line_limit,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+        path = self._scope.path("build-logs")
+        if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
+            raise ValueError("until_concluded and allow_insecure must be booleans")
+        websocket_url(self._transport.base_url, allow_insecure=allow_insecure)  # checked now
+        return LogStream(
+            tail_lines(
+                self._transport,
+                path,
+                query,
+                lambda: self.get(build_id),
+                until_concluded=until_concluded,
+                allow_insecure=allow_insecure,
+            )
+        )
+
 
 class ScopedRuns:
     """``nf.job(...).runs``: the runs of one job."""
@@ -244,6 +340,100 @@ class ScopedRuns:
         """Poll until the run has concluded and return it (see `watch()`)."""
         return await wait_for_build(
             self.watch(run_id, poll_interval=poll_interval, timeout=timeout)
+        )
+
+    def logs(
+        self,
+        run_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duration: float | timedelta | None = None,
+        line_limit: int | None = None,
+        direction: str = "forward",
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+    ) -> LogStream:
+        """The run's log lines in a time window, oldest first (``direction="backward"``: newest).
+
+        ``start``/``end`` are aware datetimes, ``duration`` seconds (or a timedelta): at most
+        two of the three (none: the API's default window). ``line_limit`` stops after that many
+        lines; ``container`` picks one container; at most one of the four text/regex filters
+        applies. Bad arguments raise ``ValueError`` here, before anything is sent. One request
+        per answer the API truncates, each continued from the last line's timestamp, no line
+        repeated or skipped. See docs/logs.md.
+        """
+        query = log_query(
+            "runId",
+            run_id,
+            start=start,
+            end=end,
+            duration=duration,
+            line_limit=line_limit,
+            direction=direction,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+        transport, path = self._transport, self._scope.path("logs")
+
+        def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
+            return transport.request("GET", path, params=params)
+
+        return LogStream(range_lines(fetch, query))
+
+    def tail_logs(
+        self,
+        run_id: str,
+        *,
+        start: datetime | None = None,
+        line_limit: int | None = None,
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+        until_concluded: bool = True,
+        allow_insecure: bool = False,
+    ) -> LogStream:
+        """The run's log lines live, over a WebSocket, each once across reconnections.
+
+        Starts with the API's default backlog (its last 10 lines), or ``line_limit`` lines, or
+        every line since ``start``. With ``until_concluded`` it ends once the run has
+        concluded and its last lines have arrived (the run is read when the stream has been
+        quiet for 5 s, then less often, up to once a minute). A dropped connection reconnects
+        with the client's backoff and resumes after the last line. ``wss://`` only, unless the
+        base URL is loopback or ``allow_insecure``. Use ``async with`` to close it early.
+        """
+        query = log_query(
+            "runId",
+            run_id,
+            start=start,
+            line_limit=line_limit,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+        path = self._scope.path("logs")
+        if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
+            raise ValueError("until_concluded and allow_insecure must be booleans")
+        websocket_url(self._transport.base_url, allow_insecure=allow_insecure)  # checked now
+        return LogStream(
+            tail_lines(
+                self._transport,
+                path,
+                query,
+                lambda: self.get(run_id),
+                until_concluded=until_concluded,
+                allow_insecure=allow_insecure,
+            )
         )
 
 
@@ -425,6 +615,70 @@ class JobBuilds(_Flat):
             since=since, poll_interval=poll_interval
         )
 
+    def logs(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        build_id: str,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duration: float | timedelta | None = None,
+        line_limit: int | None = None,
+        direction: str = "forward",
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+    ) -> LogStream:
+        """The build's log lines in a time window (see `ScopedBuilds.logs()`)."""
+        return self._job(project_id, job_id, team_id).builds.logs(
+            build_id,
+            start=start,
+            end=end,
+            duration=duration,
+            line_limit=line_limit,
+            direction=direction,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+
+    def tail_logs(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        build_id: str,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        line_limit: int | None = None,
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+        until_concluded: bool = True,
+        allow_insecure: bool = False,
+    ) -> LogStream:
+        """The build's log lines live (see `ScopedBuilds.tail_logs()`)."""
+        return self._job(project_id, job_id, team_id).builds.tail_logs(
+            build_id,
+            start=start,
+            line_limit=line_limit,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+            until_concluded=until_concluded,
+            allow_insecure=allow_insecure,
+        )
+
 
 class JobRuns(_Flat):
     """``nf.jobs.runs``: the runs of a job, its ids passed on every call."""
@@ -501,6 +755,70 @@ class JobRuns(_Flat):
         """Poll until the run has concluded and return it."""
         return await self._job(project_id, job_id, team_id).runs.wait(
             run_id, poll_interval=poll_interval, timeout=timeout
+        )
+
+    def logs(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        run_id: str,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        duration: float | timedelta | None = None,
+        line_limit: int | None = None,
+        direction: str = "forward",
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+    ) -> LogStream:
+        """The run's log lines in a time window (see `ScopedRuns.logs()`)."""
+        return self._job(project_id, job_id, team_id).runs.logs(
+            run_id,
+            start=start,
+            end=end,
+            duration=duration,
+            line_limit=line_limit,
+            direction=direction,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+        )
+
+    def tail_logs(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        run_id: str,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        line_limit: int | None = None,
+        container: str | None = None,
+        text_includes: str | None = None,
+        text_not_includes: str | None = None,
+        regex_includes: str | None = None,
+        regex_not_includes: str | None = None,
+        until_concluded: bool = True,
+        allow_insecure: bool = False,
+    ) -> LogStream:
+        """The run's log lines live (see `ScopedRuns.tail_logs()`)."""
+        return self._job(project_id, job_id, team_id).runs.tail_logs(
+            run_id,
+            start=start,
+            line_limit=line_limit,
+            container=container,
+            text_includes=text_includes,
+            text_not_includes=text_not_includes,
+            regex_includes=regex_includes,
+            regex_not_includes=regex_not_includes,
+            until_concluded=until_concluded,
+            allow_insecure=allow_insecure,
         )
 
 

@@ -11,14 +11,15 @@ from typing import Any, AnyStr
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["HIDDEN", "Authorization", "Secret"]
+__all__ = ["FRAGMENT_BODY", "HIDDEN", "Authorization", "Secret"]
 
 HIDDEN = "<token hidden>"
 _HIDDEN = HIDDEN
 # A run of this many characters of the token, echoed by a server, is hidden like the whole.
 _FRAGMENT = 8
 # Error bodies up to this size are searched for pieces of the token, larger ones for the whole.
-_FRAGMENT_BODY = 1 << 16
+FRAGMENT_BODY = 1 << 16
+_FRAGMENT_BODY = FRAGMENT_BODY
 
 
 class Secret:

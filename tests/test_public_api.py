@@ -12,11 +12,12 @@ EXPECTED = {
     "BadRequestError", "Branch", "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher",
     "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
-    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
-    "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError", "Registry",
-    "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
-    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
-    "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
+    "LogLine", "LogStream", "LogStreamError", "NorthflankClient", "NorthflankError",
+    "NotFoundError", "Page", "PaginationError", "PermissionDeniedError", "RateLimit",
+    "RateLimitError", "RateLimitGateError", "Registry", "RequestTimeoutError",
+    "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher", "ScopedBranches",
+    "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError", "TransportError",
+    "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
 }  # fmt: skip
 
 

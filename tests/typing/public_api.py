@@ -146,3 +146,24 @@ def json_ready(build: JobBuild) -> None:
     assert_type(build.duration, timedelta | None)
     assert_type(to_json(build), Any)
     assert_type(to_json(build, wire_names=True), Any)
+
+
+async def logs(nf: NorthflankClient) -> None:
+    from datetime import timedelta
+
+    from northflank_async import LogLine, LogStream
+
+    job = nf.job("p", "j")
+    stream = job.builds.logs("b", duration=timedelta(minutes=10), text_includes="error")
+    assert_type(stream, LogStream)
+    async for line in stream:
+        assert_type(line, LogLine)
+        assert_type(line.ts, datetime)
+        assert_type(line.container_id, str | None)
+        assert_type(line.text, str)
+        assert_type(line.raw, object | None)
+    async with job.runs.tail_logs("r", until_concluded=False) as live:
+        async for line in live:
+            assert_type(line, LogLine)
+    assert_type(nf.jobs.builds.logs(project_id="p", job_id="j", build_id="b"), LogStream)
+    assert_type(nf.jobs.runs.tail_logs(project_id="p", job_id="j", run_id="r"), LogStream)

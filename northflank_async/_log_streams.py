@@ -1,0 +1,254 @@
+"""Build and run logs, the loops: a range read page by page, and a live tail.
+
+Every decision is the pure `._logs`' (queries, envelopes, frames, what a continuation
+repeats); this module only sends through the transport, waits and yields. Time is read from
+the event loop, so that the loops run on a virtual clock in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+import attrs
+
+from ._errors import APIError, PaginationError, ResponseTooLargeError, TransportError
+from ._http import Transport, WebSocket
+from ._logs import (
+    MAX_FRAME_BYTES,
+    LogQuery,
+    Resume,
+    init_frame,
+    range_params,
+    read_frame,
+    read_range,
+    tail_params,
+)
+from ._models import LogLine
+from ._retry import RetryPolicy
+from ._watching import PollSchedule
+
+__all__ = ["LogStream", "range_lines", "tail_lines"]
+
+logger = logging.getLogger("northflank_async")
+
+#: A tail asks for the build's (run's) state once the stream has been quiet this long, then
+#: less and less often while it still runs (x1.5 per check, up to CHECK_CAP): a quiet build of
+#: 30 minutes costs about 35 requests, a talkative one fewer (lines postpone the checks).
+CHECK_FIRST = 5.0
+CHECK_CAP = 60.0
+#: How long a tail waits for the server's answer to its init frame.
+INIT_TIMEOUT = 30.0
+#: A connection that stayed open this long resets the count of failed attempts, as a line does.
+STABLE_SECONDS = 30.0
+
+Fetch = Callable[[Mapping[str, str]], Awaitable[Any]]
+
+
+class Concludes(Protocol):
+    """What a tail reads of the build (run) it follows."""
+
+    @property
+    def is_concluded(self) -> bool: ...
+
+
+class LogStream(AsyncIterator[LogLine]):
+    """The lines of a build's (run's) log, as an async iterator that can be closed.
+
+    Use it in ``async for``; ``async with`` (or `aclose()`) closes it when the loop is left
+    early, which for a tail closes its WebSocket at once. An exhausted or failed stream has
+    closed itself.
+    """
+
+    def __init__(self, lines: AsyncGenerator[LogLine, None]) -> None:
+        self._lines = lines
+
+    def __aiter__(self) -> LogStream:
+        return self
+
+    async def __anext__(self) -> LogLine:
+        return await self._lines.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop reading: close the stream's socket, if any; nothing more is sent."""
+        await self._lines.aclose()
+
+    async def __aenter__(self) -> LogStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def range_lines(
+    fetch: Fetch, query: LogQuery, resume: Resume | None = None
+) -> AsyncGenerator[LogLine, None]:
+    """The lines of a range, one request per page, each line once, at most ``line_limit``.
+
+    A truncated answer is continued from the last timestamp handed out (see `Resume`);
+    ``resume`` continues a reader that already handed lines out (a tail's drain).
+    """
+    resume = resume or Resume(forward=query.direction == "forward")
+    origin = datetime.now(UTC)
+    limit, page = query.line_limit, None
+    while True:
+        resume.restart()
+        params = range_params(query, resume, origin=origin, page=page)
+        lines, truncated = read_range(await fetch(params))
+        page = len(lines)
+        before = resume.yielded
+        fresh = resume.take(lines)
+        if limit is not None:
+            fresh = fresh[: limit - before]
+        for line in fresh:
+            yield line
+        if not truncated or (limit is not None and before + len(fresh) >= limit):
+            return
+        if not fresh:
+            raise PaginationError(
+                f"the log range is truncated at {resume.ts} but its next answer held no new line: "
+                "more lines share that timestamp than one answer holds (ask a larger line_limit)"
+            )
+
+
+@attrs.define
+class _Tail:
+    transport: Transport
+    path: str
+    query: LogQuery
+    get: Callable[[], Awaitable[Concludes]]
+    until_concluded: bool
+    allow_insecure: bool
+    resume: Resume = attrs.field(factory=Resume)
+    rng: random.Random = attrs.field(factory=random.Random)
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self.transport.policy
+
+    def retryable(self, error: Exception) -> bool:
+        if isinstance(error, ResponseTooLargeError):
+            return False
+        if isinstance(error, TransportError):
+            return True
+        return isinstance(error, APIError) and self.policy.retry_status("GET", error.status)
+
+    async def concluded(self) -> bool:
+        return (await self.get()).is_concluded
+
+    async def connect(self) -> WebSocket:
+        self.resume.restart()
+        return await self.transport.websocket(
+            self.path,
+            tail_params(self.query, self.resume),
+            allow_insecure=self.allow_insecure,
+            max_frame_bytes=MAX_FRAME_BYTES,
+            first_frame=init_frame,
+        )
+
+    async def lines(self) -> AsyncGenerator[LogLine, None]:
+        loop = asyncio.get_running_loop()
+        schedule = PollSchedule(CHECK_FIRST, CHECK_CAP)
+        failures = 0
+        while True:
+            try:
+                socket = await self.connect()
+            except (TransportError, APIError) as error:
+                failures += 1
+                if failures > self.policy.max_retries or not self.retryable(error):
+                    raise
+                await self.backoff(failures, type(error).__name__)
+                continue
+            opened = loop.time()
+            try:
+                try:
+                    async with asyncio.timeout(INIT_TIMEOUT):
+                        first = await socket.receive()
+                except TimeoutError:
+                    first = None  # no answer to the init frame: a dead connection
+                if first is not None:
+                    # None for the accepted init; a server that skips it sends lines at once.
+                    for line in self.resume.take(read_frame(first, path=self.path) or []):
+                        yield line
+                ended = first is None
+                deadline = loop.time() + schedule.current
+                while not ended:
+                    try:
+                        async with asyncio.timeout_at(deadline if self.until_concluded else None):
+                            text = await socket.receive()
+                    except TimeoutError:
+                        if await self.concluded():
+                            break
+                        deadline = loop.time() + schedule.next(changed=False)
+                        continue
+                    if text is None:
+                        ended = True
+                        break
+                    fresh = self.resume.take(read_frame(text, path=self.path) or [])
+                    if fresh:
+                        failures = 0
+                        deadline = loop.time() + schedule.current
+                    for line in fresh:
+                        yield line
+            finally:
+                await socket.close()
+            if not ended:
+                break  # concluded while the socket was open
+            if self.until_concluded and await self.concluded():
+                break
+            if loop.time() - opened >= STABLE_SECONDS:
+                failures = 0
+            failures += 1
+            if failures > self.policy.max_retries:
+                raise TransportError(
+                    f"GET {self.path}: the log stream dropped {failures} times without a new line",
+                    method="GET",
+                    path=self.path,
+                )
+            await self.backoff(failures, "a dropped log stream")
+        # The build has concluded: what the socket had not delivered yet comes by range.
+        drain = attrs.evolve(self.query, line_limit=None, direction="forward", end=None)
+        async for line in range_lines(self.fetch, drain, self.resume):
+            yield line
+
+    async def fetch(self, params: Mapping[str, str]) -> Any:
+        return await self.transport.request("GET", self.path, params=params)
+
+    async def backoff(self, attempt: int, reason: str) -> None:
+        delay = self.policy.backoff(attempt, self.rng)
+        logger.warning(
+            "reconnecting the log stream of %s after %s (attempt %d) in %.2fs",
+            self.path,
+            reason,
+            attempt + 1,
+            delay,
+        )
+        await asyncio.sleep(delay)
+
+
+def tail_lines(
+    transport: Transport,
+    path: str,
+    query: LogQuery,
+    get: Callable[[], Awaitable[Concludes]],
+    *,
+    until_concluded: bool,
+    allow_insecure: bool,
+) -> AsyncGenerator[LogLine, None]:
+    """The live lines of a build (run), each once across reconnections.
+
+    With ``until_concluded`` it ends once ``get()`` says the build has concluded and the lines
+    the socket had not delivered have been read by range.
+    """
+    tail = _Tail(transport, path, query, get, until_concluded, allow_insecure)
+    return tail.lines()
