@@ -401,3 +401,34 @@ class TestTail:
             while chain is not None:
                 assert token not in str(chain) and token not in repr(chain)
                 chain = chain.__cause__ or chain.__context__
+
+
+@pytest.mark.looptime
+async def test_a_30_minute_build_tail_costs_a_bounded_number_of_requests(
+    fake: FakeNorthflank,
+) -> None:
+    """The figure in docs/performance.md: a tail of a build that runs 30 simulated minutes
+    (six stages of 300 s; its lines come in bursts at each stage's start, then silence).
+    Bound: 1 handshake + state checks + 1 drain range request. Checks come after 5 s of
+    quiet, then x1.5 up to one a minute: 7 in the first 160.8 s, then one a minute, and the
+    last may come up to a minute after the build ends, so for T seconds at most
+    7 + floor((T + 60 - 160.8) / 60): 35 for T = 1800 (lines only postpone checks)."""
+    fake.tail_poll_interval = 1.0
+    async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+        build_id = await start_build(fake, nf, step=300.0)
+        fake.reset_stats()
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
+        took = loop.time() - began
+    assert got == fake.build_logs(PROJECT, JOB, build_id)
+    checks = [r for r in fake.requests if r.path.endswith(f"/build/{build_id}")]
+    ranges = [r for r in log_requests(fake) if r.query["queryType"] == "range"]
+    handshakes = [r for r in log_requests(fake) if r.query["queryType"] == "tail"]
+    assert 1800 <= took <= 1800 + 60  # it ends within one check (a minute) of the end
+    assert fake.tail_count == 1
+    assert len(ranges) == 1
+    assert len(handshakes) == 1
+    assert len(fake.requests) == len(checks) + len(ranges) + len(handshakes)
+    assert len(checks) <= 35
+    print(f"30-minute tail: 1 handshake, {len(checks)} checks, {len(ranges)} range request")
