@@ -257,7 +257,8 @@ def tail_params(query: LogQuery, resume: Resume) -> dict[str, str]:
     ``lineLimit`` is how many past lines the tail starts with, the API's default being the
     last 10 of the window: a reconnection asks from the last line's timestamp (inclusive;
     `Resume` drops the repeats) with `RESUME_LINE_LIMIT`, else the lines written while the
-    connection was down beyond the last 10 would be lost.
+    connection was down beyond the last 10 would be lost. A first connection with ``start``
+    and no ``line_limit`` asks for `RESUME_LINE_LIMIT` lines too: every line since ``start``.
     """
     params = {"queryType": "tail", **query.common()}
     if resume.ts is not None:
@@ -268,6 +269,9 @@ def tail_params(query: LogQuery, resume: Resume) -> dict[str, str]:
         params["startTime"] = _iso(query.start)
     if query.line_limit is not None:
         params["lineLimit"] = str(query.line_limit)
+    elif query.start is not None:
+        # "Every line since start": without lineLimit the API would send its last 10.
+        params["lineLimit"] = str(RESUME_LINE_LIMIT)
     return params
 
 

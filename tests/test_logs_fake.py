@@ -315,6 +315,24 @@ class TestTail:
         assert got[-1]["log"].startswith("ERROR")
         assert fake.tail_count == 1
 
+    async def test_start_gives_every_line_since_then(self, fake: FakeNorthflank) -> None:
+        """Not the API's default backlog of 10 lines: everything since ``start``."""
+        build_id = concluded_build(fake)
+        expected = fake.build_logs(PROJECT, JOB, build_id)
+        assert len(expected) > 10
+        got: list[dict[str, Any]] = []
+        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+            tail = nf.job(PROJECT, JOB).builds.tail_logs(
+                build_id, start=EARLY, until_concluded=False
+            )
+            async with asyncio.timeout(60), tail:  # virtual seconds; the fake sends at once
+                async for line in tail:
+                    got.append(wire(line))
+                    if len(got) == len(expected):
+                        break
+        assert got == expected
+        assert fake.tails[0].query["startTime"] == "2020-01-01T00:00:00.000Z"
+
     async def test_runs_tail(self, fake: FakeNorthflank) -> None:
         fake.tail_poll_interval = 0.5
         fake.configure_runs(step=30.0)
