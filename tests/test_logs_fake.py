@@ -3,7 +3,7 @@
 The two halves were written apart (`._logs`/`._log_streams` against a small server inside
 tests/test_logs.py, the fake's logs against a plain aiohttp client in tests/test_fake_logs.py);
 here they meet. The lines a reader gets are compared with `fake.build_logs(...)` (the fake's
-own truth): in order, each once. Tails run on the ``looptime`` virtual clock, which the fake
+own truth): in order, each once. Tails run on a virtual clock (`VirtualClockLoop`), which the fake
 reads too (its default clock is the loop's), so a build of several simulated minutes takes
 no real time and nothing depends on the machine's speed.
 """
@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -262,6 +262,46 @@ class TestRange:
         assert f"/v1/projects/{PROJECT}/jobs/{JOB}/build-logs" in paths
 
 
+class VirtualClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock is virtual: when it would wait and no I/O is ready, its time
+    jumps to the next timer instead. The fake and the client run in it and talk over loopback
+    sockets (an IP literal: no resolver thread), whose data is ready as soon as it is written,
+    so a wait with nothing ready is a wait for a timer only."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._now = 0.0
+        selector = self._selector  # type: ignore[attr-defined]
+        real_select = selector.select
+
+        def select(timeout: float | None = None) -> Any:
+            ready = real_select(0)
+            if ready or timeout == 0:
+                return ready
+            if timeout is None:  # no timer at all: only I/O can wake the loop
+                return real_select(None)
+            self._now += timeout
+            return ready
+
+        selector.select = select
+
+    def time(self) -> float:
+        return self._now
+
+
+def on_virtual_clock(body: Callable[[FakeNorthflank], Awaitable[None]]) -> None:
+    """Run ``body(fake)`` on a `VirtualClockLoop`, read by the client and, through its
+    default clock (the loop's time), by the fake alike: minutes of a build take no real time."""
+
+    async def main() -> None:
+        async with FakeNorthflank(seed=5) as fake:
+            fake.add_job(PROJECT, JOB, builds=30, runs=8)
+            await body(fake)
+
+    with asyncio.Runner(loop_factory=VirtualClockLoop) as runner:
+        runner.run(main())
+
+
 def server_task(task: asyncio.Task[Any]) -> bool:
     """A task of the fake's own aiohttp server (a kept-alive connection's handler)."""
     return "RequestHandler" in repr(task.get_coro())
@@ -276,177 +316,200 @@ async def start_build(
     return build.id
 
 
-@pytest.mark.looptime
 class TestTail:
-    async def test_dropped_three_times_mid_build_loses_and_repeats_nothing(
-        self, fake: FakeNorthflank
-    ) -> None:
+    def test_dropped_three_times_mid_build_loses_and_repeats_nothing(self) -> None:
         """Each drop leaves a gap of several seconds (the backoff) in which more than the
         API's default backlog of 10 lines is written: the resumed tail must send them all."""
-        fake.tail_poll_interval = 0.5
-        async with NorthflankClient(
-            fake.token, base_url=fake.base_url, backoff_base=20.0, backoff_max=20.0
-        ) as nf:
-            build_id = await start_build(fake, nf, step=60.0)
-            fake.script_tail("drop_after:2", "drop_after:2", "drop_after:2")
-            loop = asyncio.get_running_loop()
-            began = loop.time()
-            got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
-            build = await nf.job(PROJECT, JOB).builds.get(build_id)
-        assert build.is_concluded
-        expected = fake.build_logs(PROJECT, JOB, build_id)
-        assert got == expected
-        assert got[-1]["log"] == "Build complete: image pushed"
-        assert [t.ended for t in fake.tails][:3] == ["drop", "drop", "drop"]
-        assert fake.tail_count == 4
-        # Resumed tails asked from the last line seen, with a backlog that cannot cut the gap.
-        for record in fake.tails[1:]:
-            assert "startTime" in record.query
-            assert int(record.query["lineLimit"]) >= 1000
-        assert loop.time() - began < 600  # it ended with the build, not later
 
-    async def test_ends_once_the_build_concludes(self, fake: FakeNorthflank) -> None:
-        fake.tail_poll_interval = 0.5
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            build_id = await start_build(fake, nf, step=30.0, outcome="FAILURE")
-            got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
-            assert (await nf.job(PROJECT, JOB).builds.get(build_id)).is_concluded
-        assert got == fake.build_logs(PROJECT, JOB, build_id)
-        assert got[-1]["log"].startswith("ERROR")
-        assert fake.tail_count == 1
+        async def body(fake: FakeNorthflank) -> None:
+            fake.tail_poll_interval = 0.5
+            async with NorthflankClient(
+                fake.token, base_url=fake.base_url, backoff_base=20.0, backoff_max=20.0
+            ) as nf:
+                build_id = await start_build(fake, nf, step=60.0)
+                fake.script_tail("drop_after:2", "drop_after:2", "drop_after:2")
+                loop = asyncio.get_running_loop()
+                began = loop.time()
+                got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
+                build = await nf.job(PROJECT, JOB).builds.get(build_id)
+            assert build.is_concluded
+            expected = fake.build_logs(PROJECT, JOB, build_id)
+            assert got == expected
+            assert got[-1]["log"] == "Build complete: image pushed"
+            assert [t.ended for t in fake.tails][:3] == ["drop", "drop", "drop"]
+            assert fake.tail_count == 4
+            # Resumed tails asked from the last line seen, with a backlog that cannot cut the gap.
+            for record in fake.tails[1:]:
+                assert "startTime" in record.query
+                assert int(record.query["lineLimit"]) >= 1000
+            assert loop.time() - began < 600  # it ended with the build, not later
 
-    async def test_start_gives_every_line_since_then(self, fake: FakeNorthflank) -> None:
+        on_virtual_clock(body)
+
+    def test_ends_once_the_build_concludes(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            fake.tail_poll_interval = 0.5
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                build_id = await start_build(fake, nf, step=30.0, outcome="FAILURE")
+                got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
+                assert (await nf.job(PROJECT, JOB).builds.get(build_id)).is_concluded
+            assert got == fake.build_logs(PROJECT, JOB, build_id)
+            assert got[-1]["log"].startswith("ERROR")
+            assert fake.tail_count == 1
+
+        on_virtual_clock(body)
+
+    def test_start_gives_every_line_since_then(self) -> None:
         """Not the API's default backlog of 10 lines: everything since ``start``."""
-        build_id = concluded_build(fake)
-        expected = fake.build_logs(PROJECT, JOB, build_id)
-        assert len(expected) > 10
-        got: list[dict[str, Any]] = []
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            tail = nf.job(PROJECT, JOB).builds.tail_logs(
-                build_id, start=EARLY, until_concluded=False
-            )
-            async with asyncio.timeout(60), tail:  # virtual seconds; the fake sends at once
-                async for line in tail:
-                    got.append(wire(line))
-                    if len(got) == len(expected):
+
+        async def body(fake: FakeNorthflank) -> None:
+            build_id = concluded_build(fake)
+            expected = fake.build_logs(PROJECT, JOB, build_id)
+            assert len(expected) > 10
+            got: list[dict[str, Any]] = []
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                tail = nf.job(PROJECT, JOB).builds.tail_logs(
+                    build_id, start=EARLY, until_concluded=False
+                )
+                async with asyncio.timeout(60), tail:  # virtual seconds; the fake sends at once
+                    async for line in tail:
+                        got.append(wire(line))
+                        if len(got) == len(expected):
+                            break
+            assert got == expected
+            assert fake.tails[0].query["startTime"] == "2020-01-01T00:00:00.000Z"
+
+        on_virtual_clock(body)
+
+    def test_runs_tail(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            fake.tail_poll_interval = 0.5
+            fake.configure_runs(step=30.0)
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                job = nf.job(PROJECT, JOB, team_id="acme")
+                run = await job.runs.start()
+                got = await collect(job.runs.tail_logs(run.id))
+            assert got == fake.run_logs(PROJECT, JOB, run.id) and got
+            assert fake.tails[0].path == f"/v1/teams/acme/projects/{PROJECT}/jobs/{JOB}/logs"
+
+        on_virtual_clock(body)
+
+    def test_wrong_token_is_authentication_error(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            build_id = concluded_build(fake)
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                fake.token = "nf-another-token-entirely"
+                stream = nf.job(PROJECT, JOB).builds.tail_logs(build_id)
+                with pytest.raises(AuthenticationError) as caught:
+                    await collect(stream)
+            assert caught.value.status == 401
+            assert [t.auth for t in fake.tails] == ["failed"]
+
+        on_virtual_clock(body)
+
+    def test_error_frame_is_log_stream_error(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            build_id = concluded_build(fake)
+            fake.script_tail("error_after:1")
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                with pytest.raises(LogStreamError, match="injected"):
+                    await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id, start=EARLY))
+
+        on_virtual_clock(body)
+
+    def test_unknown_frame_is_decode_error(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            build_id = concluded_build(fake)
+            fake.script_tail("unknown_after:1")
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                with pytest.raises(DecodeError, match="log-stats"):
+                    await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id, start=EARLY))
+
+        on_virtual_clock(body)
+
+    def test_leaving_the_loop_closes_the_socket_and_leaves_no_task(self) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            fake.tail_poll_interval = 0.5
+            before = asyncio.all_tasks()
+            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+                build_id = await start_build(fake, nf, step=30.0)
+                async with nf.job(PROJECT, JOB).builds.tail_logs(build_id) as lines:
+                    async for _ in lines:
                         break
-        assert got == expected
-        assert fake.tails[0].query["startTime"] == "2020-01-01T00:00:00.000Z"
+                for _ in range(20):  # let the fake notice the close
+                    if fake.tails[0].ended != "open":
+                        break
+                    await asyncio.sleep(0.5)
+                assert fake.tails[0].ended == "client"
+            assert fake.tail_count == 1
+            left = {task for task in asyncio.all_tasks() - before if not server_task(task)}
+            assert left == set()
 
-    async def test_runs_tail(self, fake: FakeNorthflank) -> None:
-        fake.tail_poll_interval = 0.5
-        fake.configure_runs(step=30.0)
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            job = nf.job(PROJECT, JOB, team_id="acme")
-            run = await job.runs.start()
-            got = await collect(job.runs.tail_logs(run.id))
-        assert got == fake.run_logs(PROJECT, JOB, run.id) and got
-        assert fake.tails[0].path == f"/v1/teams/acme/projects/{PROJECT}/jobs/{JOB}/logs"
+        on_virtual_clock(body)
 
-    async def test_wrong_token_is_authentication_error(self, fake: FakeNorthflank) -> None:
-        build_id = concluded_build(fake)
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            fake.token = "nf-another-token-entirely"
-            stream = nf.job(PROJECT, JOB).builds.tail_logs(build_id)
-            with pytest.raises(AuthenticationError) as caught:
-                await collect(stream)
-        assert caught.value.status == 401
-        assert [t.auth for t in fake.tails] == ["failed"]
-
-    async def test_error_frame_is_log_stream_error(self, fake: FakeNorthflank) -> None:
-        build_id = concluded_build(fake)
-        fake.script_tail("error_after:1")
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            with pytest.raises(LogStreamError, match="injected"):
-                await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id, start=EARLY))
-
-    async def test_unknown_frame_is_decode_error(self, fake: FakeNorthflank) -> None:
-        build_id = concluded_build(fake)
-        fake.script_tail("unknown_after:1")
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            with pytest.raises(DecodeError, match="log-stats"):
-                await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id, start=EARLY))
-
-    async def test_leaving_the_loop_closes_the_socket_and_leaves_no_task(
-        self, fake: FakeNorthflank
-    ) -> None:
-        fake.tail_poll_interval = 0.5
-        before = asyncio.all_tasks()
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-            build_id = await start_build(fake, nf, step=30.0)
-            async with nf.job(PROJECT, JOB).builds.tail_logs(build_id) as lines:
-                async for _ in lines:
-                    break
-            for _ in range(20):  # let the fake notice the close
-                if fake.tails[0].ended != "open":
-                    break
-                await asyncio.sleep(0.5)
-            assert fake.tails[0].ended == "client"
-        assert fake.tail_count == 1
-        left = {task for task in asyncio.all_tasks() - before if not server_task(task)}
-        assert left == set()
-
-    async def test_token_in_no_url_log_record_or_error(
-        self, fake: FakeNorthflank, caplog: pytest.LogCaptureFixture
-    ) -> None:
-        caplog.set_level(logging.DEBUG)
-        token = fake.token
-        errors: list[BaseException] = []
-        fake.tail_poll_interval = 0.5
-        async with NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=1.0) as nf:
-            job = nf.job(PROJECT, JOB)
-            build_id = await start_build(fake, nf, step=20.0)
-            fake.script_tail("drop_after:1", "ok", "error_after:0", "unknown_after:0")
-            await collect(job.builds.tail_logs(build_id))
-            await collect(job.builds.logs(build_id, start=EARLY))
-            for expected in (LogStreamError, DecodeError):
-                with pytest.raises(expected) as caught:
-                    await collect(job.builds.tail_logs(build_id))
-                errors.append(caught.value)
-            fake.script_tail("refuse_auth")
-            with pytest.raises(AuthenticationError) as refused:
+    def test_token_in_no_url_log_record_or_error(self, caplog: pytest.LogCaptureFixture) -> None:
+        async def body(fake: FakeNorthflank) -> None:
+            caplog.set_level(logging.DEBUG)
+            token = fake.token
+            errors: list[BaseException] = []
+            fake.tail_poll_interval = 0.5
+            async with NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=1.0) as nf:
+                job = nf.job(PROJECT, JOB)
+                build_id = await start_build(fake, nf, step=20.0)
+                fake.script_tail("drop_after:1", "ok", "error_after:0", "unknown_after:0")
                 await collect(job.builds.tail_logs(build_id))
-            errors.append(refused.value)
-        for request in fake.requests:
-            assert token not in request.path and token not in str(request.query)
-        for record in fake.tails:
-            assert token not in record.path and token not in str(record.query)
-        assert caplog.records  # the reconnection was logged
-        for record in caplog.records:
-            assert token not in record.getMessage()
-        for error in errors:
-            chain: BaseException | None = error
-            while chain is not None:
-                assert token not in str(chain) and token not in repr(chain)
-                chain = chain.__cause__ or chain.__context__
+                await collect(job.builds.logs(build_id, start=EARLY))
+                for expected in (LogStreamError, DecodeError):
+                    with pytest.raises(expected) as caught:
+                        await collect(job.builds.tail_logs(build_id))
+                    errors.append(caught.value)
+                fake.script_tail("refuse_auth")
+                with pytest.raises(AuthenticationError) as refused:
+                    await collect(job.builds.tail_logs(build_id))
+                errors.append(refused.value)
+            for request in fake.requests:
+                assert token not in request.path and token not in str(request.query)
+            for record in fake.tails:
+                assert token not in record.path and token not in str(record.query)
+            assert caplog.records  # the reconnection was logged
+            for record in caplog.records:
+                assert token not in record.getMessage()
+            for error in errors:
+                chain: BaseException | None = error
+                while chain is not None:
+                    assert token not in str(chain) and token not in repr(chain)
+                    chain = chain.__cause__ or chain.__context__
+
+        on_virtual_clock(body)
 
 
-@pytest.mark.looptime
-async def test_a_30_minute_build_tail_costs_a_bounded_number_of_requests(
-    fake: FakeNorthflank,
-) -> None:
+def test_a_30_minute_build_tail_costs_a_bounded_number_of_requests() -> None:
     """The figure in docs/performance.md: a tail of a build that runs 30 simulated minutes
     (six stages of 300 s; its lines come in bursts at each stage's start, then silence).
     Bound: 1 handshake + state checks + 1 drain range request. Checks come after 5 s of
     quiet, then x1.5 up to one a minute: 7 in the first 160.8 s, then one a minute, and the
     last may come up to a minute after the build ends, so for T seconds at most
     7 + floor((T + 60 - 160.8) / 60): 35 for T = 1800 (lines only postpone checks)."""
-    fake.tail_poll_interval = 1.0
-    async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-        build_id = await start_build(fake, nf, step=300.0)
-        fake.reset_stats()
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
-        took = loop.time() - began
-    assert got == fake.build_logs(PROJECT, JOB, build_id)
-    checks = [r for r in fake.requests if r.path.endswith(f"/build/{build_id}")]
-    ranges = [r for r in log_requests(fake) if r.query["queryType"] == "range"]
-    handshakes = [r for r in log_requests(fake) if r.query["queryType"] == "tail"]
-    assert 1800 <= took <= 1800 + 60  # it ends within one check (a minute) of the end
-    assert fake.tail_count == 1
-    assert len(ranges) == 1
-    assert len(handshakes) == 1
-    assert len(fake.requests) == len(checks) + len(ranges) + len(handshakes)
-    assert len(checks) <= 35
-    print(f"30-minute tail: 1 handshake, {len(checks)} checks, {len(ranges)} range request")
+
+    async def body(fake: FakeNorthflank) -> None:
+        fake.tail_poll_interval = 1.0
+        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+            build_id = await start_build(fake, nf, step=300.0)
+            fake.reset_stats()
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            got = await collect(nf.job(PROJECT, JOB).builds.tail_logs(build_id))
+            took = loop.time() - began
+        assert got == fake.build_logs(PROJECT, JOB, build_id)
+        checks = [r for r in fake.requests if r.path.endswith(f"/build/{build_id}")]
+        ranges = [r for r in log_requests(fake) if r.query["queryType"] == "range"]
+        handshakes = [r for r in log_requests(fake) if r.query["queryType"] == "tail"]
+        assert 1800 <= took <= 1800 + 60  # it ends within one check (a minute) of the end
+        assert fake.tail_count == 1
+        assert len(ranges) == 1
+        assert len(handshakes) == 1
+        assert len(fake.requests) == len(checks) + len(ranges) + len(handshakes)
+        assert len(checks) <= 35
+        print(f"30-minute tail: 1 handshake, {len(checks)} checks, {len(ranges)} range request")
+
+    on_virtual_clock(body)
