@@ -46,6 +46,7 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
+from ._observe import RequestEnd, RequestStart
 from ._pagination import AsyncCursorIterator
 from ._resources import (
     JobBranches,
@@ -94,6 +95,8 @@ __all__ = [
     "RateLimitError",
     "RateLimitGateError",
     "Registry",
+    "RequestEnd",
+    "RequestStart",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RunStarted",

@@ -14,7 +14,8 @@ EXPECTED = {
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
     "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
     "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError", "Registry",
-    "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
+    "RequestEnd", "RequestStart", "RequestTimeoutError", "ResponseTooLargeError", "RunStarted",
+    "RunStatus", "RunWatcher",
     "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
     "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__",
 }  # fmt: skip
