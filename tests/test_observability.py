@@ -204,14 +204,23 @@ class TestHooks:
     async def test_timeout_and_cancellation_end_their_attempt(self, fake: FakeNorthflank) -> None:
         """A timed-out attempt and a cancelled one both get their end event."""
         recorder = Recorder()
-        fake.slow_seconds = 5.0
+        started = asyncio.Event()
+
+        def start(event: RequestStart) -> None:
+            recorder.start(event)
+            started.set()
+
+        fake.slow_seconds = 30.0
         fake.script("slow", "slow")
         async with recorder.client(fake, timeout=0.05, max_retries=0) as nf:
             with pytest.raises(RequestTimeoutError):
                 await nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect()
-            task = asyncio.create_task(nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect())
-            while len(recorder.events) < 3:  # the second attempt has started
-                await asyncio.sleep(0)
+        hooks = {"on_request_start": start, "on_request_end": recorder.end}
+        async with client_for(fake, timeout=60.0, **hooks) as nf:
+            task = asyncio.create_task(
+                nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect()
+            )
+            await started.wait()  # the attempt is on its way: the fake holds it for 30 s
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
@@ -286,7 +295,7 @@ class TestTraceConfigs:
         async with aiohttp.ClientSession() as session:
             with pytest.raises(ConfigurationError, match="lent session"):
                 NorthflankClient(TOKEN, session=session, trace_configs=[aiohttp.TraceConfig()])
-            with pytest.raises(ConfigurationError, match="list of aiohttp.TraceConfig"):
+            with pytest.raises(ConfigurationError, match=r"list of aiohttp\.TraceConfig"):
                 NorthflankClient(TOKEN, trace_configs=aiohttp.TraceConfig())  # type: ignore[arg-type]
 
 
@@ -361,7 +370,7 @@ class TestLentSession:
                 TOKEN, base_url=base_url, session=session, timeout=0.05, max_retries=0
             ) as nf,
         ):
-            with pytest.raises(RequestTimeoutError, match="timed out after 0.05s"):
+            with pytest.raises(RequestTimeoutError, match=r"timed out after 0\.05s"):
                 await nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect()
         release.set()
 
