@@ -50,6 +50,7 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
+from ._observe import RequestEnd, RequestStart
 from ._pagination import AsyncCursorIterator
 from ._resources import (
     JobBranches,
@@ -101,6 +102,8 @@ __all__ = [
     "RateLimitError",
     "RateLimitGateError",
     "Registry",
+    "RequestEnd",
+    "RequestStart",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RunStarted",

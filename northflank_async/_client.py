@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -14,6 +15,7 @@ from ._checks import check_number
 from ._errors import ConfigurationError
 from ._http import Transport
 from ._models import RateLimit
+from ._observe import Hook, RequestEnd, RequestStart
 from ._resources import JobHandle, Jobs, _Scope
 from ._retry import RetryPolicy
 
@@ -75,6 +77,23 @@ def _check_base_url(base_url: str, allow_insecure: bool) -> str:
     return base_url.rstrip("/")
 
 
+def _check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None, session: aiohttp.ClientSession | None
+) -> list[aiohttp.TraceConfig]:
+    if trace_configs is None:
+        return []
+    if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(trace_configs, Sequence):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if not all(isinstance(trace, aiohttp.TraceConfig) for trace in trace_configs):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if session is not None and trace_configs:
+        raise ConfigurationError(
+            "trace_configs cannot be added to a lent session: pass them to the "
+            "aiohttp.ClientSession you create (ClientSession(trace_configs=[...]))"
+        )
+    return list(trace_configs)
+
+
 class NorthflankClient:
     """An asyncio client for the Northflank API.
 
@@ -94,6 +113,13 @@ class NorthflankClient:
     ``max_response_bytes`` are refused. A bad option, token or base URL raises
     `ConfigurationError` here, naming what is wrong. ``team_id`` sets a
     default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
+
+    Every request carries the client's ``User-Agent``, ``Accept`` and connect timeout, also on a
+    lent session. For metrics and tracing, ``on_request_start`` and ``on_request_end`` are plain
+    (not async) callables, called in the request's task with a `RequestStart` or
+    `RequestEnd` for each attempt, retries included; an exception they raise is logged
+    once and swallowed. ``trace_configs`` (``aiohttp.TraceConfig``) go to the session the
+    client creates; a lent session keeps its own. See docs/observability.md.
     """
 
     def __init__(
@@ -111,6 +137,9 @@ class NorthflankClient:
         max_response_bytes: int = 32 * 1024 * 1024,
         allow_insecure: bool = False,
         team_id: str | None = None,
+        on_request_start: Callable[[RequestStart], object] | None = None,
+        on_request_end: Callable[[RequestEnd], object] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
@@ -130,6 +159,11 @@ class NorthflankClient:
         # +inf is meaningful here: always wait for the window, however long.
         option(max_rate_limit_wait, "max_rate_limit_wait", infinite=True)
         option(max_response_bytes, "max_response_bytes", integer=True, minimum=1)
+        traces = _check_trace_configs(trace_configs, session)
+        start_hook = (
+            None if on_request_start is None else Hook(on_request_start, "on_request_start")
+        )
+        end_hook = None if on_request_end is None else Hook(on_request_end, "on_request_end")
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         self._transport = Transport(
             base_url=_check_base_url(resolved_url, allow_insecure),
@@ -142,6 +176,9 @@ class NorthflankClient:
             ),
             max_rate_limit_wait=max_rate_limit_wait,
             max_response_bytes=max_response_bytes,
+            on_request_start=start_hook,
+            on_request_end=end_hook,
+            trace_configs=traces,
         )
         self._team_id = team_id
         self.jobs = Jobs(self._transport, team_id)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from aiohttp import hdrs
 from aiohttp.http_exceptions import DecompressSizeError
 
 from ._errors import (
@@ -30,6 +31,7 @@ from ._errors import (
 )
 from ._logs import websocket_url
 from ._models import RateLimit
+from ._observe import Hook, RequestEnd, RequestStart
 from ._ratelimit import RateLimitState
 from ._retry import RetryPolicy, RetryRun
 from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
@@ -41,6 +43,8 @@ __all__ = ["Transport", "WebSocket"]
 logger = logging.getLogger("northflank_async")
 
 _USER_AGENT = f"northflank-async/{__version__}"
+# Sent with every request, so that a lent session gets them too (they override its defaults).
+_HEADERS = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
 _CHUNK = 1 << 16
 # Retry log lines and TransportError messages quote at most this much of aiohttp's reason.
 _REASON_CHARS = 120
@@ -69,6 +73,7 @@ class _RateLimitGate:
         self.state = RateLimitState()
         self.max_wait = max_wait
         self._changed = asyncio.Event()
+        self._waiting = 0  # tasks waiting on _changed: with none, there is no one to wake
         self._probe: asyncio.Task[Any] | None = None
 
     async def acquire(self, method: str, path: str) -> None:
@@ -80,7 +85,11 @@ class _RateLimitGate:
                     self._probe = asyncio.current_task()
                 return
             if delay is None:
-                await self._changed.wait()  # set when the probe finishes or a budget is told
+                self._waiting += 1
+                try:
+                    await self._changed.wait()  # set when the probe finishes or a budget is told
+                finally:
+                    self._waiting -= 1
                 continue
             if delay > self.max_wait:
                 raise RateLimitGateError(
@@ -111,7 +120,8 @@ class _RateLimitGate:
         finally:
             cancelled = task is not None and task.cancelling() > 0
             self.state.finish(probe=probe, cancelled=cancelled)
-            if probe or told:
+            # Every answer tells the budget: the event is only swapped when someone waits on it.
+            if (probe or told) and self._waiting:
                 self._changed.set()
                 self._changed = asyncio.Event()
 
@@ -130,13 +140,24 @@ class Transport:
         policy: RetryPolicy,
         max_rate_limit_wait: float,
         max_response_bytes: int,
+        on_request_start: Hook[RequestStart] | None = None,
+        on_request_end: Hook[RequestEnd] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
     ) -> None:
         self.base_url = base_url
         self._token = Secret(token)
+        # Built once: the same headers and timeouts go with every request, whoever made the
+        # session (a lent one's defaults are overridden, so that behaviour never depends on it).
+        self._headers = Authorization(self._token, _HEADERS)
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        self._on_start = on_request_start
+        self._on_end = on_request_end
+        self._hooked = on_request_start is not None or on_request_end is not None
+        self._trace_configs = list(trace_configs)
         self.policy = policy
         self._max_bytes = max_response_bytes
         self._gate: _RateLimitGate | None = None
@@ -158,9 +179,10 @@ class Transport:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+                timeout=self._client_timeout,
+                headers=_HEADERS,
                 raise_for_status=False,
+                trace_configs=self._trace_configs or None,
                 # The token authenticates every request: a cookie a server (or a proxy in front
                 # of it) sets is neither needed nor wanted, so none is kept or sent back.
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -194,29 +216,49 @@ class Transport:
         session = self._ensure_session()
         gate = self._gate
         assert gate is not None
-        run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+        # The RetryRun is made on the first failure: most requests never need one.
+        run: RetryRun | None = None
+        attempt = 1
+        # Asked once per request: with DEBUG off and no hooks, an attempt costs no clock read,
+        # no event and no log record.
+        observed = self._hooked or logger.isEnabledFor(logging.DEBUG)
+        started = 0.0
         while True:
             await gate.acquire(method, path)
+            if observed:
+                started = self._starting(method, path, attempt, gate)
             try:
                 outcome = await self._attempt(session, method, path, params, json)
-            except BaseException:
+            except BaseException as exc:
                 gate.release(None)
+                if observed:
+                    self._ended(method, path, attempt, started, gate, None, type(exc).__name__)
                 raise
             if isinstance(outcome, _Failure):
                 # Raised here, outside any except block, with no aiohttp exception chained:
                 # aiohttp's carry the request headers, token included (request_info, locals).
                 gate.release(None)
+                if observed:
+                    error_name = type(outcome.error).__name__
+                    self._ended(method, path, attempt, started, gate, None, error_name, outcome)
+                if run is None:
+                    run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
                 too_large = isinstance(outcome.error, ResponseTooLargeError)
                 delay = run.after_failure(reached=outcome.reached, retryable=not too_large)
                 if delay is None:
                     raise outcome.error
                 await self._wait_to_retry(method, path, run, outcome.reason, delay)
+                attempt = run.attempt
                 continue
             status, headers, body = outcome
             gate.release(headers)
+            if observed:
+                self._ended(method, path, attempt, started, gate, status, None)
             if status < 300:
                 data = decipher_response(status, headers, body, method=method, path=path)
                 return self._token.redact_decoded(body, data)
+            if run is None:
+                run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
             if run.done_on_repeat(status, done_if_repeated):
                 return None
             error = self._redacted(api_error(status, headers, body, method=method, path=path))
@@ -224,6 +266,47 @@ class Transport:
             if delay is None:
                 raise error
             await self._wait_to_retry(method, path, run, str(status), delay)
+            attempt = run.attempt
+
+    def _starting(self, method: str, path: str, attempt: int, gate: _RateLimitGate) -> float:
+        """Report an attempt about to be sent; the loop time it starts at."""
+        if self._on_start is not None:
+            self._on_start(RequestStart(method, path, attempt, gate.state.remaining))
+        return asyncio.get_running_loop().time()
+
+    def _ended(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        gate: _RateLimitGate,
+        status: int | None,
+        error: str | None,
+        failure: _Failure | None = None,
+    ) -> None:
+        """Report an attempt that ended: one DEBUG line, then the ``on_request_end`` hook."""
+        latency = asyncio.get_running_loop().time() - started
+        remaining = gate.state.remaining
+        if logger.isEnabledFor(logging.DEBUG):
+            # The path carries no query string (params travel apart) and no token; a failure's
+            # reason is aiohttp's message, redacted and cut by _describe.
+            if status is not None:
+                outcome: object = status
+            else:
+                outcome = failure.reason if failure is not None else error
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms, rate limit remaining %s)",
+                method,
+                path,
+                outcome,
+                attempt,
+                latency * 1e3,
+                "unknown" if remaining is None else remaining,
+            )
+        if self._on_end is not None:
+            event = RequestEnd(method, path, attempt, status, error, latency, remaining)
+            self._on_end(event)
 
     async def _wait_to_retry(
         self, method: str, path: str, run: RetryRun, reason: str, delay: float
@@ -298,7 +381,9 @@ class Transport:
                     self.base_url + path,
                     params=params,
                     json=json,
-                    headers=Authorization(self._token),
+                    headers=self._headers,
+                    timeout=self._client_timeout,
+                    raise_for_status=False,
                     allow_redirects=False,
                 ) as response:
                     body = await self._read(response, method, path)
@@ -344,6 +429,10 @@ class Transport:
                 method=method,
                 path=path,
             )
+        if length is not None and hdrs.CONTENT_ENCODING not in response.headers:
+            # Not compressed: aiohttp reads exactly Content-Length bytes (its parser refuses a
+            # Transfer-Encoding beside it), so the bound is already kept. One read, no copies.
+            return await response.read()
         body = bytearray()
         try:
             async for chunk in response.content.iter_chunked(_CHUNK):

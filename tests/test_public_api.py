@@ -14,10 +14,10 @@ EXPECTED = {
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
     "LogLine", "LogStream", "LogStreamError", "NorthflankClient", "NorthflankError",
     "NotFoundError", "Page", "PaginationError", "PermissionDeniedError", "RateLimit",
-    "RateLimitError", "RateLimitGateError", "Registry", "RequestTimeoutError",
-    "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher", "ScopedBranches",
-    "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError", "TransportError",
-    "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
+    "RateLimitError", "RateLimitGateError", "Registry", "RequestEnd", "RequestStart",
+    "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
+    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
+    "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
 }  # fmt: skip
 
 

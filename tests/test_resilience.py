@@ -105,7 +105,7 @@ class TestRetries:
                 nonlocal attempts
                 attempts += 1
 
-        handler = Counting()
+        handler = Counting(logging.WARNING)  # the retry lines, not the DEBUG attempt lines
         logging.getLogger("northflank_async").addHandler(handler)
         try:
             async with NorthflankClient("t", base_url=url, max_retries=2, backoff_base=0) as nf:
