@@ -32,6 +32,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._fleet import Coordinator
 from ._models import (
     Branch,
     BranchCommit,
@@ -47,6 +48,7 @@ from ._models import (
     RunStatus,
 )
 from ._pagination import AsyncCursorIterator
+from ._redis import RedisCoordinator  # imports redis only when it connects
 from ._resources import (
     JobBranches,
     JobBuilds,
@@ -74,6 +76,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "Coordinator",
     "DecodeError",
     "Job",
     "JobBranches",
@@ -93,6 +96,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitGateError",
+    "RedisCoordinator",
     "Registry",
     "RequestTimeoutError",
     "ResponseTooLargeError",

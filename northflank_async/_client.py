@@ -12,6 +12,7 @@ import aiohttp
 
 from ._checks import check_number
 from ._errors import ConfigurationError
+from ._fleet import Coordinator
 from ._http import Transport
 from ._models import RateLimit
 from ._resources import JobHandle, Jobs, _Scope
@@ -94,6 +95,10 @@ class NorthflankClient:
     ``max_response_bytes`` are refused. A bad option, token or base URL raises
     :class:`~northflank_async.ConfigurationError` here, naming what is wrong. ``team_id`` sets a
     default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
+
+    ``coordinator`` (a :class:`~northflank_async.RedisCoordinator`) makes the client draw on
+    one request budget with every other client, in any process, that shares it: each request
+    reserves its slot there before it is sent. The client does not close it.
     """
 
     def __init__(
@@ -111,6 +116,7 @@ class NorthflankClient:
         max_response_bytes: int = 32 * 1024 * 1024,
         allow_insecure: bool = False,
         team_id: str | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
@@ -130,6 +136,11 @@ class NorthflankClient:
         # +inf is meaningful here: always wait for the window, however long.
         option(max_rate_limit_wait, "max_rate_limit_wait", infinite=True)
         option(max_response_bytes, "max_response_bytes", integer=True, minimum=1)
+        if coordinator is not None and not isinstance(coordinator, Coordinator):
+            raise ConfigurationError(
+                "coordinator must be a Coordinator such as RedisCoordinator, got "
+                f"{type(coordinator).__name__}"
+            )
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         self._transport = Transport(
             base_url=_check_base_url(resolved_url, allow_insecure),
@@ -142,6 +153,7 @@ class NorthflankClient:
             ),
             max_rate_limit_wait=max_rate_limit_wait,
             max_response_bytes=max_response_bytes,
+            coordinator=coordinator,
         )
         self._team_id = team_id
         self.jobs = Jobs(self._transport, team_id)
