@@ -23,6 +23,7 @@ from northflank_async._redis import _RedisBudget
 from northflank_async._secrets import Secret
 from northflank_async.testing import FakeNorthflank
 
+from ._fleet_run import run_fleet
 from ._redis import RedisServer, require_redis
 
 TOKEN = "nf-fleet-secret-token-0123456789"
@@ -317,3 +318,22 @@ def test_importing_the_package_does_not_import_redis() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+# -- real processes ----------------------------------------------------------------------------
+
+
+def test_a_fleet_of_processes_on_one_redis_draws_no_429(redis_server: RedisServer) -> None:
+    """Acceptance, reduced for CI (benchmarks/fleet.py runs 8 x 25 on 300 requests per 10 s).
+
+    4 processes x 10 concurrent listings of 3 pages, one token, one Redis, against the fake
+    API in its own process with 40 requests a second. Without the coordinator the same run
+    draws dozens of 429s (docs/performance.md).
+    """
+    run = run_fleet(
+        processes=4, listings=10, pages=3, limit=40, window=1.0, redis_url=redis_server.url
+    )
+    assert run["errors"] == 0 and run["builds"] == run["expected_builds"]
+    assert run["statuses"] == {200: 4 * 10 * 3}  # not one 429
+    assert sum(run["windows"]) == 120 and max(run["windows"]) <= 40
+    assert len(run["windows"]) >= 3  # the run needed several windows: the limit was at stake
