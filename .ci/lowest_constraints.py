@@ -1,9 +1,10 @@
 """Print pip constraints that pin every runtime dependency to its declared lower bound.
 
 Reads ``[project].dependencies`` and the ``redis`` extra from pyproject.toml and writes
-``name==version`` for each ``>=version`` bound, one a line, for ``pip install -c``. CI installs the project against these
-and runs the tests once more, so that a floor we declare is a floor we have tested. A runtime
-dependency without a ``>=`` bound is an error: its lowest version would be untested.
+``name==version`` for each ``>=version`` bound, one a line, for ``pip install -c``. CI
+installs the project against these and runs the tests once more, so that a floor we declare
+is a floor we have tested. A runtime dependency without a ``>=`` bound is an error: its
+lowest version would be untested.
 """
 
 from __future__ import annotations

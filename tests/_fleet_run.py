@@ -73,8 +73,7 @@ def run_fleet(
             *([f"--redis={redis_url}"] if redis_url else []),
         ]
         members = [
-            spawn(member_argv, {"NORTHFLANK_API_TOKEN": banner["token"]})
-            for _ in range(processes)
+            spawn(member_argv, {"NORTHFLANK_API_TOKEN": banner["token"]}) for _ in range(processes)
         ]
         for member in members:
             assert _line(member.stdout, "a member") == "ready"
