@@ -33,6 +33,7 @@ from ._checks import check_number, check_sha
 from ._client import NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from ._models import BuildStatus, JobBuild
+from ._redis import RedisCoordinator
 from ._wire import check_id
 
 __all__ = ["main"]
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
             help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
             "(no token or network needed)",
         )
+        _fleet_options(sub)
 
     listing = builds.add_parser("list", help="list a job's builds, newest first")
     common(listing)
@@ -153,12 +155,47 @@ class _Printer:
         self._out.write(_row(_cells(build)).rstrip() + "\n")
 
 
+def _fleet_options(sub: argparse.ArgumentParser) -> None:
+    """``--redis URL`` and ``--budget-key NAME``: share one request budget with a fleet."""
+    sub.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one request budget with every process on this Redis (redis://host:6379/0)",
+    )
+    sub.add_argument(
+        "--budget-key",
+        metavar="NAME",
+        help="with --redis: the budget's name, shared by several tokens of one account "
+        "(default: a keyed hash of the token)",
+    )
+
+
+@asynccontextmanager
+async def _coordinator(args: argparse.Namespace) -> AsyncIterator[RedisCoordinator | None]:
+    """The coordinator ``--redis`` asks for (closed on exit), or ``None`` without it."""
+    if args.redis is None:
+        if args.budget_key is not None:
+            raise _UsageError("--budget-key needs --redis")
+        yield None
+        return
+    async with RedisCoordinator.from_url(args.redis, budget_key=args.budget_key) as coordinator:
+        yield coordinator
+
+
 @asynccontextmanager
 async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
+    async with _coordinator(args) as coordinator, _plain_client(args, coordinator) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _plain_client(
+    args: argparse.Namespace, coordinator: RedisCoordinator | None
+) -> AsyncIterator[NorthflankClient]:
     if not args.fake:
         if not args.project or not args.job:
             raise _UsageError("--project and --job are required (or use --fake for a demo)")
-        async with NorthflankClient() as client:
+        async with NorthflankClient(coordinator=coordinator) as client:
             yield client
         return
     from .testing import FakeNorthflank  # imported lazily: the server side is demo-only here
@@ -168,7 +205,8 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
     async with FakeNorthflank() as fake:
         fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS)
         fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
+        nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
+        async with nf as client:
             if args.command in ("start", "watch"):
                 args.poll_interval = min(args.poll_interval, 0.1)
             yield client

@@ -19,7 +19,7 @@ import abc
 import hashlib
 import hmac
 import re
-from typing import Protocol
+from typing import Protocol, Self
 
 import attrs
 
@@ -151,7 +151,7 @@ class Coordinator(abc.ABC):
     async def aclose(self) -> None:
         """Release the coordinator's connections. Idempotent."""
 
-    async def __aenter__(self) -> Coordinator:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

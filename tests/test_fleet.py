@@ -18,6 +18,7 @@ from northflank_async import (
     RateLimitGateError,
     RedisCoordinator,
 )
+from northflank_async._cli import main
 from northflank_async._fleet import Told, derive_budget_key
 from northflank_async._redis import _RedisBudget
 from northflank_async._secrets import Secret
@@ -42,7 +43,6 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 async def coordinator(redis_server: RedisServer) -> AsyncIterator[RedisCoordinator]:
     async with RedisCoordinator.from_url(redis_server.url, namespace="test") as coord:
-        assert isinstance(coord, RedisCoordinator)
         yield coord
 
 
@@ -149,7 +149,6 @@ async def test_budgets_with_different_keys_or_namespaces_are_apart(
     assert (await budget(coordinator, "one").reserve("a", 30)).probe
     assert (await budget(coordinator, "two").reserve("a", 30)).probe
     async with RedisCoordinator.from_url(redis_server.url, namespace="other") as elsewhere:
-        assert isinstance(elsewhere, RedisCoordinator)
         assert (await budget(elsewhere, "one").reserve("a", 30)).probe
 
 
@@ -337,3 +336,28 @@ def test_a_fleet_of_processes_on_one_redis_draws_no_429(redis_server: RedisServe
     assert run["statuses"] == {200: 4 * 10 * 3}  # not one 429
     assert sum(run["windows"]) == 120 and max(run["windows"]) <= 40
     assert len(run["windows"]) >= 3  # the run needed several windows: the limit was at stake
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_the_cli_shares_the_budget_with_redis(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["builds", "list", "--fake", "--limit", "3", "--format", "json"]
+    assert main([*argv, "--redis", redis_server.url, "--budget-key", "acme-prod"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
+
+    async def keys() -> list[bytes]:
+        async with RedisCoordinator.from_url(redis_server.url) as coord:
+            return sorted([key async for key in coord._client.scan_iter(match="*")])
+
+    assert asyncio.run(keys()) == [b"northflank-async:budget:{acme-prod}:state"]
+
+
+def test_the_cli_refuses_bad_fleet_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["builds", "list", "--fake", "--budget-key", "acme"]) == 2
+    assert capsys.readouterr().err == "northflank-async: --budget-key needs --redis\n"
+    require_redis()
+    assert main(["builds", "list", "--fake", "--redis", "redis://x", "--budget-key", "a b"]) == 2
+    assert "budget_key must be 1 to 64 characters" in capsys.readouterr().err

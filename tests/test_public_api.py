@@ -10,10 +10,11 @@ import northflank_async.testing
 EXPECTED = {
     "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
     "BadRequestError", "Branch", "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher",
-    "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
+    "ClientClosedError", "ConfigurationError", "ConflictError", "Coordinator", "DecodeError", "Job",
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
     "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
-    "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError", "Registry",
+    "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError",
+    "RedisCoordinator", "Registry",
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
     "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
     "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__",

@@ -11,6 +11,7 @@ from northflank_async import (
     Branch,
     BranchCommit,
     BuildStatus,
+    Coordinator,
     DecodeError,
     Job,
     JobBuild,
@@ -23,6 +24,7 @@ from northflank_async import (
     RateLimit,
     RateLimitError,
     RateLimitGateError,
+    RedisCoordinator,
     Registry,
     RunStarted,
     RunStatus,
@@ -139,3 +141,14 @@ async def scoped(nf: NorthflankClient) -> None:
     it = nf.jobs.builds.list(project_id="p", job_id="j")
     assert_type(it.resume_cursor, str | None)
     assert_type(it.items_yielded, int)
+
+
+async def fleet() -> None:
+    coordinator = RedisCoordinator.from_url("redis://localhost:6379/0", namespace="acme")
+    assert_type(coordinator, RedisCoordinator)
+    shared: Coordinator = RedisCoordinator.from_url("redis://r", budget_key="acme-prod")
+    async with NorthflankClient("t", coordinator=coordinator) as nf:
+        assert_type(nf.rate_limit, RateLimit | None)
+    await shared.aclose()
+    async with coordinator as same:
+        assert_type(same, RedisCoordinator)
