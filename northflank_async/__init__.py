@@ -33,6 +33,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._fleet import Coordinator
 from ._json import to_json
 from ._log_streams import LogStream
 from ._models import (
@@ -52,6 +53,7 @@ from ._models import (
 )
 from ._observe import RequestEnd, RequestStart
 from ._pagination import AsyncCursorIterator
+from ._redis import RedisCoordinator  # imports redis only when it connects
 from ._resources import (
     JobBranches,
     JobBuilds,
@@ -79,6 +81,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "Coordinator",
     "DecodeError",
     "Job",
     "JobBranches",
@@ -101,6 +104,7 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimitGateError",
+    "RedisCoordinator",
     "Registry",
     "RequestEnd",
     "RequestStart",

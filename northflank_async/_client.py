@@ -13,6 +13,7 @@ import aiohttp
 
 from ._checks import check_number
 from ._errors import ConfigurationError
+from ._fleet import Coordinator
 from ._http import Transport
 from ._models import RateLimit
 from ._observe import Hook, RequestEnd, RequestStart
@@ -120,6 +121,9 @@ class NorthflankClient:
     `RequestEnd` for each attempt, retries included; an exception they raise is logged
     once and swallowed. ``trace_configs`` (``aiohttp.TraceConfig``) go to the session the
     client creates; a lent session keeps its own. See docs/observability.md.
+    ``coordinator`` (a `RedisCoordinator`) makes the client draw on
+    one request budget with every other client, in any process, that shares it: each request
+    reserves its slot there before it is sent. The client does not close it.
     """
 
     def __init__(
@@ -140,6 +144,7 @@ class NorthflankClient:
         on_request_start: Callable[[RequestStart], object] | None = None,
         on_request_end: Callable[[RequestEnd], object] | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
@@ -159,6 +164,11 @@ class NorthflankClient:
         # +inf is meaningful here: always wait for the window, however long.
         option(max_rate_limit_wait, "max_rate_limit_wait", infinite=True)
         option(max_response_bytes, "max_response_bytes", integer=True, minimum=1)
+        if coordinator is not None and not isinstance(coordinator, Coordinator):
+            raise ConfigurationError(
+                "coordinator must be a Coordinator such as RedisCoordinator, got "
+                f"{type(coordinator).__name__}"
+            )
         traces = _check_trace_configs(trace_configs, session)
         start_hook = (
             None if on_request_start is None else Hook(on_request_start, "on_request_start")
@@ -179,6 +189,7 @@ class NorthflankClient:
             on_request_start=start_hook,
             on_request_end=end_hook,
             trace_configs=traces,
+            coordinator=coordinator,
         )
         self._team_id = team_id
         self.jobs = Jobs(self._transport, team_id)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -29,10 +30,18 @@ from ._errors import (
     ResponseTooLargeError,
     TransportError,
 )
+from ._fleet import (
+    BudgetView,
+    Coordinator,
+    CoordinatorUnavailable,
+    SharedBudget,
+    Told,
+    derive_budget_key,
+)
 from ._logs import websocket_url
 from ._models import RateLimit
 from ._observe import Hook, RequestEnd, RequestStart
-from ._ratelimit import RateLimitState
+from ._ratelimit import RateLimitState, announced
 from ._retry import RetryPolicy, RetryRun
 from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
 from ._version import __version__
@@ -125,6 +134,179 @@ class _RateLimitGate:
                 self._changed.set()
                 self._changed = asyncio.Event()
 
+    def snapshot(self) -> RateLimit | None:
+        return self.state.snapshot()
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the window by our own count (``None`` while unknown)."""
+        return self.state.remaining
+
+    async def close(self) -> None:
+        """Nothing to release: the gate holds no connection."""
+
+
+# A reservation outlives its attempt's timeout by this much before Redis forgets it.
+_RESERVATION_SLACK = 10.0
+_LOCAL = "local"  # the ticket of an attempt that went through the process's own gate
+
+
+class _FleetGate:
+    """The gate of a client with a coordinator: one budget for every process of the fleet.
+
+    Each attempt reserves its slot in the shared budget before it is sent, and settles it
+    with the answer's headers; the store's scripts take every decision. While a probe of the
+    fleet is out, waiters ask again with a short backoff. When the store cannot be reached,
+    attempts go through the process's own `_RateLimitGate` (one warning per outage)
+    and the store is tried again every ``recheck_interval`` seconds. The own gate also
+    observes every answer, so that it knows the window when it is needed.
+    """
+
+    def __init__(
+        self, coordinator: Coordinator, budget: SharedBudget, max_wait: float, hold: float
+    ) -> None:
+        self.local = _RateLimitGate(max_wait)
+        self.max_wait = max_wait
+        self._budget = budget
+        self._hold = hold + _RESERVATION_SLACK
+        self._recheck = coordinator.recheck_interval
+        self._tickets: dict[asyncio.Task[Any], str] = {}
+        self._down = False
+        self._retry_at = 0.0  # loop time at which an unreachable store is tried again
+        self._settling: set[asyncio.Task[None]] = set()
+        self._view: RateLimit | None = None
+
+    async def acquire(self, method: str, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        give_up = loop.time() + self.max_wait
+        backoff = 0.005
+        while True:
+            if self._down and loop.time() < self._retry_at:
+                await self.local.acquire(method, path)
+                self._tickets[task] = _LOCAL
+                return
+            self._retry_at = loop.time() + self._recheck  # one task checks a store that was down
+            ticket = uuid.uuid4().hex
+            try:
+                grant = await self._budget.reserve(ticket, self._hold)
+            except CoordinatorUnavailable as exc:
+                self._unavailable(exc.reason)
+                continue
+            except BaseException:
+                # Cancelled while the script may have run: give the slot back, in the
+                # background (the reservation would expire anyway).
+                self._settle(ticket, None, cancelled=True)
+                raise
+            self._available(grant.view)
+            if grant.go:
+                self._tickets[task] = ticket
+                return
+            if grant.wait is not None:  # the fleet spent the window
+                if grant.wait > self.max_wait:
+                    raise RateLimitGateError(
+                        (
+                            f"{method} {path}: not sent, the fleet's rate limit is spent; the "
+                            f"window resets in {grant.wait:.0f}s, longer than "
+                            f"max_rate_limit_wait={self.max_wait:g}s"
+                        ),
+                        method=method,
+                        path=path,
+                        retry_after=grant.wait,
+                        reset_at=self._view.reset_at if self._view else None,
+                    )
+                logger.info(
+                    "fleet rate limit spent: %s %s waits %.2fs for the reset",
+                    method,
+                    path,
+                    grant.wait,
+                )
+                await asyncio.sleep(grant.wait)
+                continue
+            # Another member's probe is out: ask again shortly.
+            if loop.time() + backoff > give_up:
+                raise RateLimitGateError(
+                    (
+                        f"{method} {path}: not sent, the fleet's first request has not told "
+                        f"the rate limit within max_rate_limit_wait={self.max_wait:g}s"
+                    ),
+                    method=method,
+                    path=path,
+                )
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 0.1)
+
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        """The attempt that passed `acquire()` in this task is done; never raises."""
+        task = asyncio.current_task()
+        ticket = self._tickets.pop(task, None) if task is not None else None
+        if ticket == _LOCAL:
+            self.local.release(headers)
+            return
+        told = None
+        if headers is not None:
+            loop = asyncio.get_running_loop()
+            self.local.state.observe(headers, loop.time(), datetime.now(UTC))
+            window = announced(headers)
+            told = None if window is None else Told(*window)
+        if ticket is not None:
+            cancelled = task is not None and task.cancelling() > 0
+            self._settle(ticket, told, cancelled=cancelled)
+
+    def _settle(self, ticket: str, told: Told | None, *, cancelled: bool) -> None:
+        settling = asyncio.get_running_loop().create_task(
+            self._settle_now(ticket, told, cancelled=cancelled)
+        )
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+
+    async def _settle_now(self, ticket: str, told: Told | None, *, cancelled: bool) -> None:
+        try:
+            view = await self._budget.settle(ticket, told, cancelled=cancelled)
+        except CoordinatorUnavailable as exc:
+            self._unavailable(exc.reason)  # the reservation expires by itself
+            return
+        self._available(view)
+
+    def _unavailable(self, reason: str) -> None:
+        self._retry_at = asyncio.get_running_loop().time() + self._recheck
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "the fleet's coordinator is unreachable (%s): requests use this process's own "
+                "rate-limit gate until it answers (tried again every %gs)",
+                reason,
+                self._recheck,
+            )
+
+    def _available(self, view: BudgetView | None) -> None:
+        if self._down:
+            self._down = False
+            logger.warning("the fleet's coordinator answers again: requests share its budget")
+        if view is not None and view.limit is not None and view.reset_in is not None:
+            remaining = view.remaining if view.remaining is not None else view.limit
+            reset_at = datetime.now(UTC) + timedelta(seconds=view.reset_in)
+            self._view = RateLimit(limit=view.limit, remaining=remaining, reset_at=reset_at)
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the window as this process last heard (``None`` while unknown)."""
+        return self.local.remaining
+
+    def snapshot(self) -> RateLimit | None:
+        """The fleet's budget as the store last showed it (the own gate's while it is down)."""
+        if self._down or self._view is None:
+            return self._view or self.local.snapshot()
+        return self._view
+
+    async def close(self) -> None:
+        """Wait (briefly) for the settlements still on their way to the store."""
+        if self._settling:
+            _, late = await asyncio.wait(set(self._settling), timeout=2.0)
+            for task in late:
+                task.cancel()
+
 
 class Transport:
     """Sends requests for one client: session, gate, timeouts and retries in one place."""
@@ -143,6 +325,7 @@ class Transport:
         on_request_start: Hook[RequestStart] | None = None,
         on_request_end: Hook[RequestEnd] | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.base_url = base_url
         self._token = Secret(token)
@@ -160,7 +343,8 @@ class Transport:
         self._trace_configs = list(trace_configs)
         self.policy = policy
         self._max_bytes = max_response_bytes
-        self._gate: _RateLimitGate | None = None
+        self._gate: _RateLimitGate | _FleetGate | None = None
+        self._coordinator = coordinator
         self._max_rate_limit_wait = max_rate_limit_wait
         self._closed = False
         self._rng = random.Random()
@@ -171,7 +355,7 @@ class Transport:
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        return self._gate.state.snapshot() if self._gate else None
+        return self._gate.snapshot() if self._gate else None
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -190,11 +374,20 @@ class Transport:
         elif self._session.closed:
             raise ClientClosedError("the aiohttp session lent to NorthflankClient is closed")
         if self._gate is None:
-            self._gate = _RateLimitGate(self._max_rate_limit_wait)
+            self._gate = self._new_gate()
         return self._session
+
+    def _new_gate(self) -> _RateLimitGate | _FleetGate:
+        if self._coordinator is None:
+            return _RateLimitGate(self._max_rate_limit_wait)
+        # Only a keyed hash of the token leaves the process (see _fleet.derive_budget_key).
+        budget = self._coordinator._shared_budget(derive_budget_key(self._token))
+        return _FleetGate(self._coordinator, budget, self._max_rate_limit_wait, self._timeout)
 
     async def close(self) -> None:
         self._closed = True
+        if self._gate is not None:
+            await self._gate.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
 
@@ -268,10 +461,12 @@ class Transport:
             await self._wait_to_retry(method, path, run, str(status), delay)
             attempt = run.attempt
 
-    def _starting(self, method: str, path: str, attempt: int, gate: _RateLimitGate) -> float:
+    def _starting(
+        self, method: str, path: str, attempt: int, gate: _RateLimitGate | _FleetGate
+    ) -> float:
         """Report an attempt about to be sent; the loop time it starts at."""
         if self._on_start is not None:
-            self._on_start(RequestStart(method, path, attempt, gate.state.remaining))
+            self._on_start(RequestStart(method, path, attempt, gate.remaining))
         return asyncio.get_running_loop().time()
 
     def _ended(
@@ -280,14 +475,14 @@ class Transport:
         path: str,
         attempt: int,
         started: float,
-        gate: _RateLimitGate,
+        gate: _RateLimitGate | _FleetGate,
         status: int | None,
         error: str | None,
         failure: _Failure | None = None,
     ) -> None:
         """Report an attempt that ended: one DEBUG line, then the ``on_request_end`` hook."""
         latency = asyncio.get_running_loop().time() - started
-        remaining = gate.state.remaining
+        remaining = gate.remaining
         if logger.isEnabledFor(logging.DEBUG):
             # The path carries no query string (params travel apart) and no token; a failure's
             # reason is aiohttp's message, redacted and cut by _describe.

@@ -11,6 +11,7 @@ from northflank_async import (
     Branch,
     BranchCommit,
     BuildStatus,
+    Coordinator,
     DecodeError,
     Job,
     JobBuild,
@@ -23,6 +24,7 @@ from northflank_async import (
     RateLimit,
     RateLimitError,
     RateLimitGateError,
+    RedisCoordinator,
     Registry,
     RunStarted,
     RunStatus,
@@ -167,3 +169,14 @@ async def logs(nf: NorthflankClient) -> None:
             assert_type(line, LogLine)
     assert_type(nf.jobs.builds.logs(project_id="p", job_id="j", build_id="b"), LogStream)
     assert_type(nf.jobs.runs.tail_logs(project_id="p", job_id="j", run_id="r"), LogStream)
+
+
+async def fleet() -> None:
+    coordinator = RedisCoordinator.from_url("redis://localhost:6379/0", namespace="acme")
+    assert_type(coordinator, RedisCoordinator)
+    shared: Coordinator = RedisCoordinator.from_url("redis://r", budget_key="acme-prod")
+    async with NorthflankClient("t", coordinator=coordinator) as nf:
+        assert_type(nf.rate_limit, RateLimit | None)
+    await shared.aclose()
+    async with coordinator as same:
+        assert_type(same, RedisCoordinator)
