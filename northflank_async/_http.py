@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import attrs
 
 from ._errors import (
     APIError,
@@ -139,6 +140,7 @@ class Transport:
         self._max_rate_limit_wait = max_rate_limit_wait
         self._closed = False
         self._rng = random.Random()
+        self.pollers: dict[str, Any] = {}  # the shared build polls of wait()/watch() (_coalesce)
 
     @property
     def closed(self) -> bool:
@@ -180,17 +182,21 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         done_if_repeated: Collection[int] = (),
+        retry: bool = True,
     ) -> Any:
         """Send one API request with retries; the parsed JSON of its successful answer.
 
         ``done_if_repeated`` names error statuses that mean success on a retry once an earlier
         attempt may have taken effect (its answer was lost, or was a 500, 502 or 504): the
         request then returns ``None``. A first attempt's error is raised as always.
+        ``retry=False`` sends one attempt only (the monitor budgets every attempt itself and
+        retries a failed poll at its next turn); the rate-limit gate still applies.
         """
         session = self._ensure_session()
         gate = self._gate
         assert gate is not None
-        run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+        policy = self.policy if retry else attrs.evolve(self.policy, max_retries=0)
+        run = RetryRun(policy, method, self._max_rate_limit_wait, self._rng)
         while True:
             await gate.acquire(method, path)
             try:

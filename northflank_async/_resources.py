@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from ._checks import check_sha
+from ._coalesce import poller_for
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
@@ -132,9 +133,22 @@ class ScopedBuilds:
 
         Polls every ``poll_interval`` seconds, stretching up to 4x that while nothing changes.
         ``timeout`` bounds the whole watch (``WaitTimeoutError``, carrying the last build seen).
+
+        Concurrent watches and waits on builds of one job, in one client, share their polls:
+        one list request of the job's newest builds answers all of them, and only a build
+        not on it costs a ``get`` (a lone watcher ``get``\ s its build, as before).
         """
         self._scope.path("build", build_id)  # a bad id surfaces at the call, not the first poll
-        return BuildWatcher(self.get, build_id, poll_interval=poll_interval, timeout=timeout)
+        transport, path = self._transport, self._scope.path("build")
+        poller = poller_for(
+            transport.pollers,
+            path,
+            self.get,
+            lambda: list_pages(transport, path, "builds", JobBuild, MAX_PER_PAGE),
+        )
+        return BuildWatcher(
+            self.get, build_id, poll_interval=poll_interval, timeout=timeout, poller=poller
+        )
 
     async def wait(
         self, build_id: str, *, poll_interval: float = 5.0, timeout: float | None = None
