@@ -46,6 +46,8 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
+from ._monitor import Monitor
+from ._monitoring import BuildEvent, MonitorPlan, PlanEntry
 from ._pagination import AsyncCursorIterator
 from ._resources import (
     JobBranches,
@@ -68,6 +70,7 @@ __all__ = [
     "BadRequestError",
     "Branch",
     "BranchCommit",
+    "BuildEvent",
     "BuildFollower",
     "BuildStatus",
     "BuildWatcher",
@@ -84,12 +87,15 @@ __all__ = [
     "JobRuns",
     "JobType",
     "Jobs",
+    "Monitor",
+    "MonitorPlan",
     "NorthflankClient",
     "NorthflankError",
     "NotFoundError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
+    "PlanEntry",
     "RateLimit",
     "RateLimitError",
     "RateLimitGateError",

@@ -239,6 +239,24 @@ class BuildFollower(AsyncIterator[JobBuild]):
                     await asyncio.sleep(max(0.0, error.retry_after - self._interval))
         return self._ready.popleft()
 
+    async def ready(self) -> None:
+        """Return once the follower stands at its starting point (its first snapshot taken).
+
+        Builds added after this are reported. It takes the snapshot now if no poll has yet
+        (one request; a transient failure is retried at the poll interval).
+        """
+        while self._mark is None and not self._closed:
+            self.polls += 1
+            try:
+                self._mark = await self._start()
+            except _TRANSIENT as error:
+                logger.warning("follow: first poll failed (%s); will retry", error)
+                await asyncio.sleep(self._interval)
+                continue
+            if self._since is not None:
+                # A since watermark reports the builds after it at the next poll, at once.
+                self.polls -= 1
+
     async def _start(self) -> Watermark:
         if isinstance(self._since, datetime):
             return Watermark.at(self._since)

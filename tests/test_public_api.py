@@ -9,9 +9,10 @@ import northflank_async.testing
 
 EXPECTED = {
     "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
-    "BadRequestError", "Branch", "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher",
+    "BadRequestError", "Branch", "BranchCommit", "BuildEvent", "BuildFollower", "BuildStatus", "BuildWatcher",
     "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
+    "Monitor", "MonitorPlan", "PlanEntry",
     "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
     "PermissionDeniedError", "RateLimit", "RateLimitError", "RateLimitGateError", "Registry",
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
