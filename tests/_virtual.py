@@ -111,7 +111,12 @@ async def run_monitor(
     """``jobs`` jobs watched for ``hours`` simulated hours while the fake pushes ``builds``."""
     loop = asyncio.get_running_loop()
     duration = hours * 3600.0
-    async with FakeNorthflank(seed=seed) as fake:
+    # With faults, the fake enforces no hourly window of its own: its injected 429s announce
+    # a window reset in Retry-After seconds, which a real window of 1000 an hour contradicts
+    # (the client's gate then believes the later reset, and would hold every request until
+    # the hour ends). The budget is checked on the record either way.
+    limit = None if fault_rate else (1000, 3600.0)
+    async with FakeNorthflank(seed=seed, rate_limit=limit) as fake:
         keys = [("proj", f"job-{i:02d}") for i in range(jobs)]
         for project, job in keys:
             fake.add_job(project, job, builds=5)
