@@ -62,9 +62,7 @@ async def virtual_client(fake: FakeNorthflank, **options: Any) -> AsyncIterator[
 def most_in_any_window(times: list[float], window: float = 3600.0) -> int:
     """The most of ``times`` that fall in any interval ``[t, t + window)``."""
     times = sorted(times)
-    return max(
-        (bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0
-    )
+    return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
 
 
 @attrs.define

@@ -7,6 +7,7 @@ while an answer is in flight (``tests/_virtual.py``), so simulated hours take se
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import Counter, defaultdict
 
 import pytest
@@ -85,7 +86,7 @@ class TestMonitor:
             assert request.at is not None
             by_job[request.path.split("/")[-2]].append(request.at)
         for times in by_job.values():
-            gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
             assert gaps == sorted(gaps)  # backing off, never speeding up while idle
             assert gaps[-1] == pytest.approx(300, abs=1)  # up to the idle interval
         assert [e.interval for e in plan.jobs] == [300] * 3

@@ -9,7 +9,8 @@ import northflank_async.testing
 
 EXPECTED = {
     "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
-    "BadRequestError", "Branch", "BranchCommit", "BuildEvent", "BuildFollower", "BuildStatus", "BuildWatcher",
+    "BadRequestError", "Branch", "BranchCommit", "BuildEvent", "BuildFollower", "BuildStatus",
+    "BuildWatcher",
     "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
     "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
     "Monitor", "MonitorPlan", "PlanEntry",

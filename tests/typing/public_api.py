@@ -139,3 +139,21 @@ async def scoped(nf: NorthflankClient) -> None:
     it = nf.jobs.builds.list(project_id="p", job_id="j")
     assert_type(it.resume_cursor, str | None)
     assert_type(it.items_yielded, int)
+
+
+async def _monitor(nf: NorthflankClient) -> None:
+    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry
+
+    async with nf.monitor(500) as monitor:
+        assert_type(monitor, Monitor)
+        monitor.watch_job("p", "j", since=None)
+        monitor.watch(nf.job("p", "k"))
+        await monitor.ready()
+        plan = monitor.plan
+        assert_type(plan, MonitorPlan)
+        assert_type(plan.jobs[0], PlanEntry)
+        async for event in monitor:
+            assert_type(event, BuildEvent)
+            assert_type(event.build, JobBuild)
+    async for build in nf.job("p", "j").builds.outcomes(since="b"):
+        assert_type(build, JobBuild)
