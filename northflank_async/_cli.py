@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import attrs
 
 from ._checks import check_number, check_sha
+from ._cli_monitor import add_monitor_command, main_monitor
 from ._client import NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from ._models import BuildStatus, JobBuild
@@ -96,6 +97,12 @@ def _parser() -> argparse.ArgumentParser:
     common(watch)
     watch.add_argument("--build", required=True, help="build id")
     watching(watch)
+
+    follow = builds.add_parser("follow", help="print each new build of a job as it appears")
+    common(follow)
+    follow.add_argument("--poll-interval", type=float, default=30.0, help="seconds between polls")
+    follow.add_argument("--max-builds", type=int, default=0, help="stop after this many builds")
+    add_monitor_command(commands)
     return parser
 
 
@@ -168,8 +175,10 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
     async with FakeNorthflank() as fake:
         fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS)
         fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
+        # The demo moves on its own: running builds conclude, and new ones appear now and then.
+        fake.simulate(new_build_every=2.0, step=0.2)
         async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
-            if args.command in ("start", "watch"):
+            if args.command in ("start", "watch", "follow"):
                 args.poll_interval = min(args.poll_interval, 0.1)
             yield client
 
@@ -228,6 +237,15 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
             await builds.abort(build_id=args.build, **where)
             print(f"aborted {args.build}", file=sys.stderr)
             return EXIT_OK
+        if args.command == "follow":
+            check_number(args.poll_interval, "--poll-interval")
+            seen = 0
+            async for build in builds.follow(poll_interval=args.poll_interval, **where):
+                printer(build)
+                seen += 1
+                if args.max_builds and seen >= args.max_builds:
+                    break
+            return EXIT_OK
         last: JobBuild | None = None
         if args.command == "start":
             last = await builds.start(sha=args.sha, **where)
@@ -254,6 +272,8 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
     args = _parser().parse_args(argv)
+    if args.group == "monitor":
+        return _main_monitor(args)
     try:
         return asyncio.run(_run(args, sys.stdout))
     except WaitTimeoutError as exc:
@@ -273,6 +293,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (| head) went away: not an error worth a traceback.
         sys.stderr.close()
         return 0
+
+
+def _main_monitor(args: argparse.Namespace) -> int:
+    try:
+        return main_monitor(args)
+    except (ValueError, ConfigurationError) as exc:
+        print(f"northflank-async: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NorthflankError as exc:
+        print(f"northflank-async: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover
