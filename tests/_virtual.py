@@ -12,21 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import statistics
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import attrs
+import looptime
 
 from northflank_async import BuildEvent, NorthflankClient
 from northflank_async.testing import FakeNorthflank
 
 WALL_EPOCH_S = 1_751_284_800.0  # the fake's wall clock at its clock's 0 (testing/_clock.py)
+
+
+def on_virtual_clock(
+    test: Callable[..., Coroutine[Any, Any, None]],
+) -> Callable[..., None]:
+    """Run an async test on a fresh looptime loop (clock from 0), then close the loop."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> None:
+        loop = looptime.new_event_loop()
+        try:
+            loop.run_until_complete(test(*args, **kwargs))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
+
+    return run
 
 
 def in_flight_guard() -> aiohttp.TraceConfig:

@@ -15,9 +15,7 @@ import pytest
 from northflank_async import BuildEvent, BuildStatus, Monitor, NotFoundError
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import most_in_any_window, run_monitor, virtual_client
-
-pytestmark = pytest.mark.looptime
+from ._virtual import most_in_any_window, on_virtual_clock, run_monitor, virtual_client
 
 P = "proj"
 
@@ -33,6 +31,7 @@ def _assert_each_once(events: list[BuildEvent], expected: set[str]) -> None:
 
 
 class TestSharedWaits:
+    @on_virtual_clock
     async def test_fifty_waits_on_one_job_cost_one_or_two_requests_per_round(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=5)
@@ -48,6 +47,7 @@ class TestSharedWaits:
         assert set(rounds.values()) <= {1, 2}  # ...each one list request (plus a get at most)
         assert fake.request_count < 3 * len(rounds)
 
+    @on_virtual_clock
     async def test_waiters_off_the_page_cost_a_get_each(self) -> None:
         """A build not on the newest page is read with a get; the others still share."""
         async with FakeNorthflank() as fake:
@@ -69,6 +69,7 @@ class TestSharedWaits:
 
 
 class TestMonitor:
+    @on_virtual_clock
     async def test_three_idle_jobs_one_request_per_poll_backing_off(self) -> None:
         async with FakeNorthflank() as fake:
             jobs = ["a", "b", "c"]
@@ -93,6 +94,7 @@ class TestMonitor:
         last_hour = [t for times in by_job.values() for t in times if t > 2 * 3600 - 3600 + 1]
         assert plan.spent_this_hour == pytest.approx(len(last_hour), abs=3)
 
+    @on_virtual_clock
     async def test_events_exactly_once_within_budget(self) -> None:
         """A simulated hour of 20 jobs at 500 an hour: every build concluded once, no 429."""
         result = await run_monitor(jobs=20, hours=1, builds=60, budget=500, seed=3)
@@ -103,6 +105,7 @@ class TestMonitor:
         assert None not in result.statuses  # no answer was lost: time never jumped mid-flight
         assert result.most_per_hour <= 500
 
+    @on_virtual_clock
     async def test_same_events_through_ten_percent_faults(self) -> None:
         clean = await run_monitor(jobs=20, hours=1, builds=60, budget=500, seed=5)
         faulty = await run_monitor(jobs=20, hours=1, builds=60, budget=500, seed=5, fault_rate=0.1)
@@ -116,6 +119,7 @@ class TestMonitor:
         } == outcome
         assert faulty.most_per_hour <= 500
 
+    @on_virtual_clock
     async def test_since_a_build_id_reports_the_builds_after_it(self) -> None:
         async with FakeNorthflank() as fake:
             history = fake.add_job(P, "ci", builds=10)
@@ -128,6 +132,7 @@ class TestMonitor:
         ]
         assert [r.path.rsplit("/", 1)[-1] for r in fake.requests[:1]] == [history[3]["id"]]
 
+    @on_virtual_clock
     async def test_a_missing_job_is_raised_once_and_the_others_go_on(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=2)
@@ -144,6 +149,7 @@ class TestMonitor:
                 event = await monitor.__anext__()
         assert (event.kind, event.build.id) == ("created", build["id"])
 
+    @on_virtual_clock
     async def test_leaving_the_block_leaves_no_task(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=2)
@@ -155,6 +161,7 @@ class TestMonitor:
                 assert "northflank-async-monitor" not in names
                 assert [e async for e in monitor] == []
 
+    @on_virtual_clock
     async def test_default_budget_is_half_the_announced_limit(self) -> None:
         async with FakeNorthflank(rate_limit=(1000, 3600.0)) as fake:
             fake.add_job(P, "ci", builds=2)
@@ -167,11 +174,13 @@ class TestMonitor:
                 assert monitor.plan.budget_per_hour == 150
 
     @pytest.mark.parametrize("budget", [0, -1, True, 1.5])
+    @on_virtual_clock
     async def test_bad_budget_refused(self, budget: object) -> None:
         async with FakeNorthflank() as fake, virtual_client(fake) as nf:
             with pytest.raises(ValueError, match="budget_per_hour"):
                 nf.monitor(budget)  # type: ignore[arg-type]
 
+    @on_virtual_clock
     async def test_outcomes_yields_each_concluded_build_once(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=3)
@@ -187,6 +196,7 @@ class TestMonitor:
         assert sorted(b.id for b in got) == sorted(pushed)
         assert {b.id: b.success for b in got}[pushed[1]] is False
 
+    @on_virtual_clock
     async def test_follower_ready_then_new_builds(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=3)
@@ -198,6 +208,7 @@ class TestMonitor:
 
 
 class TestFakeActivity:
+    @on_virtual_clock
     async def test_simulate_moves_running_builds_and_pushes_new_ones(self) -> None:
         async with FakeNorthflank() as fake:
             fake.add_job(P, "ci", builds=[{"id": "old", "status": "CLONING", "concluded": False}])
