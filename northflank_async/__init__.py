@@ -51,6 +51,8 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
+from ._monitor import Monitor
+from ._monitoring import BuildEvent, MonitorPlan, PlanEntry
 from ._observe import RequestEnd, RequestStart
 from ._pagination import AsyncCursorIterator
 from ._redis import RedisCoordinator  # imports redis only when it connects
@@ -75,6 +77,7 @@ __all__ = [
     "BadRequestError",
     "Branch",
     "BranchCommit",
+    "BuildEvent",
     "BuildFollower",
     "BuildStatus",
     "BuildWatcher",
@@ -95,12 +98,15 @@ __all__ = [
     "LogLine",
     "LogStream",
     "LogStreamError",
+    "Monitor",
+    "MonitorPlan",
     "NorthflankClient",
     "NorthflankError",
     "NotFoundError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
+    "PlanEntry",
     "RateLimit",
     "RateLimitError",
     "RateLimitGateError",

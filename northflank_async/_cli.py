@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import attrs
 
 from ._checks import check_number, check_sha
+from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_monitor
 from ._cli_output import FORMATS, Output, console, format_seconds
 from ._client import DEFAULT_BASE_URL, NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
@@ -226,6 +227,7 @@ def _parser() -> argparse.ArgumentParser:
         _common(sub, spec)
         spec.arguments(sub)
         sub.set_defaults(spec=spec)
+    add_monitor_command(groups)
     completion = groups.add_parser(
         "completion",
         help="print a shell completion script",
@@ -326,6 +328,8 @@ async def _plain_client(
         fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS, runs=DEMO_RUNS, name="Nightly")
         fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
         fake.configure_runs(step=0.3)
+        # The demo moves on its own: running builds conclude, and new ones appear now and then.
+        fake.simulate(new_build_every=2.0, step=0.2)
         nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
         async with nf as client:
             if getattr(args, "poll_interval", None) is not None:
@@ -657,6 +661,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group == "completion":
         return _completion(parser, args.shell)
     try:
+        if args.group == "monitor":
+            try:
+                check_monitor_arguments(args)
+            except ValueError as exc:
+                raise _UsageError(str(exc)) from None
+            return asyncio.run(run_monitor(args, sys.stdout))
         _check_arguments(args)
         return asyncio.run(_run(args, sys.stdout, sys.stderr))
     except WaitTimeoutError as exc:

@@ -16,6 +16,7 @@ from ._errors import ConfigurationError
 from ._fleet import Coordinator
 from ._http import Transport
 from ._models import RateLimit
+from ._monitor import Monitor
 from ._observe import Hook, RequestEnd, RequestStart
 from ._resources import JobHandle, Jobs, _Scope
 from ._retry import RetryPolicy
@@ -204,6 +205,30 @@ class NorthflankClient:
         scope = _Scope(project_id, job_id, team)
         scope.path()  # refuse bad ids now, not at the first request
         return JobHandle(self._transport, scope)
+
+    def monitor(
+        self,
+        budget_per_hour: int | None = None,
+        *,
+        floor: float = 10.0,
+        idle_cap: float = 300.0,
+        per_page: int = 100,
+    ) -> Monitor:
+        """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
+
+        Use it as ``async with nf.monitor() as monitor:``. The budget defaults to half the
+        account's limit as the API announces it, else 500. ``floor`` is the shortest interval
+        between two polls of one job, ``idle_cap`` how far an idle job backs off (unless the
+        budget stretches it further); ``per_page`` is the size of a poll's page.
+        """
+        return Monitor(
+            self._transport,
+            budget_per_hour=budget_per_hour,
+            default_team=self._team_id,
+            floor=floor,
+            idle_cap=idle_cap,
+            per_page=per_page,
+        )
 
     @property
     def team_id(self) -> str | None:

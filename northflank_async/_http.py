@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import attrs
 from aiohttp import hdrs
 from aiohttp.http_exceptions import DecompressSizeError
 
@@ -342,12 +343,14 @@ class Transport:
         self._hooked = on_request_start is not None or on_request_end is not None
         self._trace_configs = list(trace_configs)
         self.policy = policy
+        self._no_retries = attrs.evolve(policy, max_retries=0)
         self._max_bytes = max_response_bytes
         self._gate: _RateLimitGate | _FleetGate | None = None
         self._coordinator = coordinator
         self._max_rate_limit_wait = max_rate_limit_wait
         self._closed = False
         self._rng = random.Random()
+        self.pollers: dict[str, Any] = {}  # the shared build polls of wait()/watch() (_coalesce)
 
     @property
     def closed(self) -> bool:
@@ -399,16 +402,20 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         done_if_repeated: Collection[int] = (),
+        retry: bool = True,
     ) -> Any:
         """Send one API request with retries; the parsed JSON of its successful answer.
 
         ``done_if_repeated`` names error statuses that mean success on a retry once an earlier
         attempt may have taken effect (its answer was lost, or was a 500, 502 or 504): the
         request then returns ``None``. A first attempt's error is raised as always.
+        ``retry=False`` sends one attempt only (the monitor budgets every attempt itself and
+        retries a failed poll at its next turn); the rate-limit gate still applies.
         """
         session = self._ensure_session()
         gate = self._gate
         assert gate is not None
+        policy = self.policy if retry else self._no_retries
         # The RetryRun is made on the first failure: most requests never need one.
         run: RetryRun | None = None
         attempt = 1
@@ -435,7 +442,7 @@ class Transport:
                     error_name = type(outcome.error).__name__
                     self._ended(method, path, attempt, started, gate, None, error_name, outcome)
                 if run is None:
-                    run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+                    run = RetryRun(policy, method, self._max_rate_limit_wait, self._rng)
                 too_large = isinstance(outcome.error, ResponseTooLargeError)
                 delay = run.after_failure(reached=outcome.reached, retryable=not too_large)
                 if delay is None:
@@ -451,7 +458,7 @@ class Transport:
                 data = decipher_response(status, headers, body, method=method, path=path)
                 return self._token.redact_decoded(body, data)
             if run is None:
-                run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+                run = RetryRun(policy, method, self._max_rate_limit_wait, self._rng)
             if run.done_on_repeat(status, done_if_repeated):
                 return None
             error = self._redacted(api_error(status, headers, body, method=method, path=path))

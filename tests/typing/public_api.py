@@ -180,3 +180,21 @@ async def fleet() -> None:
     await shared.aclose()
     async with coordinator as same:
         assert_type(same, RedisCoordinator)
+
+
+async def _monitor(nf: NorthflankClient) -> None:
+    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry
+
+    async with nf.monitor(500) as monitor:
+        assert_type(monitor, Monitor)
+        monitor.watch_job("p", "j", since=None)
+        monitor.watch(nf.job("p", "k"))
+        await monitor.ready()
+        plan = monitor.plan
+        assert_type(plan, MonitorPlan)
+        assert_type(plan.jobs[0], PlanEntry)
+        async for event in monitor:
+            assert_type(event, BuildEvent)
+            assert_type(event.build, JobBuild)
+    async for build in nf.job("p", "j").builds.outcomes(since="b"):
+        assert_type(build, JobBuild)
