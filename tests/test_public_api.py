@@ -73,3 +73,16 @@ def test_docstrings_use_one_style() -> None:
         if role.search(line)
     ]
     assert offenders == []
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    """docs/reference.md renders each exported name (a new export needs its entry)."""
+    from pathlib import Path
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    missing = [
+        name
+        for name in northflank_async.__all__
+        if name != "__version__" and f"::: northflank_async.{name}\n" not in reference
+    ]
+    assert missing == []
