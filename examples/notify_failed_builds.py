@@ -1,12 +1,13 @@
-"""Post every failed build of a job to your team channel.
+"""Post every failed build of any number of jobs to your team channel.
 
-Follows the job's new builds (one request per idle poll), waits for each one to conclude
-alongside the others, and reports the ones that did not succeed. Against the real API:
+One task and one monitor watch all the jobs: each poll of a job is one request that reports
+new builds and the outcome of running ones, within a request budget for the hour. The
+request spend is printed at the end. Against the real API:
 
-    NORTHFLANK_API_TOKEN=... python examples/notify_failed_builds.py --project P --job J
+    NORTHFLANK_API_TOKEN=... python examples/notify_failed_builds.py --project P --job J --job K
 
-With no token (or with --fake) it runs against an embedded FakeNorthflank that pushes a few
-builds, some of which fail, and stops after reporting them.
+With no token (or with --fake) it runs against an embedded FakeNorthflank whose jobs gain
+builds on their own, some of which fail, and stops after reporting --max-builds of them.
 """
 
 from __future__ import annotations
@@ -14,80 +15,75 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from northflank_async import JobBuild, NorthflankClient
+from northflank_async import JobBuild, Monitor, NorthflankClient
 from northflank_async.testing import FakeNorthflank
 
 
-def notify(build: JobBuild) -> None:
+def notify(build: JobBuild, job_id: str) -> None:
     """Replace with a post to Slack, Teams, a pager...: here it prints one line."""
-    print(f"FAILED {build.id} status={build.status} sha={(build.sha or '?')[:7]}", flush=True)
+    print(f"FAILED {job_id}/{build.id} status={build.status} sha={(build.sha or '?')[:7]}")
 
 
-async def report_when_done(nf: NorthflankClient, args: argparse.Namespace, build: JobBuild) -> None:
-    final = await nf.jobs.builds.wait(
-        project_id=args.project, job_id=args.job, build_id=build.id, poll_interval=args.poll
-    )
-    if not final.success:
-        notify(final)
-    else:
-        print(f"ok     {final.id}", flush=True)
+async def report(monitor: Monitor, max_builds: int) -> None:
+    concluded = 0
+    async for event in monitor:
+        if event.kind == "created":
+            print(f"new    {event.job_id}/{event.build.id}", flush=True)
+        elif event.kind == "concluded":
+            if event.build.success:
+                print(f"ok     {event.job_id}/{event.build.id}", flush=True)
+            else:
+                notify(event.build, event.job_id)
+            concluded += 1
+            if max_builds and concluded >= max_builds:
+                return
 
 
-async def follow(nf: NorthflankClient, args: argparse.Namespace) -> None:
-    seen = 0
-    async with asyncio.TaskGroup() as watchers:
-        async for build in nf.jobs.builds.follow(
-            project_id=args.project, job_id=args.job, poll_interval=args.poll
-        ):
-            print(f"new    {build.id}", flush=True)
-            watchers.create_task(report_when_done(nf, args, build))
-            seen += 1
-            if args.max_builds and seen >= args.max_builds:
-                break
+async def run(
+    nf: NorthflankClient, args: argparse.Namespace, floor: float = 10.0, idle_cap: float = 300.0
+) -> None:
+    async with nf.monitor(args.budget, floor=floor, idle_cap=idle_cap) as monitor:
+        for job in args.job:
+            monitor.watch_job(args.project, job)
+        try:
+            await report(monitor, args.max_builds)
+        finally:
+            print(f"spent {monitor.requests} requests (budget {monitor.budget_per_hour}/hour)")
 
 
 @asynccontextmanager
 async def demo_client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
-    """A FakeNorthflank whose job gets a new build every 50 ms, one in three failing."""
+    """A FakeNorthflank whose jobs get a new build every 50 ms or so, one in three failing."""
     async with FakeNorthflank() as fake:
-        fake.add_job(args.project, args.job, builds=20)
-        fake.configure_builds(step=0.02)
-        rng = random.Random(7)
-
-        async def push() -> None:
-            while True:  # until the follower has seen enough and the demo ends
-                await asyncio.sleep(0.05)
-                build = fake.add_build(args.project, args.job)
-                if rng.random() < 1 / 3:
-                    fake.set_outcome(build["id"], "FAILURE")
-
-        pusher = asyncio.create_task(push())
-        try:
-            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-                yield nf
-        finally:
-            pusher.cancel()
+        for job in args.job:
+            fake.add_job(args.project, job, builds=20)
+        fake.simulate(new_build_every=0.05, step=0.02, failure_rate=1 / 3, seed=7)
+        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+            yield nf
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", default="demo-project")
-    parser.add_argument("--job", default="nightly")
-    parser.add_argument("--poll", type=float, default=30.0, help="seconds between polls")
-    parser.add_argument("--max-builds", type=int, default=0, help="stop after N new builds")
+    parser.add_argument("--job", action="append", default=[], help="a job id (repeatable)")
+    parser.add_argument("--budget", type=int, default=None, help="requests per hour at most")
+    parser.add_argument("--max-builds", type=int, default=0, help="stop after N outcomes")
     parser.add_argument("--fake", action="store_true", help="use the embedded fake API")
     args = parser.parse_args()
+    args.job = args.job or ["nightly"]
     if args.fake or not os.environ.get("NORTHFLANK_API_TOKEN"):
-        args.poll, args.max_builds = 0.02, args.max_builds or 6
+        args.max_builds = args.max_builds or 6
+        args.budget = args.budget or 100_000
+        args.job = args.job if len(args.job) > 1 else ["nightly", "tests"]
         async with demo_client(args) as nf:
-            await follow(nf, args)
+            # Demo pace: a poll every 20 ms per job, at most 100,000 requests an hour.
+            await run(nf, args, floor=0.02, idle_cap=0.1)
     else:
         async with NorthflankClient() as nf:
-            await follow(nf, args)
+            await run(nf, args)
 
 
 if __name__ == "__main__":

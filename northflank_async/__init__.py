@@ -33,6 +33,7 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._fleet import Coordinator
 from ._json import to_json
 from ._log_streams import LogStream
 from ._models import (
@@ -50,7 +51,11 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
+from ._monitor import Monitor
+from ._monitoring import BuildEvent, MonitorPlan, PlanEntry
+from ._observe import RequestEnd, RequestStart
 from ._pagination import AsyncCursorIterator
+from ._redis import RedisCoordinator  # imports redis only when it connects
 from ._resources import (
     JobBranches,
     JobBuilds,
@@ -72,12 +77,14 @@ __all__ = [
     "BadRequestError",
     "Branch",
     "BranchCommit",
+    "BuildEvent",
     "BuildFollower",
     "BuildStatus",
     "BuildWatcher",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "Coordinator",
     "DecodeError",
     "Job",
     "JobBranches",
@@ -91,16 +98,22 @@ __all__ = [
     "LogLine",
     "LogStream",
     "LogStreamError",
+    "Monitor",
+    "MonitorPlan",
     "NorthflankClient",
     "NorthflankError",
     "NotFoundError",
     "Page",
     "PaginationError",
     "PermissionDeniedError",
+    "PlanEntry",
     "RateLimit",
     "RateLimitError",
     "RateLimitGateError",
+    "RedisCoordinator",
     "Registry",
+    "RequestEnd",
+    "RequestStart",
     "RequestTimeoutError",
     "ResponseTooLargeError",
     "RunStarted",

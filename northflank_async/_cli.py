@@ -28,10 +28,12 @@ from typing import Any, TextIO
 import attrs
 
 from ._checks import check_number, check_sha
+from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_monitor
 from ._cli_output import FORMATS, Output, console, format_seconds
 from ._client import DEFAULT_BASE_URL, NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from ._models import BuildStatus, JobBuild, JobRun, LogLine, RunStatus
+from ._redis import RedisCoordinator
 from ._resources import JobHandle
 from ._version import __version__
 from ._wire import check_id
@@ -160,6 +162,22 @@ def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
         help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
         "(no token or network needed)",
     )
+    _fleet_options(sub)
+
+
+def _fleet_options(sub: argparse.ArgumentParser) -> None:
+    """``--redis URL`` and ``--budget-key NAME``: share one request budget with a fleet."""
+    sub.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one request budget with every process on this Redis (redis://host:6379/0)",
+    )
+    sub.add_argument(
+        "--budget-key",
+        metavar="NAME",
+        help="with --redis: the budget's name, shared by several tokens of one account "
+        "(default: a keyed hash of the token)",
+    )
 
 
 def _listing_options(sub: argparse.ArgumentParser) -> None:
@@ -211,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
         _common(sub, spec)
         spec.arguments(sub)
         sub.set_defaults(spec=spec)
+    add_monitor_command(groups)
     completion = groups.add_parser(
         "completion",
         help="print a shell completion script",
@@ -275,9 +294,31 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 @asynccontextmanager
+async def _coordinator(args: argparse.Namespace) -> AsyncIterator[RedisCoordinator | None]:
+    """The coordinator ``--redis`` asks for (closed on exit), or ``None`` without it."""
+    redis_url = getattr(args, "redis", None)
+    budget_key = getattr(args, "budget_key", None)
+    if redis_url is None:
+        if budget_key is not None:
+            raise _UsageError("--budget-key needs --redis")
+        yield None
+        return
+    async with RedisCoordinator.from_url(redis_url, budget_key=budget_key) as coordinator:
+        yield coordinator
+
+
+@asynccontextmanager
 async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
+    async with _coordinator(args) as coordinator, _plain_client(args, coordinator) as client:
+        yield client
+
+
+@asynccontextmanager
+async def _plain_client(
+    args: argparse.Namespace, coordinator: RedisCoordinator | None
+) -> AsyncIterator[NorthflankClient]:
     if not args.fake:
-        async with NorthflankClient() as client:
+        async with NorthflankClient(coordinator=coordinator) as client:
             yield client
         return
     from .testing import FakeNorthflank  # imported lazily: the server side is demo-only here
@@ -289,7 +330,10 @@ async def _client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
         fake.add_job(DEMO_PROJECT, DEMO_JOB, builds=DEMO_BUILDS, runs=DEMO_RUNS, name="Nightly")
         fake.configure_builds(step=0.2)  # a demo build takes about 1.4 s from start to finish
         fake.configure_runs(step=0.3)
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as client:
+        # The demo moves on its own: running builds conclude, and new ones appear now and then.
+        fake.simulate(new_build_every=2.0, step=0.2)
+        nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
+        async with nf as client:
             if getattr(args, "poll_interval", None) is not None:
                 args.poll_interval = min(args.poll_interval, 0.1)
             yield client
@@ -720,6 +764,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.group == "completion":
         return _completion(parser, args.shell)
     try:
+        if args.group == "monitor":
+            try:
+                check_monitor_arguments(args)
+            except ValueError as exc:
+                raise _UsageError(str(exc)) from None
+            return asyncio.run(run_monitor(args, sys.stdout))
         _check_arguments(args)
         return asyncio.run(_run(args, sys.stdout, sys.stderr))
     except WaitTimeoutError as exc:

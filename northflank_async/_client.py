@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import os
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from urllib.parse import urlsplit
 
@@ -12,8 +13,11 @@ import aiohttp
 
 from ._checks import check_number
 from ._errors import ConfigurationError
+from ._fleet import Coordinator
 from ._http import Transport
 from ._models import RateLimit
+from ._monitor import Monitor
+from ._observe import Hook, RequestEnd, RequestStart
 from ._resources import JobHandle, Jobs, _Scope
 from ._retry import RetryPolicy
 
@@ -75,6 +79,23 @@ def _check_base_url(base_url: str, allow_insecure: bool) -> str:
     return base_url.rstrip("/")
 
 
+def _check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None, session: aiohttp.ClientSession | None
+) -> list[aiohttp.TraceConfig]:
+    if trace_configs is None:
+        return []
+    if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(trace_configs, Sequence):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if not all(isinstance(trace, aiohttp.TraceConfig) for trace in trace_configs):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if session is not None and trace_configs:
+        raise ConfigurationError(
+            "trace_configs cannot be added to a lent session: pass them to the "
+            "aiohttp.ClientSession you create (ClientSession(trace_configs=[...]))"
+        )
+    return list(trace_configs)
+
+
 class NorthflankClient:
     """An asyncio client for the Northflank API.
 
@@ -94,6 +115,16 @@ class NorthflankClient:
     ``max_response_bytes`` are refused. A bad option, token or base URL raises
     `ConfigurationError` here, naming what is wrong. ``team_id`` sets a
     default team for every call, for organisation-scoped tokens (a call's own ``team_id=`` wins).
+
+    Every request carries the client's ``User-Agent``, ``Accept`` and connect timeout, also on a
+    lent session. For metrics and tracing, ``on_request_start`` and ``on_request_end`` are plain
+    (not async) callables, called in the request's task with a `RequestStart` or
+    `RequestEnd` for each attempt, retries included; an exception they raise is logged
+    once and swallowed. ``trace_configs`` (``aiohttp.TraceConfig``) go to the session the
+    client creates; a lent session keeps its own. See docs/observability.md.
+    ``coordinator`` (a `RedisCoordinator`) makes the client draw on
+    one request budget with every other client, in any process, that shares it: each request
+    reserves its slot there before it is sent. The client does not close it.
     """
 
     def __init__(
@@ -111,6 +142,10 @@ class NorthflankClient:
         max_response_bytes: int = 32 * 1024 * 1024,
         allow_insecure: bool = False,
         team_id: str | None = None,
+        on_request_start: Callable[[RequestStart], object] | None = None,
+        on_request_end: Callable[[RequestEnd], object] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        coordinator: Coordinator | None = None,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
@@ -130,6 +165,16 @@ class NorthflankClient:
         # +inf is meaningful here: always wait for the window, however long.
         option(max_rate_limit_wait, "max_rate_limit_wait", infinite=True)
         option(max_response_bytes, "max_response_bytes", integer=True, minimum=1)
+        if coordinator is not None and not isinstance(coordinator, Coordinator):
+            raise ConfigurationError(
+                "coordinator must be a Coordinator such as RedisCoordinator, got "
+                f"{type(coordinator).__name__}"
+            )
+        traces = _check_trace_configs(trace_configs, session)
+        start_hook = (
+            None if on_request_start is None else Hook(on_request_start, "on_request_start")
+        )
+        end_hook = None if on_request_end is None else Hook(on_request_end, "on_request_end")
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         self._transport = Transport(
             base_url=_check_base_url(resolved_url, allow_insecure),
@@ -142,6 +187,10 @@ class NorthflankClient:
             ),
             max_rate_limit_wait=max_rate_limit_wait,
             max_response_bytes=max_response_bytes,
+            on_request_start=start_hook,
+            on_request_end=end_hook,
+            trace_configs=traces,
+            coordinator=coordinator,
         )
         self._team_id = team_id
         self.jobs = Jobs(self._transport, team_id)
@@ -156,6 +205,30 @@ class NorthflankClient:
         scope = _Scope(project_id, job_id, team)
         scope.path()  # refuse bad ids now, not at the first request
         return JobHandle(self._transport, scope)
+
+    def monitor(
+        self,
+        budget_per_hour: int | None = None,
+        *,
+        floor: float = 10.0,
+        idle_cap: float = 300.0,
+        per_page: int = 100,
+    ) -> Monitor:
+        """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
+
+        Use it as ``async with nf.monitor() as monitor:``. The budget defaults to half the
+        account's limit as the API announces it, else 500. ``floor`` is the shortest interval
+        between two polls of one job, ``idle_cap`` how far an idle job backs off (unless the
+        budget stretches it further); ``per_page`` is the size of a poll's page.
+        """
+        return Monitor(
+            self._transport,
+            budget_per_hour=budget_per_hour,
+            default_team=self._team_id,
+            floor=floor,
+            idle_cap=idle_cap,
+            per_page=per_page,
+        )
 
     @property
     def team_id(self) -> str | None:

@@ -26,14 +26,23 @@ MAX_PER_PAGE = 100
 
 
 def list_pages(
-    transport: Transport, path: str, key: str, model: type[T], per_page: int
+    transport: Transport,
+    path: str,
+    key: str,
+    model: type[T],
+    per_page: int,
+    *,
+    retry: bool = True,
 ) -> FetchPage[T]:
-    """The ``fetch_page(cursor)`` of a list endpoint: one request, one decoded page."""
+    """The ``fetch_page(cursor)`` of a list endpoint: one request, one decoded page.
+
+    ``retry=False``: one attempt per page, no retries (see ``Transport.request``).
+    """
     base = {"per_page": str(per_page)}
 
     async def fetch_page(cursor: str | None) -> Page[T]:
         params = base if cursor is None else {**base, "cursor": cursor}
-        envelope = await transport.request("GET", path, params=params)
+        envelope = await transport.request("GET", path, params=params, retry=retry)
         try:
             return parse_list_page(envelope, key, model)
         except DecodeError as error:
@@ -73,9 +82,10 @@ async def call(
     model: type[T],
     *,
     json: Mapping[str, Any] | None = None,
+    retry: bool = True,
 ) -> T:
-    """One request whose ``data`` decodes into ``model``."""
-    envelope = await transport.request(method, path, json=json)
+    """One request whose ``data`` decodes into ``model`` (``retry=False``: one attempt)."""
+    envelope = await transport.request(method, path, json=json, retry=retry)
     try:
         return decode(parse_data(envelope), model)
     except DecodeError as error:

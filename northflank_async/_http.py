@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping
-from datetime import UTC, datetime
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
+import attrs
+from aiohttp import hdrs
 from aiohttp.http_exceptions import DecompressSizeError
 
 from ._errors import (
@@ -28,9 +31,18 @@ from ._errors import (
     ResponseTooLargeError,
     TransportError,
 )
+from ._fleet import (
+    BudgetView,
+    Coordinator,
+    CoordinatorUnavailable,
+    SharedBudget,
+    Told,
+    derive_budget_key,
+)
 from ._logs import websocket_url
 from ._models import RateLimit
-from ._ratelimit import RateLimitState
+from ._observe import Hook, RequestEnd, RequestStart
+from ._ratelimit import RateLimitState, announced
 from ._retry import RetryPolicy, RetryRun
 from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
 from ._version import __version__
@@ -41,6 +53,8 @@ __all__ = ["Transport", "WebSocket"]
 logger = logging.getLogger("northflank_async")
 
 _USER_AGENT = f"northflank-async/{__version__}"
+# Sent with every request, so that a lent session gets them too (they override its defaults).
+_HEADERS = {"User-Agent": _USER_AGENT, "Accept": "application/json"}
 _CHUNK = 1 << 16
 # Retry log lines and TransportError messages quote at most this much of aiohttp's reason.
 _REASON_CHARS = 120
@@ -69,6 +83,7 @@ class _RateLimitGate:
         self.state = RateLimitState()
         self.max_wait = max_wait
         self._changed = asyncio.Event()
+        self._waiting = 0  # tasks waiting on _changed: with none, there is no one to wake
         self._probe: asyncio.Task[Any] | None = None
 
     async def acquire(self, method: str, path: str) -> None:
@@ -80,7 +95,11 @@ class _RateLimitGate:
                     self._probe = asyncio.current_task()
                 return
             if delay is None:
-                await self._changed.wait()  # set when the probe finishes or a budget is told
+                self._waiting += 1
+                try:
+                    await self._changed.wait()  # set when the probe finishes or a budget is told
+                finally:
+                    self._waiting -= 1
                 continue
             if delay > self.max_wait:
                 raise RateLimitGateError(
@@ -111,9 +130,183 @@ class _RateLimitGate:
         finally:
             cancelled = task is not None and task.cancelling() > 0
             self.state.finish(probe=probe, cancelled=cancelled)
-            if probe or told:
+            # Every answer tells the budget: the event is only swapped when someone waits on it.
+            if (probe or told) and self._waiting:
                 self._changed.set()
                 self._changed = asyncio.Event()
+
+    def snapshot(self) -> RateLimit | None:
+        return self.state.snapshot()
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the window by our own count (``None`` while unknown)."""
+        return self.state.remaining
+
+    async def close(self) -> None:
+        """Nothing to release: the gate holds no connection."""
+
+
+# A reservation outlives its attempt's timeout by this much before Redis forgets it.
+_RESERVATION_SLACK = 10.0
+_LOCAL = "local"  # the ticket of an attempt that went through the process's own gate
+
+
+class _FleetGate:
+    """The gate of a client with a coordinator: one budget for every process of the fleet.
+
+    Each attempt reserves its slot in the shared budget before it is sent, and settles it
+    with the answer's headers; the store's scripts take every decision. While a probe of the
+    fleet is out, waiters ask again with a short backoff. When the store cannot be reached,
+    attempts go through the process's own `_RateLimitGate` (one warning per outage)
+    and the store is tried again every ``recheck_interval`` seconds. The own gate also
+    observes every answer, so that it knows the window when it is needed.
+    """
+
+    def __init__(
+        self, coordinator: Coordinator, budget: SharedBudget, max_wait: float, hold: float
+    ) -> None:
+        self.local = _RateLimitGate(max_wait)
+        self.max_wait = max_wait
+        self._budget = budget
+        self._hold = hold + _RESERVATION_SLACK
+        self._recheck = coordinator.recheck_interval
+        self._tickets: dict[asyncio.Task[Any], str] = {}
+        self._down = False
+        self._retry_at = 0.0  # loop time at which an unreachable store is tried again
+        self._settling: set[asyncio.Task[None]] = set()
+        self._view: RateLimit | None = None
+
+    async def acquire(self, method: str, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        give_up = loop.time() + self.max_wait
+        backoff = 0.005
+        while True:
+            if self._down and loop.time() < self._retry_at:
+                await self.local.acquire(method, path)
+                self._tickets[task] = _LOCAL
+                return
+            self._retry_at = loop.time() + self._recheck  # one task checks a store that was down
+            ticket = uuid.uuid4().hex
+            try:
+                grant = await self._budget.reserve(ticket, self._hold)
+            except CoordinatorUnavailable as exc:
+                self._unavailable(exc.reason)
+                continue
+            except BaseException:
+                # Cancelled while the script may have run: give the slot back, in the
+                # background (the reservation would expire anyway).
+                self._settle(ticket, None, cancelled=True)
+                raise
+            self._available(grant.view)
+            if grant.go:
+                self._tickets[task] = ticket
+                return
+            if grant.wait is not None:  # the fleet spent the window
+                if grant.wait > self.max_wait:
+                    raise RateLimitGateError(
+                        (
+                            f"{method} {path}: not sent, the fleet's rate limit is spent; the "
+                            f"window resets in {grant.wait:.0f}s, longer than "
+                            f"max_rate_limit_wait={self.max_wait:g}s"
+                        ),
+                        method=method,
+                        path=path,
+                        retry_after=grant.wait,
+                        reset_at=self._view.reset_at if self._view else None,
+                    )
+                logger.info(
+                    "fleet rate limit spent: %s %s waits %.2fs for the reset",
+                    method,
+                    path,
+                    grant.wait,
+                )
+                await asyncio.sleep(grant.wait)
+                continue
+            # Another member's probe is out: ask again shortly.
+            if loop.time() + backoff > give_up:
+                raise RateLimitGateError(
+                    (
+                        f"{method} {path}: not sent, the fleet's first request has not told "
+                        f"the rate limit within max_rate_limit_wait={self.max_wait:g}s"
+                    ),
+                    method=method,
+                    path=path,
+                )
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, 0.1)
+
+    def release(self, headers: Mapping[str, str] | None) -> None:
+        """The attempt that passed `acquire()` in this task is done; never raises."""
+        task = asyncio.current_task()
+        ticket = self._tickets.pop(task, None) if task is not None else None
+        if ticket == _LOCAL:
+            self.local.release(headers)
+            return
+        told = None
+        if headers is not None:
+            loop = asyncio.get_running_loop()
+            self.local.state.observe(headers, loop.time(), datetime.now(UTC))
+            window = announced(headers)
+            told = None if window is None else Told(*window)
+        if ticket is not None:
+            cancelled = task is not None and task.cancelling() > 0
+            self._settle(ticket, told, cancelled=cancelled)
+
+    def _settle(self, ticket: str, told: Told | None, *, cancelled: bool) -> None:
+        settling = asyncio.get_running_loop().create_task(
+            self._settle_now(ticket, told, cancelled=cancelled)
+        )
+        self._settling.add(settling)
+        settling.add_done_callback(self._settling.discard)
+
+    async def _settle_now(self, ticket: str, told: Told | None, *, cancelled: bool) -> None:
+        try:
+            view = await self._budget.settle(ticket, told, cancelled=cancelled)
+        except CoordinatorUnavailable as exc:
+            self._unavailable(exc.reason)  # the reservation expires by itself
+            return
+        self._available(view)
+
+    def _unavailable(self, reason: str) -> None:
+        self._retry_at = asyncio.get_running_loop().time() + self._recheck
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "the fleet's coordinator is unreachable (%s): requests use this process's own "
+                "rate-limit gate until it answers (tried again every %gs)",
+                reason,
+                self._recheck,
+            )
+
+    def _available(self, view: BudgetView | None) -> None:
+        if self._down:
+            self._down = False
+            logger.warning("the fleet's coordinator answers again: requests share its budget")
+        if view is not None and view.limit is not None and view.reset_in is not None:
+            remaining = view.remaining if view.remaining is not None else view.limit
+            reset_at = datetime.now(UTC) + timedelta(seconds=view.reset_in)
+            self._view = RateLimit(limit=view.limit, remaining=remaining, reset_at=reset_at)
+
+    @property
+    def remaining(self) -> int | None:
+        """Requests left in the window as this process last heard (``None`` while unknown)."""
+        return self.local.remaining
+
+    def snapshot(self) -> RateLimit | None:
+        """The fleet's budget as the store last showed it (the own gate's while it is down)."""
+        if self._down or self._view is None:
+            return self._view or self.local.snapshot()
+        return self._view
+
+    async def close(self) -> None:
+        """Wait (briefly) for the settlements still on their way to the store."""
+        if self._settling:
+            _, late = await asyncio.wait(set(self._settling), timeout=2.0)
+            for task in late:
+                task.cancel()
 
 
 class Transport:
@@ -130,19 +323,34 @@ class Transport:
         policy: RetryPolicy,
         max_rate_limit_wait: float,
         max_response_bytes: int,
+        on_request_start: Hook[RequestStart] | None = None,
+        on_request_end: Hook[RequestEnd] | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        coordinator: Coordinator | None = None,
     ) -> None:
         self.base_url = base_url
         self._token = Secret(token)
+        # Built once: the same headers and timeouts go with every request, whoever made the
+        # session (a lent one's defaults are overridden, so that behaviour never depends on it).
+        self._headers = Authorization(self._token, _HEADERS)
         self._session = session
         self._owns_session = session is None
         self._timeout = timeout
         self._connect_timeout = connect_timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
+        self._on_start = on_request_start
+        self._on_end = on_request_end
+        self._hooked = on_request_start is not None or on_request_end is not None
+        self._trace_configs = list(trace_configs)
         self.policy = policy
+        self._no_retries = attrs.evolve(policy, max_retries=0)
         self._max_bytes = max_response_bytes
-        self._gate: _RateLimitGate | None = None
+        self._gate: _RateLimitGate | _FleetGate | None = None
+        self._coordinator = coordinator
         self._max_rate_limit_wait = max_rate_limit_wait
         self._closed = False
         self._rng = random.Random()
+        self.pollers: dict[str, Any] = {}  # the shared build polls of wait()/watch() (_coalesce)
 
     @property
     def closed(self) -> bool:
@@ -150,7 +358,7 @@ class Transport:
 
     @property
     def rate_limit(self) -> RateLimit | None:
-        return self._gate.state.snapshot() if self._gate else None
+        return self._gate.snapshot() if self._gate else None
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -158,9 +366,10 @@ class Transport:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._connect_timeout),
-                headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
+                timeout=self._client_timeout,
+                headers=_HEADERS,
                 raise_for_status=False,
+                trace_configs=self._trace_configs or None,
                 # The token authenticates every request: a cookie a server (or a proxy in front
                 # of it) sets is neither needed nor wanted, so none is kept or sent back.
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -168,11 +377,20 @@ class Transport:
         elif self._session.closed:
             raise ClientClosedError("the aiohttp session lent to NorthflankClient is closed")
         if self._gate is None:
-            self._gate = _RateLimitGate(self._max_rate_limit_wait)
+            self._gate = self._new_gate()
         return self._session
+
+    def _new_gate(self) -> _RateLimitGate | _FleetGate:
+        if self._coordinator is None:
+            return _RateLimitGate(self._max_rate_limit_wait)
+        # Only a keyed hash of the token leaves the process (see _fleet.derive_budget_key).
+        budget = self._coordinator._shared_budget(derive_budget_key(self._token))
+        return _FleetGate(self._coordinator, budget, self._max_rate_limit_wait, self._timeout)
 
     async def close(self) -> None:
         self._closed = True
+        if self._gate is not None:
+            await self._gate.close()
         if self._owns_session and self._session is not None:
             await self._session.close()
 
@@ -184,39 +402,63 @@ class Transport:
         params: Mapping[str, str] | None = None,
         json: Any = None,
         done_if_repeated: Collection[int] = (),
+        retry: bool = True,
     ) -> Any:
         """Send one API request with retries; the parsed JSON of its successful answer.
 
         ``done_if_repeated`` names error statuses that mean success on a retry once an earlier
         attempt may have taken effect (its answer was lost, or was a 500, 502 or 504): the
         request then returns ``None``. A first attempt's error is raised as always.
+        ``retry=False`` sends one attempt only (the monitor budgets every attempt itself and
+        retries a failed poll at its next turn); the rate-limit gate still applies.
         """
         session = self._ensure_session()
         gate = self._gate
         assert gate is not None
-        run = RetryRun(self.policy, method, self._max_rate_limit_wait, self._rng)
+        policy = self.policy if retry else self._no_retries
+        # The RetryRun is made on the first failure: most requests never need one.
+        run: RetryRun | None = None
+        attempt = 1
+        # Asked once per request: with DEBUG off and no hooks, an attempt costs no clock read,
+        # no event and no log record.
+        observed = self._hooked or logger.isEnabledFor(logging.DEBUG)
+        started = 0.0
         while True:
             await gate.acquire(method, path)
+            if observed:
+                started = self._starting(method, path, attempt, gate)
             try:
                 outcome = await self._attempt(session, method, path, params, json)
-            except BaseException:
+            except BaseException as exc:
                 gate.release(None)
+                if observed:
+                    self._ended(method, path, attempt, started, gate, None, type(exc).__name__)
                 raise
             if isinstance(outcome, _Failure):
                 # Raised here, outside any except block, with no aiohttp exception chained:
                 # aiohttp's carry the request headers, token included (request_info, locals).
                 gate.release(None)
+                if observed:
+                    error_name = type(outcome.error).__name__
+                    self._ended(method, path, attempt, started, gate, None, error_name, outcome)
+                if run is None:
+                    run = RetryRun(policy, method, self._max_rate_limit_wait, self._rng)
                 too_large = isinstance(outcome.error, ResponseTooLargeError)
                 delay = run.after_failure(reached=outcome.reached, retryable=not too_large)
                 if delay is None:
                     raise outcome.error
                 await self._wait_to_retry(method, path, run, outcome.reason, delay)
+                attempt = run.attempt
                 continue
             status, headers, body = outcome
             gate.release(headers)
+            if observed:
+                self._ended(method, path, attempt, started, gate, status, None)
             if status < 300:
                 data = decipher_response(status, headers, body, method=method, path=path)
                 return self._token.redact_decoded(body, data)
+            if run is None:
+                run = RetryRun(policy, method, self._max_rate_limit_wait, self._rng)
             if run.done_on_repeat(status, done_if_repeated):
                 return None
             error = self._redacted(api_error(status, headers, body, method=method, path=path))
@@ -224,6 +466,49 @@ class Transport:
             if delay is None:
                 raise error
             await self._wait_to_retry(method, path, run, str(status), delay)
+            attempt = run.attempt
+
+    def _starting(
+        self, method: str, path: str, attempt: int, gate: _RateLimitGate | _FleetGate
+    ) -> float:
+        """Report an attempt about to be sent; the loop time it starts at."""
+        if self._on_start is not None:
+            self._on_start(RequestStart(method, path, attempt, gate.remaining))
+        return asyncio.get_running_loop().time()
+
+    def _ended(
+        self,
+        method: str,
+        path: str,
+        attempt: int,
+        started: float,
+        gate: _RateLimitGate | _FleetGate,
+        status: int | None,
+        error: str | None,
+        failure: _Failure | None = None,
+    ) -> None:
+        """Report an attempt that ended: one DEBUG line, then the ``on_request_end`` hook."""
+        latency = asyncio.get_running_loop().time() - started
+        remaining = gate.remaining
+        if logger.isEnabledFor(logging.DEBUG):
+            # The path carries no query string (params travel apart) and no token; a failure's
+            # reason is aiohttp's message, redacted and cut by _describe.
+            if status is not None:
+                outcome: object = status
+            else:
+                outcome = failure.reason if failure is not None else error
+            logger.debug(
+                "%s %s -> %s (attempt %d, %.1f ms, rate limit remaining %s)",
+                method,
+                path,
+                outcome,
+                attempt,
+                latency * 1e3,
+                "unknown" if remaining is None else remaining,
+            )
+        if self._on_end is not None:
+            event = RequestEnd(method, path, attempt, status, error, latency, remaining)
+            self._on_end(event)
 
     async def _wait_to_retry(
         self, method: str, path: str, run: RetryRun, reason: str, delay: float
@@ -298,7 +583,9 @@ class Transport:
                     self.base_url + path,
                     params=params,
                     json=json,
-                    headers=Authorization(self._token),
+                    headers=self._headers,
+                    timeout=self._client_timeout,
+                    raise_for_status=False,
                     allow_redirects=False,
                 ) as response:
                     body = await self._read(response, method, path)
@@ -344,6 +631,10 @@ class Transport:
                 method=method,
                 path=path,
             )
+        if length is not None and hdrs.CONTENT_ENCODING not in response.headers:
+            # Not compressed: aiohttp reads exactly Content-Length bytes (its parser refuses a
+            # Transfer-Encoding beside it), so the bound is already kept. One read, no copies.
+            return await response.read()
         body = bytearray()
         try:
             async for chunk in response.content.iter_chunked(_CHUNK):

@@ -20,6 +20,7 @@ __all__ = [
     "MAX_BUDGET",
     "MAX_RESET_SECONDS",
     "RateLimitState",
+    "announced",
     "reset_seconds",
     "retry_after_seconds",
 ]
@@ -80,6 +81,16 @@ def _later(when: datetime, seconds: float) -> datetime | None:
 def reset_seconds(headers: Mapping[str, str]) -> float | None:
     """``x-ratelimit-reset``: seconds until the window resets (not an epoch), at most a day."""
     return _header_number(headers, "x-ratelimit-reset", MAX_RESET_SECONDS)
+
+
+def announced(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
+    """``(limit, remaining, reset seconds)`` from ``x-ratelimit-*``, when all are believable."""
+    limit = _header_number(headers, "x-ratelimit-limit")
+    remaining = _header_number(headers, "x-ratelimit-remaining")
+    reset = reset_seconds(headers)
+    if limit is None or remaining is None or reset is None:
+        return None
+    return int(limit), int(remaining), reset
 
 
 @attrs.define

@@ -8,18 +8,20 @@ makes a scope for the call and hands it on.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from ._checks import check_sha
+from ._coalesce import poller_for
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
 from ._log_streams import LogStream, range_lines, tail_lines
 from ._logs import log_query, websocket_url
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
+from ._monitor import Monitor
 from ._pagination import AsyncCursorIterator
 from ._wire import check_id, job_path, project_path
 from ._workflows import BuildFollower, BuildWatcher, RunWatcher, wait_for_build
@@ -134,9 +136,22 @@ class ScopedBuilds:
 
         Polls every ``poll_interval`` seconds, stretching up to 4x that while nothing changes.
         ``timeout`` bounds the whole watch (``WaitTimeoutError``, carrying the last build seen).
+
+        Concurrent watches and waits on builds of one job, in one client, share their polls:
+        one list request of the job's newest builds answers all of them, and only a build
+        not on it costs a ``get`` (a lone watcher reads its build with ``get``, as before).
         """
         self._scope.path("build", build_id)  # a bad id surfaces at the call, not the first poll
-        return BuildWatcher(self.get, build_id, poll_interval=poll_interval, timeout=timeout)
+        transport, path = self._transport, self._scope.path("build")
+        poller = poller_for(
+            transport.pollers,
+            path,
+            self.get,
+            lambda: list_pages(transport, path, "builds", JobBuild, MAX_PER_PAGE),
+        )
+        return BuildWatcher(
+            self.get, build_id, poll_interval=poll_interval, timeout=timeout, poller=poller
+        )
 
     async def wait(
         self, build_id: str, *, poll_interval: float = 5.0, timeout: float | None = None
@@ -258,6 +273,29 @@ class ScopedBuilds:
                 allow_insecure=allow_insecure,
             )
         )
+
+    def outcomes(
+        self, *, since: str | datetime | JobBuild | None = None, budget_per_hour: int | None = None
+    ) -> AsyncIterator[JobBuild]:
+        """Every build created after ``since`` (default: from now on), once it has concluded.
+
+        A one-job `Monitor`: each build is yielded once, with its
+        outcome, in the order the builds conclude, about one request per poll. Break out of
+        the loop (or ``aclose()`` the iterator) to stop; the monitor's task ends with it.
+        ``since`` and the budget are checked here, before anything is sent.
+        """
+        monitor = Monitor(
+            self._transport, budget_per_hour=budget_per_hour, default_team=self._scope.team_id
+        )
+        monitor.watch_job(self._scope.project_id, self._scope.job_id, self._scope.team_id, since)
+        return _concluded(monitor)
+
+
+async def _concluded(monitor: Monitor) -> AsyncIterator[JobBuild]:
+    async with monitor:
+        async for event in monitor:
+            if event.kind == "concluded":
+                yield event.build
 
 
 class ScopedRuns:
@@ -677,6 +715,20 @@ class JobBuilds(_Flat):
             regex_not_includes=regex_not_includes,
             until_concluded=until_concluded,
             allow_insecure=allow_insecure,
+        )
+
+    def outcomes(
+        self,
+        *,
+        project_id: str,
+        job_id: str,
+        team_id: str | None = None,
+        since: str | datetime | JobBuild | None = None,
+        budget_per_hour: int | None = None,
+    ) -> AsyncIterator[JobBuild]:
+        """Every build created after ``since``, once concluded (see ScopedBuilds.outcomes)."""
+        return self._job(project_id, job_id, team_id).builds.outcomes(
+            since=since, budget_per_hour=budget_per_hour
         )
 
 

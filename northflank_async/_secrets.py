@@ -85,7 +85,9 @@ class Secret:
         The body itself has been searched already; only escapes can hide the token from that
         search, so a body without them is passed through untouched.
         """
-        if any(escape in body for escape in self._escapes):
+        # Every escape starts with a backslash: one memchr says whether any can be there (a
+        # two-byte search such as b"\\u" costs ~20 µs on a 30 KB page, 20 times more).
+        if b"\\" in body and any(escape in body for escape in self._escapes):
             return self.redact_json(value, fragments=False)
         return value
 
@@ -124,10 +126,13 @@ def _mask(text: AnyStr, secret: AnyStr, mask: AnyStr) -> AnyStr:
 
 
 class Authorization(dict[str, str]):
-    """The request's own headers; its repr hides the token from tracebacks with locals."""
+    """The request's own headers; its repr hides the token from tracebacks with locals.
 
-    def __init__(self, token: Secret) -> None:
-        super().__init__(Authorization=f"Bearer {token.reveal()}")
+    ``extra`` headers (User-Agent, Accept) are sent beside it and shown by the repr.
+    """
+
+    def __init__(self, token: Secret, extra: Mapping[str, str] | None = None) -> None:
+        super().__init__(extra or {}, Authorization=f"Bearer {token.reveal()}")
 
     def __repr__(self) -> str:
-        return f"{{'Authorization': 'Bearer {_HIDDEN}'}}"
+        return repr({**self, "Authorization": f"Bearer {_HIDDEN}"})

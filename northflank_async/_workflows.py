@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar, cast
 
 from ._checks import check_number
+from ._coalesce import JobPoller
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild, JobRun
 from ._pagination import FetchPage, PageWalker
@@ -109,15 +110,19 @@ class StatusWatcher(AsyncIterator[M], Generic[M]):
                 await asyncio.sleep(self._schedule.current)
             first = False
             build = await self._get(self._id)
-            previous, self._last = self._last, build
-            changed = previous is None or (
-                build.status != previous.status or build.is_concluded != previous.is_concluded
-            )
-            self._schedule.next(changed=changed)
-            if build.is_concluded:
-                self._done = True
-            if changed:
+            if self._take(build):
                 return build
+
+    def _take(self, build: M) -> bool:
+        """Keep a fresh state; whether it is a change worth yielding."""
+        previous, self._last = self._last, build
+        changed = previous is None or (
+            build.status != previous.status or build.is_concluded != previous.is_concluded
+        )
+        self._schedule.next(changed=changed)
+        if build.is_concluded:
+            self._done = True
+        return changed
 
     async def aclose(self) -> None:
         """Stop watching."""
@@ -133,6 +138,34 @@ class BuildWatcher(StatusWatcher[JobBuild]):
     """
 
     _noun = "build"
+
+    def __init__(
+        self,
+        get: GetBuild,
+        build_id: str,
+        *,
+        poll_interval: float,
+        timeout: float | None,
+        poller: JobPoller | None = None,
+    ) -> None:
+        super().__init__(get, build_id, poll_interval=poll_interval, timeout=timeout)
+        self._poller = poller
+        self._read_at: float | None = None
+
+    async def _next_change(self) -> JobBuild:
+        # Through the job's shared poller (``_coalesce``): the watchers of one job's builds in
+        # one client share its rounds, one list request answering all of them.
+        poller = self._poller
+        if poller is None:
+            return await super()._next_change()
+        loop = asyncio.get_running_loop()
+        while True:
+            read_at = self._read_at
+            due = loop.time() if read_at is None else read_at + self._schedule.current
+            build = await poller.read(self._id, due=due)
+            self._read_at = loop.time()
+            if self._take(build):
+                return build
 
 
 class RunWatcher(StatusWatcher[JobRun]):
@@ -205,6 +238,24 @@ class BuildFollower(AsyncIterator[JobBuild]):
                 if isinstance(error, RateLimitError) and error.retry_after:
                     await asyncio.sleep(max(0.0, error.retry_after - self._interval))
         return self._ready.popleft()
+
+    async def ready(self) -> None:
+        """Return once the follower stands at its starting point (its first snapshot taken).
+
+        Builds added after this are reported. It takes the snapshot now if no poll has yet
+        (one request; a transient failure is retried at the poll interval).
+        """
+        while self._mark is None and not self._closed:
+            self.polls += 1
+            try:
+                self._mark = await self._start()
+            except _TRANSIENT as error:
+                logger.warning("follow: first poll failed (%s); will retry", error)
+                await asyncio.sleep(self._interval)
+                continue
+            if self._since is not None:
+                # A since watermark reports the builds after it at the next poll, at once.
+                self.polls -= 1
 
     async def _start(self) -> Watermark:
         if isinstance(self._since, datetime):

@@ -358,7 +358,7 @@ class TestAbsurdHeaders:
                 )
             assert [len(r) for r in results] == [3] * 20
             gate = nf._transport._gate
-            assert gate is not None and gate.state.in_flight == 0
+            assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
         assert answers == 21
 
 

@@ -20,6 +20,7 @@ from northflank_async import (
     PaginationError,
     TransportError,
 )
+from northflank_async._http import _RateLimitGate
 from northflank_async._models import Page
 from northflank_async._pagination import MAX_EMPTY_PAGES, CursorTracker
 from northflank_async.testing import FakeNorthflank
@@ -123,8 +124,8 @@ class TestCancelledPrefetch:
                 await asyncio.wait(producers)
                 assert prefetch_tasks() == []
                 assert fake.request_count == (2 if later else 1) * count
-                assert nf._transport._gate is not None
-                assert nf._transport._gate.state.in_flight == 0
+                gate = nf._transport._gate
+                assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
                 for it in listings:  # a cancelled walk is over, as without prefetch
                     assert [b async for b in it] == []
             assert fake.request_count == (2 if later else 1) * count

@@ -9,15 +9,16 @@ import northflank_async.testing
 
 EXPECTED = {
     "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
-    "BadRequestError", "Branch", "BranchCommit", "BuildFollower", "BuildStatus", "BuildWatcher",
-    "ClientClosedError", "ConfigurationError", "ConflictError", "DecodeError", "Job",
-    "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns", "JobType", "Jobs",
-    "LogLine", "LogStream", "LogStreamError", "NorthflankClient", "NorthflankError",
-    "NotFoundError", "Page", "PaginationError", "PermissionDeniedError", "RateLimit",
-    "RateLimitError", "RateLimitGateError", "Registry", "RequestTimeoutError",
-    "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher", "ScopedBranches",
-    "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError", "TransportError",
-    "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
+    "BadRequestError", "Branch", "BranchCommit", "BuildEvent", "BuildFollower", "BuildStatus",
+    "BuildWatcher", "ClientClosedError", "ConfigurationError", "ConflictError", "Coordinator",
+    "DecodeError", "Job", "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns",
+    "JobType", "Jobs", "LogLine", "LogStream", "LogStreamError", "Monitor", "MonitorPlan",
+    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
+    "PermissionDeniedError", "PlanEntry", "RateLimit", "RateLimitError", "RateLimitGateError",
+    "RedisCoordinator", "Registry", "RequestEnd", "RequestStart",
+    "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
+    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
+    "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
 }  # fmt: skip
 
 
@@ -72,3 +73,16 @@ def test_docstrings_use_one_style() -> None:
         if role.search(line)
     ]
     assert offenders == []
+
+
+def test_every_public_name_is_in_the_api_reference() -> None:
+    """docs/reference.md renders each exported name (a new export needs its entry)."""
+    from pathlib import Path
+
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    missing = [
+        name
+        for name in northflank_async.__all__
+        if name != "__version__" and f"::: northflank_async.{name}\n" not in reference
+    ]
+    assert missing == []

@@ -17,6 +17,7 @@ from northflank_async import (
     ServerError,
     TransportError,
 )
+from northflank_async._http import _RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 PROJECT, JOB = "proj", "job"
@@ -105,7 +106,7 @@ class TestRetries:
                 nonlocal attempts
                 attempts += 1
 
-        handler = Counting()
+        handler = Counting(logging.WARNING)  # the retry lines, not the DEBUG attempt lines
         logging.getLogger("northflank_async").addHandler(handler)
         try:
             async with NorthflankClient("t", base_url=url, max_retries=2, backoff_base=0) as nf:
@@ -264,8 +265,8 @@ class TestCancellation:
                     if producers:
                         await asyncio.wait(producers)
                     assert open_connections(nf) == 0
-                    assert nf._transport._gate is not None
-                    assert nf._transport._gate.state.in_flight == 0
+                    gate = nf._transport._gate
+                    assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
         assert all(
             outcome is None
             or isinstance(
@@ -299,8 +300,8 @@ class TestCancellation:
                 task.cancel()
                 with pytest.raises(asyncio.CancelledError):
                     await task
-                assert nf._transport._gate is not None
-                assert nf._transport._gate.state.in_flight == 0
+                gate = nf._transport._gate
+                assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
         finally:
             logging.getLogger("northflank_async").removeHandler(handler)
         assert fake.request_count == 1

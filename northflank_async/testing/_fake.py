@@ -14,8 +14,10 @@ rest of ``northflank_async`` so that it can be used to test the client honestly.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import math
+import random
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from ._progress import ProgressEngine
 from ._routes import RECORD_LIMIT, RateWindow, RecordedRequest, Routes
 from ._store import (
     BUILD_FINAL,
+    BUILD_PIPELINE,
     RUN_FINAL,
     Branch,
     Build,
@@ -37,6 +40,9 @@ from ._store import (
     Store,
     build_key,
     run_key,
+)
+from ._store import (
+    Job as _Job,
 )
 from ._tail import TailRecord
 
@@ -116,6 +122,8 @@ class FakeNorthflank:
             record_limit=record_limit,
         )
         self._routes.rate = RateWindow(*rate_limit) if rate_limit else RateWindow(None, 3600.0)
+        self._activity: _Activity | None = None
+        self._activity_task: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._base_url: str | None = None
@@ -190,6 +198,7 @@ class FakeNorthflank:
             await runner.cleanup()
             raise
         self._runner, self._site = runner, site
+        self._start_activity()
         port = runner.addresses[0][1]
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._base_url = f"http://{host}:{port}"
@@ -203,6 +212,10 @@ class FakeNorthflank:
         """
         runner, site = self._runner, self._site
         self._runner = self._site = None
+        task, self._activity_task = self._activity_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
         if runner is None or site is None:
             return
         # Stop listening before waking the waiting handlers: a client that retries the
@@ -323,6 +336,79 @@ class FakeNorthflank:
         """
         _check_outcome(outcome, BUILD_FINAL)
         self._progress.configure("build", step, outcome)
+
+    def simulate(
+        self,
+        *,
+        new_build_every: float | None = 60.0,
+        step: float | None = 10.0,
+        failure_rate: float = 0.25,
+        jobs: Sequence[tuple[str, str]] | None = None,
+        max_builds: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        """Let the fake move on its own: builds run to an outcome, and new ones appear.
+
+        Running builds of the jobs (the historical ones left in a pipeline stage too) move
+        one stage every `step` seconds (``None``: keep the current `configure_builds`
+        setting), so a build takes ``6 * step`` seconds. While the fake serves, a new build
+        is pushed every `new_build_every` seconds on average (exponential gaps; ``None``:
+        none) to a job drawn from `jobs` (default: every registered job), until
+        `max_builds` were pushed; a fraction `failure_rate` of them ends in FAILURE or
+        CRASHED, the others in SUCCESS. The draws are reproducible from `seed`; the
+        schedule sleeps on the event loop, so a virtual loop clock runs it in no time.
+        Calling it again replaces the activity.
+        """
+        if new_build_every is not None:
+            _check_seconds("new_build_every", new_build_every)
+            if new_build_every <= 0:
+                raise ValueError("new_build_every must be > 0 (or None)")
+        if not (isinstance(failure_rate, int | float) and 0 <= failure_rate <= 1):
+            raise ValueError("failure_rate must be between 0 and 1")
+        if max_builds is not None and (
+            isinstance(max_builds, bool) or not isinstance(max_builds, int) or max_builds < 0
+        ):
+            raise ValueError("max_builds must be an int >= 0 (or None)")
+        chosen = None if jobs is None else [self._store.job(p, j) for p, j in jobs]
+        if step is not None:
+            self.configure_builds(step=_check_seconds("step", step))
+        for job in chosen if chosen is not None else self._all_jobs():
+            for build in job.builds:
+                if build.get("concluded") is not True and build.get("status") in BUILD_PIPELINE:
+                    self._store.track_build(job, build)
+        self._activity = _Activity(
+            new_build_every, failure_rate, chosen, max_builds, random.Random(seed)
+        )
+        if self._activity_task is not None:
+            self._activity_task.cancel()
+            self._activity_task = None
+        if self._runner is not None:
+            self._start_activity()
+
+    def _all_jobs(self) -> list[_Job]:
+        return [job for jobs in self._store.projects.values() for job in jobs.values()]
+
+    def _start_activity(self) -> None:
+        activity = self._activity
+        if activity is None or activity.every is None or self._activity_task is not None:
+            return
+        self._activity_task = asyncio.get_running_loop().create_task(
+            self._push_builds(activity), name="fake-northflank-activity"
+        )
+
+    async def _push_builds(self, activity: _Activity) -> None:
+        rng = activity.rng
+        assert activity.every is not None
+        while activity.max_builds is None or activity.pushed < activity.max_builds:
+            await asyncio.sleep(rng.expovariate(1 / activity.every))
+            jobs = activity.jobs if activity.jobs is not None else self._all_jobs()
+            if not jobs:
+                continue
+            job = rng.choice(jobs)
+            build = self._store.create_build(job, {})
+            if rng.random() < activity.failure_rate:
+                self.set_outcome(build["id"], rng.choice(("FAILURE", "CRASHED")))
+            activity.pushed += 1
 
     def set_outcome(self, build_id: str, outcome: str) -> None:
         """Make the started build `build_id` end with `outcome`.
@@ -620,6 +706,16 @@ class FakeNorthflank:
     def tail_count(self) -> int:
         """How many WebSocket tail connections were accepted (see `tails`)."""
         return len(self._routes.tails.sessions)
+
+
+@dataclasses.dataclass(slots=True)
+class _Activity:
+    every: float | None
+    failure_rate: float
+    jobs: list[_Job] | None
+    max_builds: int | None
+    rng: random.Random
+    pushed: int = 0
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")

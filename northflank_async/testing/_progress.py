@@ -32,7 +32,7 @@ class _Track:
     started: float  # clock reading at creation
     start_stage: int
     set_status: Callable[[str], None]
-    conclude: Callable[[str], None]
+    conclude: Callable[[str, float], None]  # the outcome, and the clock reading it happened at
 
     def stage_at(self, now: float) -> int:
         """Return the stage reached by `now` in time mode."""
@@ -76,7 +76,7 @@ class ProgressEngine:
         pipeline: tuple[str, ...],
         stage: int,
         set_status: Callable[[str], None],
-        conclude: Callable[[str], None],
+        conclude: Callable[[str, float], None],
     ) -> None:
         """Start moving an item along `pipeline` from `stage`."""
         settings = self._settings[kind]
@@ -117,7 +117,13 @@ class ProgressEngine:
             track.set_status(track.pipeline[stage])
             return
         del self._active[key]
-        track.conclude(self._outcomes.get((track.kind, track.item_id), track.outcome))
+        # In time mode the item concluded when its last stage ran out, which may be before
+        # this read: stamp that moment, not the moment of the read.
+        now = self._clock()
+        if track.step is not None and track.step > 0:
+            stages = len(track.pipeline) - track.start_stage
+            now = min(now, track.started + stages * track.step)
+        track.conclude(self._outcomes.get((track.kind, track.item_id), track.outcome), now)
 
     def advance_where(self, matches: Callable[[Hashable], bool]) -> None:
         """Apply time-based progress to every tracked item whose key `matches`."""

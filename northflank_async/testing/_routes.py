@@ -71,7 +71,8 @@ class RecordedRequest:
     JSON, too deeply nested or too large. ``peer_port`` is the client's TCP source port,
     which tells connections apart. ``status`` is the status answered, or None when the
     connection was dropped (the ``drop``, ``truncate`` and ``lost_answer`` faults, a
-    client that went away, the fake closing).
+    client that went away, the fake closing). ``at`` is the fake's clock reading when the
+    request arrived.
     """
 
     method: str
@@ -81,6 +82,7 @@ class RecordedRequest:
     body: Any
     peer_port: int | None
     status: int | None
+    at: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -276,7 +278,11 @@ class Routes:
         query = redact_query({key: request.query[key] for key in request.query}, self.token)
         headers = {name: _redact(name, value) for name, value in request.headers.items()}
         path = request.raw_path.split("?", 1)[0]
-        slot = _Slot(RecordedRequest(request.method, path, query, headers, body, peer_port, None))
+        slot = _Slot(
+            RecordedRequest(
+                request.method, path, query, headers, body, peer_port, None, self.clock()
+            )
+        )
         self.record.append(slot)
         self.total += 1
         return slot

@@ -242,36 +242,49 @@ class Store:
         job.by_id[build_id] = build
         job.note_created(parse_ms(build.get("createdAt")))
         if status in BUILD_PIPELINE and build.get("concluded") is not True:
-
-            def set_status(value: str) -> None:
-                build["status"] = value
-                self.logs.build_status(build_key(job, build_id), value, wall_ms(self._clock))
-
-            def conclude(outcome: str) -> None:
-                self.conclude_build(job, build, outcome)
-
-            started_ms = max(wall_ms(self._clock), parse_ms(build.get("createdAt")) or 0)
-            self.logs.track_build(build_key(job, build_id), build, started_ms)
-            self._progress.track(
-                build_key(job, build_id),
-                kind="build",
-                item_id=build_id,
-                pipeline=BUILD_PIPELINE,
-                stage=BUILD_PIPELINE.index(status),
-                set_status=set_status,
-                conclude=conclude,
-            )
+            self.track_build(job, build)
         return build
 
-    def conclude_build(self, job: Job, build: Build, status: str) -> None:
-        """Give `build` its final status with consistent concluded/success fields."""
+    def track_build(self, job: Job, build: Build) -> None:
+        """Move a build in a pipeline stage along it (a new one, or a historical one)."""
+        key = build_key(job, build["id"])
+        if self._progress.is_active(key):
+            return
+
+        def set_status(value: str) -> None:
+            build["status"] = value
+            self.logs.build_status(key, value, wall_ms(self._clock))
+
+        def conclude(outcome: str, at: float) -> None:
+            self.conclude_build(job, build, outcome, at=at)
+
+        started_ms = max(wall_ms(self._clock), parse_ms(build.get("createdAt")) or 0)
+        self.logs.track_build(key, build, started_ms)
+        self._progress.track(
+            key,
+            kind="build",
+            item_id=build["id"],
+            pipeline=BUILD_PIPELINE,
+            stage=BUILD_PIPELINE.index(build["status"]),
+            set_status=set_status,
+            conclude=conclude,
+        )
+
+    def conclude_build(
+        self, job: Job, build: Build, status: str, *, at: float | None = None
+    ) -> None:
+        """Give `build` its final status with consistent concluded/success fields.
+
+        `at` is the clock reading of the conclusion (default: now).
+        """
         created_ms = parse_ms(build.get("createdAt")) or 0
         build["status"] = status
         build["concluded"] = True
         build["success"] = status == "SUCCESS"
         build["message"] = _MESSAGES.get(status, status.capitalize())
         # After createdAt even if createdAt was pushed into the future by ordering.
-        concluded_ms = max(wall_ms(self._clock), created_ms + 1)
+        now_ms = wall_ms(self._clock if at is None else (lambda: at))
+        concluded_ms = max(now_ms, created_ms + 1)
         build["buildConcludedAt"] = round(concluded_ms / 1000, 3)
         if status == "SUCCESS":
             build["registry"] = {"uri": self._registry_uri(job, build["id"])}
@@ -417,7 +430,7 @@ class Store:
             def set_status(value: str) -> None:
                 run["status"] = value
 
-            def conclude(outcome: str) -> None:
+            def conclude(outcome: str, at: float) -> None:
                 self.conclude_run(run, outcome, job)
 
             started_ms = parse_ms(run.get("startedAt")) or wall_ms(self._clock)

@@ -11,6 +11,7 @@ from northflank_async import (
     Branch,
     BranchCommit,
     BuildStatus,
+    Coordinator,
     DecodeError,
     Job,
     JobBuild,
@@ -23,6 +24,7 @@ from northflank_async import (
     RateLimit,
     RateLimitError,
     RateLimitGateError,
+    RedisCoordinator,
     Registry,
     RunStarted,
     RunStatus,
@@ -167,3 +169,32 @@ async def logs(nf: NorthflankClient) -> None:
             assert_type(line, LogLine)
     assert_type(nf.jobs.builds.logs(project_id="p", job_id="j", build_id="b"), LogStream)
     assert_type(nf.jobs.runs.tail_logs(project_id="p", job_id="j", run_id="r"), LogStream)
+
+
+async def fleet() -> None:
+    coordinator = RedisCoordinator.from_url("redis://localhost:6379/0", namespace="acme")
+    assert_type(coordinator, RedisCoordinator)
+    shared: Coordinator = RedisCoordinator.from_url("redis://r", budget_key="acme-prod")
+    async with NorthflankClient("t", coordinator=coordinator) as nf:
+        assert_type(nf.rate_limit, RateLimit | None)
+    await shared.aclose()
+    async with coordinator as same:
+        assert_type(same, RedisCoordinator)
+
+
+async def _monitor(nf: NorthflankClient) -> None:
+    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry
+
+    async with nf.monitor(500) as monitor:
+        assert_type(monitor, Monitor)
+        monitor.watch_job("p", "j", since=None)
+        monitor.watch(nf.job("p", "k"))
+        await monitor.ready()
+        plan = monitor.plan
+        assert_type(plan, MonitorPlan)
+        assert_type(plan.jobs[0], PlanEntry)
+        async for event in monitor:
+            assert_type(event, BuildEvent)
+            assert_type(event.build, JobBuild)
+    async for build in nf.job("p", "j").builds.outcomes(since="b"):
+        assert_type(build, JobBuild)

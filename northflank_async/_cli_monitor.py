@@ -1,0 +1,121 @@
+"""``northflank-async monitor``: print the build events of many jobs as they happen.
+
+Self-contained: `add_monitor_command()` adds the subcommand to the parser, and
+`run_monitor()` runs it. ``--fake`` watches an embedded fake API whose demo jobs gain
+builds and run them to an outcome on their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TextIO
+
+from ._client import NorthflankClient
+from ._monitor import Monitor
+from ._monitoring import BuildEvent
+from ._wire import check_id
+
+__all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
+
+DEMO_PROJECT = "demo-project"
+DEMO_JOBS = ("nightly", "tests")
+
+
+def add_monitor_command(commands: Any) -> None:
+    """Add ``monitor`` to the parser's subcommands (``commands``, from add_subparsers)."""
+    sub: argparse.ArgumentParser = commands.add_parser(
+        "monitor", help="print the build events of one or more jobs as they happen"
+    )
+    sub.add_argument("--project", help="project id")
+    sub.add_argument(
+        "--job", action="append", default=[], help="job id (repeat to watch several jobs)"
+    )
+    sub.add_argument("--team", help="team id, for organisation-scoped tokens")
+    sub.add_argument(
+        "--budget", type=int, help="requests per hour at most (default: half the account limit)"
+    )
+    sub.add_argument("--format", choices=("table", "jsonl"), default="table")
+    sub.add_argument(
+        "--fake",
+        action="store_true",
+        help="watch an embedded fake API whose demo jobs build on their own",
+    )
+    sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
+
+
+def _line(event: BuildEvent, fmt: str) -> str:
+    build = event.build
+    if fmt == "jsonl":
+        record: dict[str, Any] = {
+            "kind": event.kind,
+            "project_id": event.project_id,
+            "job_id": event.job_id,
+            "build_id": build.id,
+            "status": None if build.status is None else str(build.status),
+            "success": build.success,
+        }
+        return json.dumps(record)
+    status = str(build.status or "-")
+    return f"{event.kind:<10}  {event.job_id:<16}  {build.id:<24}  {status}"
+
+
+@asynccontextmanager
+async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
+    if not args.fake:
+        async with (
+            NorthflankClient(team_id=args.team) as client,
+            client.monitor(args.budget) as monitor,
+        ):
+            for job in args.job:
+                monitor.watch_job(args.project, job)
+            yield monitor
+        return
+    from .testing import FakeNorthflank  # the server side is demo-only here
+
+    args.project = args.project or DEMO_PROJECT
+    args.job = args.job or list(DEMO_JOBS)
+    async with FakeNorthflank() as fake:
+        for job in args.job:
+            fake.add_job(args.project, job, builds=20)
+        fake.simulate(new_build_every=1.0, step=0.3, seed=7)
+        async with (
+            NorthflankClient(fake.token, base_url=fake.base_url) as client,
+            client.monitor(args.budget or 3600 * 20, floor=0.2, idle_cap=1.0) as monitor,
+        ):
+            for job in args.job:
+                monitor.watch_job(args.project, job)
+            yield monitor
+
+
+def check_monitor_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad arguments before anything is sent (``ValueError``: a usage error)."""
+    if not args.fake and (not args.project or not args.job):
+        raise ValueError("--project and at least one --job are required (or use --fake)")
+    for flag, value in (("--project", args.project), ("--team", args.team)):
+        if value is not None:
+            check_id(value, flag)
+    for job in args.job:
+        check_id(job, "--job")
+    if args.budget is not None and args.budget < 1:
+        raise ValueError("--budget must be a positive number of requests per hour")
+
+
+async def run_monitor(args: argparse.Namespace, out: TextIO) -> int:
+    """Print events until interrupted (or ``--max-events``); the exit status."""
+    seen = 0
+    async with _monitored(args) as monitor:
+        if args.format == "table":
+            out.write(f"{'EVENT':<10}  {'JOB':<16}  {'BUILD':<24}  STATUS\n")
+        async for event in monitor:
+            out.write(_line(event, args.format) + "\n")
+            out.flush()
+            seen += 1
+            if args.max_events and seen >= args.max_events:
+                break
+        spent = monitor.requests
+    print(f"monitor: {spent} requests sent", file=sys.stderr)
+    return 0

@@ -1,0 +1,402 @@
+"""The build monitor: the outcome of every build of many jobs, within a request budget.
+
+The decisions are the pure core's (``_monitoring``): what a poll means (`JobTracker`),
+how the budget is spread (`BudgetPlanner`) and when the next request may go
+(`RequestLedger`). This module is the loop that drives them: one task per monitor,
+polling one job at a time when its turn comes, through the client's transport (its rate-limit
+gate is shared with every other call of the client) and the one pagination engine.
+
+A poll of a job is one list request of its newest builds, plus a ``get`` for each tracked
+build that fell off the pages it read; each request is booked in the ledger before it is sent,
+so no rolling hour ever holds more than the budget. Requests are sent with no retries of the
+client's own: a transient failure (network, 5xx, 429, a broken listing) drops the whole poll,
+the tracker is unchanged, and the job is polled again at its next turn (after ``Retry-After``
+for a 429), so nothing is lost or repeated and every attempt is within the budget.
+
+A job that answers 401, 403 or 404 (or anything else that is not transient) is no longer
+watched: its error is raised once from the iteration, with a note naming the job; iterating
+again goes on with the other jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+import attrs
+
+from ._endpoints import MAX_PER_PAGE, call, list_pages
+from ._errors import (
+    ClientClosedError,
+    NorthflankError,
+    NotFoundError,
+    PaginationError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+)
+from ._http import Transport
+from ._models import JobBuild, RateLimit
+from ._monitoring import (
+    BudgetPlanner,
+    BuildEvent,
+    JobLoad,
+    JobTracker,
+    MonitorPlan,
+    RequestLedger,
+    default_budget,
+    next_due,
+)
+from ._pagination import FetchPage, PageWalker
+from ._wire import check_id, job_path
+
+__all__ = ["Monitor"]
+
+logger = logging.getLogger("northflank_async")
+
+_TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
+
+
+class _Job(Protocol):
+    """What `Monitor.watch()` reads of a job handle."""
+
+    @property
+    def project_id(self) -> str: ...
+
+    @property
+    def job_id(self) -> str: ...
+
+    @property
+    def team_id(self) -> str | None: ...
+
+
+@attrs.define(eq=False)
+class _Watched:
+    project_id: str
+    job_id: str
+    fetch_page: FetchPage[JobBuild]
+    get: Callable[[str], Awaitable[JobBuild]]
+    path: str
+    since: str | datetime | JobBuild | None
+    tracker: JobTracker | None
+    last_event_at: float
+    last_polled: float | None = None
+    polls: int = 0
+
+
+class Monitor(AsyncIterator[BuildEvent]):
+    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds.
+
+    Made by ``nf.monitor(budget_per_hour=None)`` and used as ``async with``::
+
+        async with nf.monitor() as monitor:
+            monitor.watch_job("my-project", "nightly")
+            monitor.watch(nf.job("my-project", "tests"))
+            async for event in monitor:
+                if event.kind == "concluded" and not event.build.success:
+                    ...
+
+    Every build created after a job's watch starts (or after ``since``) yields ``"created"``,
+    then ``"status"`` at each change of status while it runs, then exactly one
+    ``"concluded"``, across pages and transient failures. A poll of a job costs one request
+    (plus one ``get`` per tracked build that fell off its page); the polls of all jobs spend
+    at most ``budget_per_hour`` requests in any rolling hour (default: half the limit the API
+    announces, else 500), active jobs polled more often than idle ones (`plan`).
+
+    A job answering 401, 403 or 404 is dropped: its error is raised once from the iteration
+    (with a note naming the job), and iterating again goes on with the other jobs. Leaving the
+    ``async with`` (or `aclose()`) cancels the polls and leaves no task.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        budget_per_hour: int | None = None,
+        default_team: str | None = None,
+        floor: float = 10.0,
+        idle_cap: float = 300.0,
+        per_page: int = MAX_PER_PAGE,
+    ) -> None:
+        if budget_per_hour is not None:
+            # The planner's own checks, made here: a bad budget is refused at the call.
+            BudgetPlanner(budget_per_hour=budget_per_hour)
+        BudgetPlanner(floor=floor, idle_cap=idle_cap)
+        if isinstance(per_page, bool) or not isinstance(per_page, int):
+            raise ValueError(f"per_page must be an int in 1..{MAX_PER_PAGE}, got {per_page!r}")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ValueError(f"per_page must be an int in 1..{MAX_PER_PAGE}, got {per_page!r}")
+        self._transport = transport
+        self._budget = budget_per_hour
+        self._team = default_team
+        self._floor = floor
+        self._idle_cap = idle_cap
+        self._per_page = per_page
+        self._jobs: dict[tuple[str, str], _Watched] = {}
+        self._ledger = RequestLedger()
+        self._events: asyncio.Queue[BuildEvent | BaseException] = asyncio.Queue()
+        self._changed = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._not_before = -math.inf
+        self._closed = False
+        self.requests = 0
+        """Requests sent so far (every attempt: the monitor does not retry on its own)."""
+
+    # ------------------------------------------------------------------ jobs
+
+    def watch_job(
+        self,
+        project_id: str,
+        job_id: str,
+        team_id: str | None = None,
+        since: str | datetime | JobBuild | None = None,
+    ) -> None:
+        """Watch a job's builds: those created after now, or after ``since``.
+
+        ``since`` is a build id (read with one ``get`` at the first poll), a
+        `JobBuild`, an aware datetime, or ``None`` (the first poll is a snapshot: the
+        builds already there are not reported). ``ValueError`` for a job already watched.
+        """
+        team = team_id if team_id is not None else self._team
+        path = job_path(project_id=project_id, job_id=job_id, team_id=team, tail=("build",))
+        if isinstance(since, str):
+            check_id(since, "since")
+        # A bare id is resolved by one get at the first poll; the tracker checks the rest.
+        tracker = None if isinstance(since, str) else JobTracker(project_id, job_id, since=since)
+        key = (project_id, job_id)
+        if key in self._jobs:
+            raise ValueError(f"job {project_id}/{job_id} is already watched")
+        if self._closed:
+            raise ClientClosedError("this monitor is closed")
+        transport = self._transport
+        self._jobs[key] = _Watched(
+            project_id=project_id,
+            job_id=job_id,
+            fetch_page=list_pages(transport, path, "builds", JobBuild, self._per_page, retry=False),
+            get=lambda build_id: call(
+                transport, "GET", f"{path}/{build_id}", JobBuild, retry=False
+            ),
+            path=path,
+            since=since,
+            tracker=tracker,
+            last_event_at=self._now(),
+        )
+        self._changed.set()
+
+    def watch(self, job: _Job, since: str | datetime | JobBuild | None = None) -> None:
+        """Watch the job of a handle (``nf.job(...)``); see `watch_job()`."""
+        self.watch_job(job.project_id, job.job_id, job.team_id, since)
+
+    def unwatch_job(self, project_id: str, job_id: str) -> None:
+        """Stop watching a job (``KeyError`` if it is not watched)."""
+        del self._jobs[(project_id, job_id)]
+        self._changed.set()
+
+    @property
+    def jobs(self) -> list[tuple[str, str]]:
+        """The jobs watched, as ``(project_id, job_id)``."""
+        return list(self._jobs)
+
+    # ------------------------------------------------------------------ budget and plan
+
+    @property
+    def budget_per_hour(self) -> int:
+        """The budget in force: the one given, else half the announced limit, else 500."""
+        if self._budget is not None:
+            return self._budget
+        rate: RateLimit | None = self._transport.rate_limit
+        return default_budget(rate.limit if rate is not None else None)
+
+    @property
+    def plan(self) -> MonitorPlan:
+        """Each job's poll interval now, requests spent in the last hour, expected per hour."""
+        return self._plan(self._now())
+
+    def _plan(self, now: float) -> MonitorPlan:
+        planner = BudgetPlanner(
+            budget_per_hour=self.budget_per_hour, floor=self._floor, idle_cap=self._idle_cap
+        )
+        loads = [
+            JobLoad(
+                project_id=job.project_id,
+                job_id=job.job_id,
+                active=job.tracker is not None and job.tracker.active,
+                idle_for=max(0.0, now - job.last_event_at),
+            )
+            for job in self._jobs.values()
+        ]
+        return planner.plan(loads, spent_this_hour=self._ledger.spent_in_window(now))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _now(self) -> float:
+        try:
+            return asyncio.get_running_loop().time()
+        except RuntimeError:
+            return 0.0
+
+    def _start(self) -> None:
+        if self._closed:
+            raise ClientClosedError("this monitor is closed")
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="northflank-async-monitor"
+            )
+
+    async def __aenter__(self) -> Monitor:
+        self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop: cancel the polls (a request in flight included); iteration ends."""
+        self._closed = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self._events.put_nowait(_STOP)
+
+    async def ready(self) -> None:
+        """Return once every job watched now has taken its first snapshot (its first poll)."""
+        self._start()
+        while True:
+            pending = [
+                job for job in self._jobs.values() if job.tracker is None or not job.tracker.started
+            ]
+            if not pending:
+                return
+            if self._task is None or self._task.done():
+                raise ClientClosedError("the monitor stopped before it was ready")
+            self._progress.clear()
+            await self._progress.wait()
+
+    def __aiter__(self) -> Monitor:
+        return self
+
+    async def __anext__(self) -> BuildEvent:
+        if self._closed and self._events.empty():
+            raise StopAsyncIteration
+        if not self._closed:
+            self._start()
+        item = await self._events.get()
+        if item is _STOP:
+            raise StopAsyncIteration
+        if isinstance(item, BaseException):
+            raise item
+        assert isinstance(item, BuildEvent)
+        return item
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self._changed.clear()
+                now = loop.time()
+                plan = self._plan(now)
+                last = {key: job.last_polled for key, job in self._jobs.items()}
+                polled = {key: at for key, at in last.items() if at is not None}
+                chosen = next_due(plan, polled, now)
+                if chosen is None:
+                    await self._changed.wait()
+                    continue
+                entry, due = chosen
+                if due > now:
+                    try:
+                        async with asyncio.timeout(due - now):
+                            await self._changed.wait()  # a job added or dropped: re-plan
+                    except TimeoutError:
+                        pass
+                    continue
+                job = self._jobs[(entry.project_id, entry.job_id)]
+                await self._poll(job)
+                self._progress.set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # a bug, or the client closed: end the iteration
+            self._events.put_nowait(error)
+            self._progress.set()
+            raise
+
+    async def _claim(self) -> None:
+        """Wait for the next request the budget (and a 429's Retry-After) allows; book it."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        at = self._ledger.next_allowed(max(now, self._not_before), self.budget_per_hour)
+        if at > now:
+            await asyncio.sleep(at - now)
+        self._ledger.record(max(at, loop.time()))
+        self.requests += 1
+
+    async def _poll(self, job: _Watched) -> None:
+        loop = asyncio.get_running_loop()
+        job.last_polled = loop.time()
+        job.polls += 1
+        try:
+            events = await self._read(job)
+        except _TRANSIENT as error:
+            logger.warning(
+                "monitor: poll of %s/%s failed (%s); retrying at its next turn",
+                job.project_id,
+                job.job_id,
+                error,
+            )
+            if isinstance(error, RateLimitError) and error.retry_after:
+                self._not_before = loop.time() + error.retry_after
+            return
+        except ClientClosedError:
+            raise
+        except NorthflankError as error:
+            # 401, 403, 404 of the job, a build that cannot be decoded: this job is over.
+            self._jobs.pop((job.project_id, job.job_id), None)
+            error.add_note(f"monitor: job {job.project_id}/{job.job_id} is no longer watched")
+            self._events.put_nowait(error)
+            return
+        if events:
+            job.last_event_at = loop.time()
+        for event in events:
+            self._events.put_nowait(event)
+
+    async def _read(self, job: _Watched) -> list[BuildEvent]:
+        """One poll of a job: its events, or an error with the tracker unchanged."""
+        if job.tracker is None:
+            assert isinstance(job.since, str)
+            await self._claim()
+            since = await job.get(job.since)
+            job.tracker = JobTracker(job.project_id, job.job_id, since=since)
+        tracker = job.tracker
+        poll = tracker.begin_poll()
+        walker = PageWalker(job.fetch_page)
+        while poll.needs_next_page:
+            await self._claim()
+            step = await walker.step()
+            if step is None:
+                break
+            poll.add_page(step.page.items, has_next_page=step.page.has_next_page)
+        for build_id in poll.missing:
+            await self._claim()
+            try:
+                build = await job.get(build_id)
+            except NotFoundError:
+                poll.add_gone(build_id)
+                continue
+            poll.add_fetched(build)
+        return tracker.commit(poll)
+
+
+_STOP: BaseException = StopAsyncIteration()

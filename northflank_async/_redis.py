@@ -1,0 +1,315 @@
+"""The Redis coordinator: one request budget for a fleet, kept by two server-side scripts.
+
+``redis`` (the ``redis`` extra) is imported only when a coordinator connects, so that
+``import northflank_async`` never needs it. Both scripts read Redis' own clock
+(``redis.call('TIME')``): the processes' clocks never meet.
+
+Keys, for namespace ``NS`` and budget key ``K`` (``{K}`` is a Redis Cluster hash tag, so both
+keys live on one node):
+
+- ``NS:budget:{K}:state``, a hash: ``limit``, ``remaining`` (the fleet's own count),
+  ``reset`` (the announced reset, in milliseconds on Redis' clock), ``probe`` and
+  ``probe_until`` (the ticket of the request that goes first while the window is unknown,
+  and the end of its lease), ``blind`` (``1`` once a probe's answer told nothing). It expires
+  an hour after its last write, or after the announced reset if that is later.
+- ``NS:budget:{K}:inflight``, a sorted set: one random ticket per request in flight, scored
+  with the end of its reservation (milliseconds on Redis' clock). It expires with its last
+  reservation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from ._checks import check_number
+from ._errors import ConfigurationError
+from ._fleet import (
+    BudgetView,
+    Coordinator,
+    CoordinatorUnavailable,
+    Grant,
+    SharedBudget,
+    Told,
+    check_name,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["PROBE_LEASE", "RedisCoordinator"]
+
+#: A probe whose answer has not come back after this many seconds (its process died, or the
+#: API is slow) no longer holds the fleet back: the next request goes as the probe.
+PROBE_LEASE = 10.0
+
+_PRELUDE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local s = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset', 'probe', 'probe_until',
+                     'blind')
+local limit, remaining, reset = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
+local probe, probe_until, blind = s[4], tonumber(s[5]), s[6] == '1'
+if probe and (not probe_until or now >= probe_until
+              or not redis.call('ZSCORE', KEYS[2], probe)) then
+  probe = false  -- its lease or its reservation ran out: it tells nothing
+end
+local function put(field, value)
+  if value then redis.call('HSET', KEYS[1], field, value)
+  else redis.call('HDEL', KEYS[1], field) end
+end
+local function save()
+  put('limit', limit)
+  put('remaining', remaining)
+  put('reset', reset)
+  put('probe', probe)
+  put('probe_until', probe and probe_until)
+  put('blind', blind and '1')
+  local keep = 3600000  -- an hour after the last write, or after the reset if later
+  if reset and reset > now then keep = keep + reset - now end
+  redis.call('PEXPIRE', KEYS[1], keep)
+end
+local function view()
+  return {limit or -1, remaining or -1, reset and math.max(0, reset - now) or -1}
+end
+"""
+
+# ARGV: ticket, reservation ms, probe lease ms.
+# Returns {code, wait ms, limit, remaining, reset in ms} (-1: unknown); code 0: go, 1: go as
+# the probe, 2: a probe is out (ask again), 3: the window is spent (wait for its reset).
+_RESERVE = (
+    _PRELUDE
+    + """
+if reset and now >= reset then reset = nil end
+if remaining == 0 and not reset then remaining = nil end
+local code, wait = 0, 0
+if remaining == nil then
+  if probe then
+    code, wait = 2, probe_until - now
+  elseif not blind then
+    code, probe, probe_until = 1, ARGV[1], now + tonumber(ARGV[3])
+  end
+elseif remaining > 0 or not reset then
+  remaining = math.max(0, remaining - 1)
+else
+  code, wait = 3, reset - now
+end
+if code < 2 then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
+end
+save()
+local v = view()
+return {code, wait, v[1], v[2], v[3]}
+"""
+)
+
+# ARGV: ticket, cancelled ('1'/'0'), then limit, remaining, reset ms ('' when not told).
+# Returns {limit, remaining, reset in ms} (-1: unknown).
+_SETTLE = (
+    _PRELUDE
+    + """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[3] ~= '' then
+  local others = redis.call('ZCARD', KEYS[2])
+  local l, r = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local deadline = now + tonumber(ARGV[5])
+  local announced = math.max(0, math.min(r, l) - others)
+  if remaining == nil or reset == nil or now >= reset then
+    remaining, reset = announced, deadline
+  else
+    remaining = math.min(remaining, announced)
+    if deadline > reset then reset = deadline end
+  end
+  limit, blind = l, false
+end
+if probe == ARGV[1] then
+  probe = false
+  if remaining == nil and ARGV[2] ~= '1' then blind = true end
+end
+save()
+return view()
+"""
+)
+
+
+def _seconds(ms: Any) -> float | None:
+    value = int(ms)
+    return None if value < 0 else value / 1000
+
+
+def _view(limit: Any, remaining: Any, reset_ms: Any) -> BudgetView:
+    lim, rem = int(limit), int(remaining)
+    return BudgetView(
+        limit=None if lim < 0 else lim,
+        remaining=None if rem < 0 else rem,
+        reset_in=_seconds(reset_ms),
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _RedisBudget:
+    """`SharedBudget` on two Redis keys; see the module's docstring."""
+
+    def __init__(self, coordinator: RedisCoordinator, key: str) -> None:
+        self._coordinator = coordinator
+        base = f"{coordinator.namespace}:budget:{{{key}}}"
+        self.keys = [f"{base}:state", f"{base}:inflight"]
+
+    async def reserve(self, ticket: str, hold: float) -> Grant:
+        hold_ms = max(1, round(hold * 1000))
+        probe_ms = min(hold_ms, round(PROBE_LEASE * 1000))
+        reply = await self._coordinator._run("reserve", self.keys, [ticket, hold_ms, probe_ms])
+        code, wait, limit, remaining, reset = reply
+        view = _view(limit, remaining, reset)
+        code = int(code)
+        if code in (0, 1):
+            return Grant(go=True, probe=code == 1, view=view)
+        return Grant(go=False, wait=int(wait) / 1000 if code == 3 else None, view=view)
+
+    async def settle(self, ticket: str, told: Told | None, *, cancelled: bool) -> BudgetView:
+        numbers: list[str | int] = (
+            [told.limit, told.remaining, round(told.reset * 1000)] if told else ["", "", ""]
+        )
+        args = [ticket, "1" if cancelled else "0", *numbers]
+        limit, remaining, reset = await self._coordinator._run("settle", self.keys, args)
+        return _view(limit, remaining, reset)
+
+
+class RedisCoordinator(Coordinator):
+    """One request budget for every client, in any process, that shares a Redis server.
+
+    ``RedisCoordinator.from_url("redis://host:6379/0", namespace="acme")`` connects lazily;
+    ``NorthflankClient(coordinator=...)`` then reserves every request's slot in Redis before
+    sending it (see the guide's "Fleet" page). Needs the ``redis`` extra:
+    ``pip install 'northflank-async[redis]'``.
+
+    ``namespace`` prefixes every key (several fleets can share one server). The budget key
+    is derived from each client's token (a keyed hash: the token itself is never stored), or
+    named with ``budget_key`` so that several tokens of one account share one budget.
+    ``timeout`` bounds each Redis command in seconds; while Redis cannot be reached, requests
+    go through each process's own gate (one warning) and Redis is tried again every
+    ``recheck`` seconds.
+
+    ``RedisCoordinator(client, ...)`` borrows an existing ``redis.asyncio.Redis`` (which
+    `aclose()` then leaves open). A coordinator belongs to one event loop.
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        *,
+        namespace: str = "northflank-async",
+        budget_key: str | None = None,
+        recheck: float = 5.0,
+    ) -> None:
+        self.namespace = check_name(namespace, "namespace")
+        self.budget_key = None if budget_key is None else check_name(budget_key, "budget_key")
+        check_number(recheck, "recheck", above=True, error=ConfigurationError)
+        self._recheck = float(recheck)
+        self._client = client
+        self._owns_client = False
+        self._where = "a lent redis.asyncio.Redis"
+        self._scripts = {
+            "reserve": client.register_script(_RESERVE),
+            "settle": client.register_script(_SETTLE),
+        }
+        self._errors = _redis_errors()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        namespace: str = "northflank-async",
+        budget_key: str | None = None,
+        timeout: float = 2.0,
+        recheck: float = 5.0,
+    ) -> RedisCoordinator:
+        """A coordinator on its own connection pool to ``url`` (``redis://``, ``rediss://``,
+        ``unix://``), which `aclose()` closes. Nothing connects before the first request.
+        """
+        redis_asyncio = _import_redis()
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        check_number(timeout, "timeout", above=True, error=ConfigurationError)
+        if not isinstance(url, str):
+            raise ConfigurationError(f"the Redis URL must be a string, got {type(url).__name__}")
+        try:
+            client = redis_asyncio.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                # One attempt: an unreachable server means the fallback, at once.
+                retry=Retry(NoBackoff(), 0),
+            )
+        except ValueError as exc:  # a scheme redis does not know, a bad port or db
+            raise ConfigurationError(
+                f"the Redis URL cannot be used: {_describe(exc)}".replace(url, _safe(url))
+            ) from None
+        coordinator = cls(client, namespace=namespace, budget_key=budget_key, recheck=recheck)
+        coordinator._owns_client = True
+        coordinator._where = _safe(url)
+        return coordinator
+
+    @property
+    def recheck_interval(self) -> float:
+        """Seconds between two attempts to reach Redis while it is unreachable."""
+        return self._recheck
+
+    def _shared_budget(self, derived_key: str) -> SharedBudget:
+        return _RedisBudget(self, self.budget_key or derived_key)
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
+        try:
+            reply = await self._scripts[script](keys=keys, args=args)
+        except self._errors as exc:
+            raise CoordinatorUnavailable(_describe(exc)) from None
+        return list(reply)
+
+    async def aclose(self) -> None:
+        """Close the connection pool this coordinator opened (a lent client stays open)."""
+        if self._owns_client:
+            self._owns_client = False
+            await self._client.aclose()
+
+    def __repr__(self) -> str:
+        key = f" budget_key={self.budget_key!r}" if self.budget_key else ""
+        return f"<RedisCoordinator {self._where} namespace={self.namespace!r}{key}>"
+
+
+def _safe(url: str) -> str:
+    """``url`` without its password (``redis://user:***@host``): it may land in a log."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return "<unparsable Redis URL>"
+
+
+def _import_redis() -> Any:
+    try:
+        import redis.asyncio
+    except ImportError:
+        raise ConfigurationError(
+            "RedisCoordinator needs the redis package: pip install 'northflank-async[redis]'"
+        ) from None
+    return redis.asyncio
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    """What makes the store unusable: every Redis error, and the socket's own."""
+    try:
+        from redis.exceptions import RedisError
+    except ImportError:  # a lent client of a redis-compatible library
+        return (OSError, TimeoutError)
+    return (RedisError, OSError, TimeoutError)
