@@ -18,10 +18,11 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 import attrs
@@ -31,7 +32,7 @@ from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_moni
 from ._cli_output import FORMATS, Output, console, format_seconds
 from ._client import DEFAULT_BASE_URL, NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
-from ._models import BuildStatus, JobBuild, JobRun, RunStatus
+from ._models import BuildStatus, JobBuild, JobRun, LogLine, RunStatus
 from ._redis import RedisCoordinator
 from ._resources import JobHandle
 from ._version import __version__
@@ -142,10 +143,11 @@ def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
     sub.add_argument(
         "--format",
         choices=spec.formats,
-        default="table",
+        default="table" if "table" in spec.formats else spec.formats[0],
         help="output: "
         + ", ".join(
             {
+                "text": "one line per log line: time, container, text (default)",
                 "table": "a table that fits the terminal (default)",
                 "json": "one JSON document (a list, or an object for one item)",
                 "jsonl": "one JSON object per line",
@@ -512,6 +514,96 @@ async def _builds_stats(ctx: Context) -> int:
     return EXIT_OK
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _last(value: str) -> timedelta:
+    """``--since`` of ``logs``: a duration such as 30s, 10m, 2h or 1d."""
+    match = re.fullmatch(r"([0-9]{1,9})([smhd])", value)
+    if match is None or int(match[1]) == 0:
+        raise argparse.ArgumentTypeError(
+            f"--since {value!r}: use a positive number and a unit, e.g. 30s, 10m, 2h or 1d"
+        )
+    return timedelta(seconds=int(match[1]) * _UNITS[match[2]])
+
+
+def _logs_options(item: Callable[[argparse.ArgumentParser], None]) -> Callable[..., None]:
+    def add(sub: argparse.ArgumentParser) -> None:
+        item(sub)
+        sub.add_argument(
+            "--follow",
+            action="store_true",
+            help="print lines live until it concludes; exit status as watch",
+        )
+        sub.add_argument(
+            "--since",
+            type=_last,
+            metavar="DURATION",
+            help="only the lines of the last DURATION (30s, 10m, 2h, 1d); default: the whole log",
+        )
+        sub.add_argument("--grep", metavar="TEXT", help="only the lines that contain TEXT")
+        sub.add_argument("--limit", type=int, metavar="N", help="stop after N lines")
+
+    return add
+
+
+def _print_line(out: TextIO, fmt: str, line: LogLine) -> None:
+    ts = line.ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if fmt == "jsonl":
+        log = line.text if line.raw is None else line.raw
+        wire = {"ts": ts, "containerId": line.container_id, "log": log}
+        out.write(json.dumps(wire, ensure_ascii=False) + "\n")
+    else:
+        out.write(f"{ts}  {line.container_id or '-'}  {line.text}\n")
+    out.flush()  # live lines show as they come, also through a pipe
+
+
+async def _logs(ctx: Context, resource: Any, item_id: str) -> int:
+    """``builds logs`` and ``runs logs``: a range, or with ``--follow`` a tail."""
+    args = ctx.args
+    if args.limit == 0:
+        return EXIT_OK
+    item = await resource.get(item_id)
+    began = getattr(item, "created_at", None) or getattr(item, "started_at", None)
+    live = args.follow and not item.is_concluded
+    try:
+        if live:
+            # A tail takes no duration: --since counts back from this machine's clock.
+            since = None if args.since is None else datetime.now(UTC) - args.since
+            lines = resource.tail_logs(item_id, start=since or began, text_includes=args.grep)
+        elif args.since is not None:  # the API's own "last N seconds"
+            lines = resource.logs(
+                item_id, duration=args.since, line_limit=args.limit, text_includes=args.grep
+            )
+        else:
+            lines = resource.logs(
+                item_id, start=began, line_limit=args.limit, text_includes=args.grep
+            )
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    printed = 0
+    async with lines:
+        async for line in lines:
+            _print_line(ctx.output.out, args.format, line)
+            printed += 1
+            if args.limit is not None and printed >= args.limit:
+                return EXIT_OK
+    if not args.follow:
+        return EXIT_OK
+    return outcome_exit_status(await resource.get(item_id) if live else item)
+
+
+@command(
+    "builds",
+    "logs",
+    "print a build's log; --follow prints it live until the build concludes",
+    arguments=_logs_options(_build_option),
+    formats=("text", "jsonl"),
+)
+async def _builds_logs(ctx: Context) -> int:
+    return await _logs(ctx, ctx.job.builds, ctx.args.build)
+
+
 def _print_stats(out: TextIO, stats: Any) -> None:
     from rich.table import Table
     from rich.text import Text
@@ -614,6 +706,17 @@ async def _runs_watch(ctx: Context) -> int:
     args = ctx.args
     watcher = ctx.job.runs.watch(args.run, poll_interval=args.poll_interval, timeout=args.timeout)
     return await _watch(ctx, watcher)
+
+
+@command(
+    "runs",
+    "logs",
+    "print a run's log; --follow prints it live until the run concludes",
+    arguments=_logs_options(_run_option),
+    formats=("text", "jsonl"),
+)
+async def _runs_logs(ctx: Context) -> int:
+    return await _logs(ctx, ctx.job.runs, ctx.args.run)
 
 
 # ---------------------------------------------------------------------------- jobs

@@ -27,6 +27,7 @@ from ._models import LogLine
 
 __all__ = [
     "MAX_FRAME_BYTES",
+    "RESUME_LINE_LIMIT",
     "LogQuery",
     "Resume",
     "init_frame",
@@ -40,6 +41,10 @@ __all__ = [
 
 #: The largest WebSocket frame a tail accepts: 32 times the API's documented batch (~32 kB).
 MAX_FRAME_BYTES = 1 << 20
+#: The backlog a resumed tail asks for: a tail starts with only the last 10 lines of its
+#: window unless told otherwise, so a reconnection asks for every line since the last one
+#: seen, up to this many (the gap of a drop is far smaller).
+RESUME_LINE_LIMIT = 100_000
 
 Direction = Literal["forward", "backward"]
 
@@ -249,17 +254,24 @@ def range_params(
 def tail_params(query: LogQuery, resume: Resume) -> dict[str, str]:
     """The query string of a tail connection: as asked the first time, then from `ts`.
 
-    ``lineLimit`` (how many past lines the tail starts with) is sent only while no line has
-    been seen: a reconnection asks for everything since the last line instead.
+    ``lineLimit`` is how many past lines the tail starts with, the API's default being the
+    last 10 of the window: a reconnection asks from the last line's timestamp (inclusive;
+    `Resume` drops the repeats) with `RESUME_LINE_LIMIT`, else the lines written while the
+    connection was down beyond the last 10 would be lost. A first connection with ``start``
+    and no ``line_limit`` asks for `RESUME_LINE_LIMIT` lines too: every line since ``start``.
     """
     params = {"queryType": "tail", **query.common()}
     if resume.ts is not None:
         params["startTime"] = _iso(resume.ts)
+        params["lineLimit"] = str(RESUME_LINE_LIMIT)
         return params
     if query.start is not None:
         params["startTime"] = _iso(query.start)
     if query.line_limit is not None:
         params["lineLimit"] = str(query.line_limit)
+    elif query.start is not None:
+        # "Every line since start": without lineLimit the API would send its last 10.
+        params["lineLimit"] = str(RESUME_LINE_LIMIT)
     return params
 
 

@@ -6,6 +6,9 @@ one JSON object: ``{"client", "version", "results": {name: items or item}}``, wh
 item is the SDK's ``response.data`` as it came (the raw wire JSON). Any failure is a
 message on stderr and exit status 1.
 
+With a ``logs`` member in the spec, one build's log is read with the SDK's WebSocket tail
+(``client.logs.atail_job_logs(..., is_build=True)``) as ``results["logs tail"]``.
+
 Listings use the SDK's own pagination helpers: ``.all()`` (``walk: "all"``), or a walk
 through ``response.pagination.aget_next_page()`` (``walk: "pages"``).
 """
@@ -83,6 +86,27 @@ async def _get(client: Any, spec: dict[str, Any], get: dict[str, Any]) -> Any:
     return response.data
 
 
+async def _logs(client: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A build's log read with the SDK's tail (it has no range call for a job's builds; its
+    tail takes no start time, so it gets the last ``line_limit`` lines of the last 30 min)."""
+    logs = spec["logs"]
+    tail = await client.logs.atail_job_logs(
+        project_id=logs["project"],
+        job_id=spec["job"],
+        build_id=logs["build_id"],
+        is_build=True,
+        line_limit=logs["line_limit"],
+        recv_timeout=10.0,
+    )
+    lines: list[dict[str, Any]] = []
+    async with tail:
+        async for line in tail:
+            lines.append({"containerId": line.container_id, "log": line.log, "ts": line.ts})
+            if len(lines) >= logs["lines"]:
+                break
+    return lines
+
+
 async def _run(spec: dict[str, Any]) -> dict[str, Any]:
     from northflank import AsyncApiClient
 
@@ -92,6 +116,8 @@ async def _run(spec: dict[str, Any]) -> dict[str, Any]:
         results[listing["name"]] = await _listing(client, spec, listing)
     for get in spec["gets"]:
         results[get["name"]] = await _get(client, spec, get)
+    if "logs" in spec:
+        results["logs tail"] = await _logs(client, spec)
     return results
 
 

@@ -79,6 +79,46 @@ async function get(api, spec, item) {
   throw new Error(`unknown resource ${item.resource}`);
 }
 
+function wireLine(line) {
+  return { containerId: line.containerId, log: line.log, ts: line.ts.toISOString() };
+}
+
+// One build's log: a range with `get.job.buildLogs` (one request: the client does not continue
+// a truncated answer) and a live tail with `get.job.buildLogTail`, read until it has as many
+// lines as the fake holds, then stopped.
+async function logs(api, spec) {
+  const wanted = spec.logs;
+  const parameters = { projectId: wanted.project, jobId: spec.job };
+  const range = await api.get.job.buildLogs({
+    parameters,
+    options: { buildId: wanted.build_id, startTime: new Date(wanted.start), lineLimit: wanted.line_limit },
+  });
+  if (range.error) throw new Error(`buildLogs: HTTP ${range.error.status}: ${range.error.message}`);
+  const tail = await api.get.job.buildLogTail({
+    parameters,
+    options: { buildId: wanted.build_id, lineLimit: wanted.line_limit },
+  });
+  const lines = [];
+  let timer;
+  const enough = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`buildLogTail: ${lines.length} lines after 10 s`)), 10000);
+    tail.on('logs-received', (batch) => {
+      lines.push(...batch.map(wireLine));
+      if (lines.length >= wanted.lines) resolve();
+    });
+    tail.on('error', (error) => reject(new Error(`buildLogTail: ${error?.message ?? error}`)));
+  });
+  const session = tail.start();
+  try {
+    await enough;
+  } finally {
+    clearTimeout(timer);
+    await tail.stop().catch(() => {});
+    await session.catch(() => {});
+  }
+  return { range: range.data.map(wireLine), tail: lines };
+}
+
 async function main() {
   const spec = JSON.parse(readFileSync(0, 'utf8'));
   const provider = new ApiClientInMemoryContextProvider();
@@ -87,6 +127,11 @@ async function main() {
   const results = {};
   for (const item of spec.listings) results[item.name] = await listing(api, spec, item);
   for (const item of spec.gets) results[item.name] = await get(api, spec, item);
+  if (spec.logs) {
+    const read = await logs(api, spec);
+    results['logs range'] = read.range;
+    results['logs tail'] = read.tail;
+  }
   process.stdout.write(JSON.stringify({ client: 'js-client', version, results }));
 }
 

@@ -16,8 +16,13 @@ Each listing is done three ways: the server's default page size (no ``per_page``
 few fields (status, concluded, createdAt/startedAt, concludedAt; a job's name, type and
 flags) are compared in order with the fake's own store. The requests each client sent are
 checked too: every one answered 200, in the expected route form, with one request per page.
-A summary table is printed; the exit status is 1 on any difference, 2 when a client is
-missing. Notes on fields the official clients' typings declare but the fake leaves out are
+Then one build's log (a build of a project of its own, run to its end just before, so that its
+lines lie in the last 30 minutes, the tail's default window) is read by range (ours, and the
+JS client's ``get.job.buildLogs``; the SDK has no range call for a job's builds) and by the
+WebSocket tail (ours, the JS client's ``get.job.buildLogTail`` and the SDK's
+``logs.atail_job_logs(..., is_build=True)``), and compared line by line with the fake's
+``build_logs``. A summary table is printed; the exit status is 1 on any difference, 2 when a
+client is missing. Notes on fields the official clients' typings declare but the fake leaves out are
 printed as well; they are not failures.
 
 Run it from the checkout, with the project's venv::
@@ -61,6 +66,10 @@ BUILDS = 130  # historical builds; one build in progress is added on top
 SERVER_PER_PAGE = 50  # the API's default page size
 CLIENTS = ("ours", "python-sdk", "js-client")
 CHILD_TIMEOUT = 60.0  # seconds for one client to read everything
+LOG_PROJECT = "crosscheck-logs"  # the logs' build lives apart, out of the listings' way
+LOG_LINE_LIMIT = 1000
+LOG_START = "2020-01-01T00:00:00.000Z"  # before any line: a range of the whole log
+LOG_CHECKS = ("logs range", "logs tail")
 
 # The fields compared, as (wire name, attribute of our model).
 _JOB_FIELDS = (
@@ -247,7 +256,42 @@ async def _ours(fake: FakeNorthflank, spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 got = await job.builds.get(get["id"])
             results[get["name"]] = _from_model(get["resource"], got)
+        logs = spec["logs"]
+        builds = nf.job(logs["project"], JOB).builds
+        start = datetime.fromisoformat(logs["start"])
+        ranged = builds.logs(logs["build_id"], start=start, line_limit=logs["line_limit"])
+        results["logs range"] = [_line_from_model(line) async for line in ranged]
+        tailed: list[dict[str, Any]] = []
+        async with builds.tail_logs(
+            logs["build_id"], line_limit=logs["line_limit"], until_concluded=False
+        ) as tail:
+            async for line in tail:
+                tailed.append(_line_from_model(line))
+                if len(tailed) >= logs["lines"]:
+                    break
+        results["logs tail"] = tailed
     return results
+
+
+def _line_from_model(line: Any) -> dict[str, Any]:
+    ts = line.ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {
+        "containerId": line.container_id,
+        "log": line.text if line.raw is None else line.raw,
+        "ts": ts,
+    }
+
+
+def _line_key(line: Any, *, stringify: bool = False) -> tuple[Any, ...]:
+    """A log line to compare: container, log, ts in ms. ``stringify``: the official SDK turns
+    every ``log`` into ``str(log)`` (a structured line becomes its Python repr)."""
+    if not isinstance(line, dict):
+        return ("<not an object>", repr(line)[:80])
+    log = line.get("log")
+    if stringify and not isinstance(log, str):
+        log = str(log)
+    ts = line.get("ts")
+    return (line.get("containerId"), log, _wire_value("createdAt", ts))
 
 
 async def _child(argv: Sequence[str], spec: dict[str, Any], label: str) -> dict[str, Any]:
@@ -279,6 +323,9 @@ def _normalise_child(answer: dict[str, Any], spec: dict[str, Any]) -> dict[str, 
         results[listing["name"]] = [_from_wire(listing["resource"], item) for item in raw]
     for get in spec["gets"]:
         results[get["name"]] = _from_wire(get["resource"], answer["results"][get["name"]])
+    for name in LOG_CHECKS:
+        if name in answer["results"]:
+            results[name] = answer["results"][name]
     return results
 
 
@@ -371,6 +418,76 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- logs
+
+
+async def _log_build(fake: FakeNorthflank) -> str:
+    """A build of a job of its own project, started and read to its end now (the fake moves a
+    build one stage per read), so that its whole log lies in the tail's default window."""
+    fake.add_job(LOG_PROJECT, JOB, builds=0)
+    async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+        build = await nf.jobs.builds.start(project_id=LOG_PROJECT, job_id=JOB)
+        await nf.jobs.builds.wait(
+            project_id=LOG_PROJECT, job_id=JOB, build_id=build.id, poll_interval=0
+        )
+    return build.id
+
+
+def _compare_logs(
+    rows: list[list[str]],
+    clients: dict[str, dict[str, Any]],
+    fake_lines: Sequence[dict[str, Any]],
+    spec: dict[str, Any],
+) -> list[str]:
+    failures = []
+    build_id = spec["logs"]["build_id"]
+    for name in LOG_CHECKS:
+        row = [f"{name} ({build_id})", str(len(fake_lines))]
+        for client in CLIENTS:
+            results = clients[client]["results"]
+            if results is None:
+                row.append("FAILED")
+                continue
+            if name not in results:
+                row.append("-")  # the SDK has no range call for a job's build logs
+                continue
+            stringify = client == "python-sdk"
+            want = [_line_key(line, stringify=stringify) for line in fake_lines]
+            have = [_line_key(line, stringify=stringify) for line in results[name]]
+            if want == have:
+                row.append(str(len(have)))
+                continue
+            row.append("DIFF")
+            first = next(
+                (i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b),
+                min(len(want), len(have)),
+            )
+            detail = (
+                f"line {first}: {have[first]!r}, the fake holds {want[first]!r}"
+                if first < min(len(want), len(have))
+                else f"{len(have)} lines, the fake holds {len(want)}"
+            )
+            failures.append(f"{client}: {name}: {detail}")
+        rows.append(row)
+    return failures
+
+
+def _check_log_requests(client: str, run: dict[str, Any], token: str) -> list[str]:
+    """The logs' HTTP requests answered 200 (101 for a tail's upgrade); no token in a URL."""
+    problems = [
+        f"{client}: {r.method} {r.path}?{r.query}: answered {r.status}"
+        for r in run["log_requests"]
+        if r.status not in (101, 200) and r.query.get("queryType") != "tail"
+    ]
+    for request in run["log_requests"]:
+        if token in request.path or token in json.dumps(request.query):
+            problems.append(f"{client}: the token is in the URL of {request.path}")
+    for tail in run["tails"]:
+        if tail.auth != "successful":
+            problems.append(f"{client}: a tail was not authenticated ({tail.auth}, {tail.ended})")
+    return problems
 
 
 # ---------------------------------------------------------------------- installs
@@ -470,7 +587,10 @@ async def _read_all(
         except Exception as error:  # one client failing must not hide the others' results
             run["error"] = f"{type(error).__name__}: {error}"
         run["seconds"] = time.perf_counter() - started
-        run["requests"] = fake.requests
+        logs_path = f"/projects/{LOG_PROJECT}/"
+        run["requests"] = [r for r in fake.requests if logs_path not in r.path]
+        run["log_requests"] = [r for r in fake.requests if logs_path in r.path]
+        run["tails"] = fake.tails
         runs[client] = run
     return runs, answers
 
@@ -478,6 +598,8 @@ async def _read_all(
 async def _check(args: argparse.Namespace) -> int:
     async with FakeNorthflank(rate_limit=None, seed=args.seed) as fake:
         _seed(fake)
+        log_build = await _log_build(fake)
+        log_lines = fake.build_logs(LOG_PROJECT, JOB, log_build)
         runs, builds = fake.runs(PROJECT, JOB), fake.builds(PROJECT, JOB)
         spec: dict[str, Any] = {
             "base_url": fake.base_url,
@@ -487,13 +609,24 @@ async def _check(args: argparse.Namespace) -> int:
             "job": JOB,
             "listings": _listings(),
             "gets": _gets(runs[5]["id"], builds[7]["id"]),
+            "logs": {
+                "project": LOG_PROJECT,
+                "build_id": log_build,
+                "lines": len(log_lines),
+                "line_limit": LOG_LINE_LIMIT,
+                "start": LOG_START,
+            },
         }
         before = _snapshot(fake, spec)
         expected_requests = _expected_requests(spec, before)
         clients, answers = await _read_all(fake, spec, args)
         after = _snapshot(fake, spec)
+        if fake.build_logs(LOG_PROJECT, JOB, log_build) != log_lines:
+            failures_early = ["the build's log changed while the clients read it"]
+        else:
+            failures_early = []
 
-    failures: list[str] = []
+    failures: list[str] = list(failures_early)
     if after != before:
         failures.append("the fake's data changed while the clients read it")
     rows = [["check", "fake", *CLIENTS]]
@@ -514,6 +647,8 @@ async def _check(args: argparse.Namespace) -> int:
                 failures.append(f"{client}: {name}: {difference}")
         rows.append(row)
 
+    failures += _compare_logs(rows, clients, log_lines, spec)
+
     request_rows = [["client", "version", "requests", "expected", "query keys", "seconds"]]
     for client in CLIENTS:
         run = clients[client]
@@ -521,6 +656,7 @@ async def _check(args: argparse.Namespace) -> int:
             failures.append(f"{client}: failed: {run['error']}")
         else:
             failures += _check_requests(client, run["requests"], expected_requests)
+            failures += _check_log_requests(client, run, spec["token"])
         request_rows.append(
             [
                 client,
@@ -550,7 +686,9 @@ async def _check(args: argparse.Namespace) -> int:
         for failure in failures:
             print(f"  - {failure}")
         return 1
-    print("\nall three clients read the same jobs, runs and builds as the fake holds")
+    print(
+        "\nall three clients read the same jobs, runs, builds and build log lines as the fake holds"
+    )
     return 0
 
 

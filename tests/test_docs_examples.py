@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import northflank_async
-from northflank_async import NorthflankClient
+from northflank_async import NorthflankClient, _log_streams
 from northflank_async.testing import FakeNorthflank
 
 from ._support import ThreadedFake
@@ -65,6 +65,9 @@ def served() -> Iterator[ThreadedFake]:
 def environment(served: ThreadedFake, monkeypatch: pytest.MonkeyPatch) -> ThreadedFake:
     monkeypatch.setenv("NORTHFLANK_API_TOKEN", served.fake.token)
     monkeypatch.setenv("NORTHFLANK_API_BASE_URL", served.fake.base_url)
+    # A log tail reads the build's state after 5 s of quiet: 10 ms here, like poll intervals.
+    monkeypatch.setattr(_log_streams, "CHECK_FIRST", 0.01)
+    monkeypatch.setattr(_log_streams, "CHECK_CAP", 0.05)
     return served
 
 
