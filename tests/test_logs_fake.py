@@ -184,7 +184,8 @@ class TestRange:
         fake.log_page_limit = 4
         build_id = concluded_build(fake)
         value = "Step" if argument.startswith("text") else r"^Step [0-9]+/"
-        stream = nf.job(PROJECT, JOB).builds.logs(build_id, start=EARLY, **{argument: value})
+        filters: dict[str, Any] = {argument: value}
+        stream = nf.job(PROJECT, JOB).builds.logs(build_id, start=EARLY, **filters)
         got = await collect(stream)
         expected = [
             line for line in fake.build_logs(PROJECT, JOB, build_id) if keep(text_of(line["log"]))
@@ -469,8 +470,8 @@ class TestTail:
                 errors.append(refused.value)
             for request in fake.requests:
                 assert token not in request.path and token not in str(request.query)
-            for record in fake.tails:
-                assert token not in record.path and token not in str(record.query)
+            for tail in fake.tails:
+                assert token not in tail.path and token not in str(tail.query)
             assert caplog.records  # the reconnection was logged
             for record in caplog.records:
                 assert token not in record.getMessage()
