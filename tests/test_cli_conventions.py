@@ -335,24 +335,31 @@ class TestNewCommandsAgainstTheFake:
 
 def test_follow_ctrl_c_exits_130_without_traceback() -> None:
     """SIGINT (Ctrl-C) ends `builds follow` with status 130 and no traceback."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from northflank_async._cli import main; raise SystemExit(main("
-         "['builds', 'follow', '--fake', '--poll-interval', '0.05']))"],
+    # A shell that starts a job in the background makes it ignore SIGINT, and Python then
+    # installs no KeyboardInterrupt handler: the child restores the terminal's default, so the
+    # test sees what a user's Ctrl-C does however the suite itself was started.
+    code = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "from northflank_async._cli import main\n"
+        "raise SystemExit(main(['builds', 'follow', '--fake', '--poll-interval', '0.05']))"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        # The follower says it is following once its client is up; then it is interrupted.
-        first = process.stderr.readline()
-        assert "following builds of demo-project/nightly" in first
-        time.sleep(0.3)  # a few polls in: not needed for correctness, only realism
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:  # fmt: skip
+        try:
+            assert process.stderr is not None
+            # The follower says it is following once its client is up; then it is interrupted.
+            first = process.stderr.readline()
+            assert "following builds of demo-project/nightly" in first
+            time.sleep(0.3)  # a few polls in: not needed for correctness, only realism
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     assert process.returncode == 130
     assert "Traceback" not in err
     assert "Unclosed" not in err
