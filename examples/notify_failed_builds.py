@@ -1,8 +1,9 @@
 """Post every failed build of any number of jobs to your team channel.
 
 One task and one monitor watch all the jobs: each poll of a job is one request that reports
-new builds and the outcome of running ones, within a request budget for the hour. The
-request spend is printed at the end. Against the real API:
+new builds and the outcome of running ones, within a request budget for the hour. A failed
+build's notification carries the last 20 lines of its log, read in one request (a backward
+range). The request spend is printed at the end. Against the real API:
 
     NORTHFLANK_API_TOKEN=... python examples/notify_failed_builds.py --project P --job J --job K
 
@@ -18,16 +19,38 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from northflank_async import JobBuild, Monitor, NorthflankClient
+from northflank_async import JobBuild, Monitor, NorthflankClient, RequestEnd
 from northflank_async.testing import FakeNorthflank
 
+LOG_LINES = 20
 
-def notify(build: JobBuild, job_id: str) -> None:
-    """Replace with a post to Slack, Teams, a pager...: here it prints one line."""
+
+class Spend:
+    """Counts every request attempt the client sends (an `on_request_end` hook)."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    def __call__(self, event: RequestEnd) -> None:
+        self.requests += 1
+
+
+async def last_lines(nf: NorthflankClient, project_id: str, job_id: str, build_id: str) -> str:
+    """The build's last log lines, oldest first: one request, newest lines first on the wire."""
+    lines = nf.job(project_id, job_id).builds.logs(
+        build_id, line_limit=LOG_LINES, direction="backward"
+    )
+    newest_first = [line.text async for line in lines]
+    return "\n".join(f"    | {text}" for text in reversed(newest_first))
+
+
+def notify(build: JobBuild, job_id: str, log: str) -> None:
+    """Replace with a post to Slack, Teams, a pager...: here it prints the message."""
     print(f"FAILED {job_id}/{build.id} status={build.status} sha={(build.sha or '?')[:7]}")
+    print(log, flush=True)
 
 
-async def report(monitor: Monitor, max_builds: int) -> None:
+async def report(nf: NorthflankClient, monitor: Monitor, max_builds: int) -> None:
     concluded = 0
     async for event in monitor:
         if event.kind == "created":
@@ -36,32 +59,41 @@ async def report(monitor: Monitor, max_builds: int) -> None:
             if event.build.success:
                 print(f"ok     {event.job_id}/{event.build.id}", flush=True)
             else:
-                notify(event.build, event.job_id)
+                build = event.build
+                log = await last_lines(nf, event.project_id, event.job_id, build.id)
+                notify(build, event.job_id, log)
             concluded += 1
             if max_builds and concluded >= max_builds:
                 return
 
 
 async def run(
-    nf: NorthflankClient, args: argparse.Namespace, floor: float = 10.0, idle_cap: float = 300.0
+    nf: NorthflankClient,
+    args: argparse.Namespace,
+    spend: Spend,
+    floor: float = 10.0,
+    idle_cap: float = 300.0,
 ) -> None:
     async with nf.monitor(args.budget, floor=floor, idle_cap=idle_cap) as monitor:
         for job in args.job:
             monitor.watch_job(args.project, job)
         try:
-            await report(monitor, args.max_builds)
+            await report(nf, monitor, args.max_builds)
         finally:
-            print(f"spent {monitor.requests} requests (budget {monitor.budget_per_hour}/hour)")
+            print(
+                f"spent {spend.requests} requests: {monitor.requests} polls by the monitor "
+                f"(budget {monitor.budget_per_hour}/hour), the rest reading logs"
+            )
 
 
 @asynccontextmanager
-async def demo_client(args: argparse.Namespace) -> AsyncIterator[NorthflankClient]:
+async def demo_client(args: argparse.Namespace, spend: Spend) -> AsyncIterator[NorthflankClient]:
     """A FakeNorthflank whose jobs get a new build every 50 ms or so, one in three failing."""
     async with FakeNorthflank() as fake:
         for job in args.job:
             fake.add_job(args.project, job, builds=20)
         fake.simulate(new_build_every=0.05, step=0.02, failure_rate=1 / 3, seed=7)
-        async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
+        async with NorthflankClient(fake.token, base_url=fake.base_url, on_request_end=spend) as nf:
             yield nf
 
 
@@ -74,16 +106,17 @@ async def main() -> None:
     parser.add_argument("--fake", action="store_true", help="use the embedded fake API")
     args = parser.parse_args()
     args.job = args.job or ["nightly"]
+    spend = Spend()
     if args.fake or not os.environ.get("NORTHFLANK_API_TOKEN"):
         args.max_builds = args.max_builds or 6
         args.budget = args.budget or 100_000
         args.job = args.job if len(args.job) > 1 else ["nightly", "tests"]
-        async with demo_client(args) as nf:
+        async with demo_client(args, spend) as nf:
             # Demo pace: a poll every 20 ms per job, at most 100,000 requests an hour.
-            await run(nf, args, floor=0.02, idle_cap=0.1)
+            await run(nf, args, spend, floor=0.02, idle_cap=0.1)
     else:
-        async with NorthflankClient() as nf:
-            await run(nf, args)
+        async with NorthflankClient(on_request_end=spend) as nf:
+            await run(nf, args, spend)
 
 
 if __name__ == "__main__":
