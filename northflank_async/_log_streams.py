@@ -28,6 +28,7 @@ from ._logs import (
     read_frame,
     read_range,
     tail_params,
+    websocket_url,
 )
 from ._models import LogLine
 from ._retry import RetryPolicy
@@ -252,3 +253,31 @@ def tail_lines(
     """
     tail = _Tail(transport, path, query, get, until_concluded, allow_insecure)
     return tail.lines()
+
+
+def log_range(transport: Transport, path: str, query: LogQuery) -> LogStream:
+    """The lines of a range at ``path``: requests through the transport, one per answer."""
+
+    def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
+        return transport.request("GET", path, params=params)
+
+    return LogStream(range_lines(fetch, query))
+
+
+def log_tail(
+    transport: Transport,
+    path: str,
+    query: LogQuery,
+    get: Callable[[], Awaitable[Concludes]],
+    *,
+    until_concluded: bool,
+    allow_insecure: bool,
+) -> LogStream:
+    """The live lines at ``path``; its options are checked here, before anything is sent."""
+    if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
+        raise ValueError("until_concluded and allow_insecure must be booleans")
+    websocket_url(transport.base_url, allow_insecure=allow_insecure)
+    lines = tail_lines(
+        transport, path, query, get, until_concluded=until_concluded, allow_insecure=allow_insecure
+    )
+    return LogStream(lines)

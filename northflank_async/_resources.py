@@ -8,7 +8,7 @@ makes a scope for the call and hands it on.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +18,8 @@ from ._checks import check_sha
 from ._coalesce import poller_for
 from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
 from ._http import Transport
-from ._log_streams import LogStream, range_lines, tail_lines
-from ._logs import log_query, websocket_url
+from ._log_streams import LogStream, log_range, log_tail
+from ._logs import log_query
 from ._models import Branch, Job, JobBuild, JobRun, RunStarted
 from ._monitor import Monitor
 from ._pagination import AsyncCursorIterator
@@ -218,12 +218,7 @@ class ScopedBuilds:
             regex_includes=regex_includes,
             regex_not_includes=regex_not_includes,
         )
-        transport, path = self._transport, self._scope.path("build-logs")
-
-        def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
-            return transport.request("GET", path, params=params)
-
-        return LogStream(range_lines(fetch, query))
+        return log_range(self._transport, self._scope.path("build-logs"), query)
 
     def tail_logs(
         self,
@@ -259,19 +254,13 @@ class ScopedBuilds:
             regex_includes=regex_includes,
             regex_not_includes=regex_not_includes,
         )
-        path = self._scope.path("build-logs")
-        if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
-            raise ValueError("until_concluded and allow_insecure must be booleans")
-        websocket_url(self._transport.base_url, allow_insecure=allow_insecure)  # checked now
-        return LogStream(
-            tail_lines(
-                self._transport,
-                path,
-                query,
-                lambda: self.get(build_id),
-                until_concluded=until_concluded,
-                allow_insecure=allow_insecure,
-            )
+        return log_tail(
+            self._transport,
+            self._scope.path("build-logs"),
+            query,
+            lambda: self.get(build_id),
+            until_concluded=until_concluded,
+            allow_insecure=allow_insecure,
         )
 
     def outcomes(
@@ -418,12 +407,7 @@ class ScopedRuns:
             regex_includes=regex_includes,
             regex_not_includes=regex_not_includes,
         )
-        transport, path = self._transport, self._scope.path("logs")
-
-        def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
-            return transport.request("GET", path, params=params)
-
-        return LogStream(range_lines(fetch, query))
+        return log_range(self._transport, self._scope.path("logs"), query)
 
     def tail_logs(
         self,
@@ -459,19 +443,13 @@ class ScopedRuns:
             regex_includes=regex_includes,
             regex_not_includes=regex_not_includes,
         )
-        path = self._scope.path("logs")
-        if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
-            raise ValueError("until_concluded and allow_insecure must be booleans")
-        websocket_url(self._transport.base_url, allow_insecure=allow_insecure)  # checked now
-        return LogStream(
-            tail_lines(
-                self._transport,
-                path,
-                query,
-                lambda: self.get(run_id),
-                until_concluded=until_concluded,
-                allow_insecure=allow_insecure,
-            )
+        return log_tail(
+            self._transport,
+            self._scope.path("logs"),
+            query,
+            lambda: self.get(run_id),
+            until_concluded=until_concluded,
+            allow_insecure=allow_insecure,
         )
 
 
