@@ -200,3 +200,16 @@ def test_redis_stopped_mid_run_pauses_delivery_and_loses_nothing(
     run = run_group(redis_server, builds=BUILDS, outage=3.0)
     check_once(run, BUILDS)
     check_requests(run)
+
+
+def test_cli_group_needs_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    from northflank_async._cli import EXIT_USAGE, main
+
+    code = main(["monitor", "--project", "p", "--job", "j", "--group", "bots"])
+    assert code == EXIT_USAGE
+    assert "--group needs --redis" in capsys.readouterr().err
+    code = main(
+        ["monitor", "--project", "p", "--job", "j", "--redis", "redis://x", "--group", "a b"]
+    )
+    assert code == EXIT_USAGE
+    assert "--group must be" in capsys.readouterr().err
