@@ -11,12 +11,14 @@ import argparse
 import json
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TextIO
 
 from ._client import NorthflankClient
+from ._fleet import check_name
 from ._monitor import Monitor
 from ._monitoring import BuildEvent
+from ._redis import RedisCoordinator
 from ._wire import check_id
 
 __all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
@@ -44,6 +46,25 @@ def add_monitor_command(commands: Any) -> None:
         action="store_true",
         help="watch an embedded fake API whose demo jobs build on their own",
     )
+    sub.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share the account's request budget with every process on this Redis",
+    )
+    sub.add_argument(
+        "--group",
+        dest="monitor_group",
+        metavar="NAME",
+        help="with --redis: run as a replica of this monitoring group (one polls, each event "
+        "is printed by one replica)",
+    )
+    sub.add_argument(
+        "--lease",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="with --group: how long the poll lease and an unacknowledged event last",
+    )
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
@@ -65,15 +86,24 @@ def _line(event: BuildEvent, fmt: str) -> str:
 
 @asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
+    group = getattr(args, "monitor_group", None)
     if not args.fake:
-        async with (
-            NorthflankClient(team_id=args.team) as client,
-            client.monitor(args.budget) as monitor,
-        ):
+        async with AsyncExitStack() as stack:
+            coordinator = None
+            if args.redis:
+                coordinator = await stack.enter_async_context(RedisCoordinator.from_url(args.redis))
+            client = await stack.enter_async_context(
+                NorthflankClient(team_id=args.team, coordinator=coordinator)
+            )
+            monitor = await stack.enter_async_context(
+                client.monitor(args.budget, group=group, lease=args.lease)
+            )
             for job in args.job:
                 monitor.watch_job(args.project, job)
             yield monitor
         return
+    if args.redis:
+        raise ValueError("--redis and --group watch a real API, not --fake")
     from .testing import FakeNorthflank  # the server side is demo-only here
 
     args.project = args.project or DEMO_PROJECT
@@ -102,6 +132,13 @@ def check_monitor_arguments(args: argparse.Namespace) -> None:
         check_id(job, "--job")
     if args.budget is not None and args.budget < 1:
         raise ValueError("--budget must be a positive number of requests per hour")
+    group = getattr(args, "monitor_group", None)
+    if group is not None and not args.redis:
+        raise ValueError("--group needs --redis (the group's members meet there)")
+    if group is not None:
+        check_name(group, "--group")
+    if not args.lease > 0 or args.lease == float("inf"):
+        raise ValueError("--lease must be a positive number of seconds")
 
 
 async def run_monitor(args: argparse.Namespace, out: TextIO) -> int:
@@ -117,5 +154,7 @@ async def run_monitor(args: argparse.Namespace, out: TextIO) -> int:
             if args.max_events and seen >= args.max_events:
                 break
         spent = monitor.requests
-    print(f"monitor: {spent} requests sent", file=sys.stderr)
+        redelivered = monitor.redelivered
+    extra = f", {redelivered} events redelivered" if redelivered else ""
+    print(f"monitor: {spent} requests sent{extra}", file=sys.stderr)
     return 0

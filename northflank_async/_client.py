@@ -213,6 +213,8 @@ class NorthflankClient:
         floor: float = 10.0,
         idle_cap: float = 300.0,
         per_page: int = 100,
+        group: str | None = None,
+        lease: float = 30.0,
     ) -> Monitor:
         """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
 
@@ -220,7 +222,23 @@ class NorthflankClient:
         account's limit as the API announces it, else 500. ``floor`` is the shortest interval
         between two polls of one job, ``idle_cap`` how far an idle job backs off (unless the
         budget stretches it further); ``per_page`` is the size of a poll's page.
+
+        ``group`` shares the work with every monitor of that name on the client's
+        coordinator (``ConfigurationError`` without one): one member polls at a time, each
+        event is handed to one member, and an event not acknowledged within ``lease``
+        seconds (nor a lease renewed that long) passes to another member. See the guide's
+        "Fleet" page.
         """
+        coordinator = self._transport._coordinator
+        channel = None
+        if group is not None:
+            if coordinator is None:
+                raise ConfigurationError(
+                    "a monitoring group needs a client with a coordinator: "
+                    "NorthflankClient(coordinator=RedisCoordinator.from_url(...))"
+                )
+            check_number(lease, "lease", above=True, error=ConfigurationError)
+            channel = coordinator._group_channel(group)
         return Monitor(
             self._transport,
             budget_per_hour=budget_per_hour,
@@ -228,6 +246,10 @@ class NorthflankClient:
             floor=floor,
             idle_cap=idle_cap,
             per_page=per_page,
+            group=channel,
+            group_name=group or "",
+            lease=float(lease),
+            recheck=1.0 if coordinator is None else coordinator.recheck_interval,
         )
 
     @property

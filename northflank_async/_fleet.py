@@ -18,12 +18,16 @@ from __future__ import annotations
 import abc
 import hashlib
 import hmac
+import json
 import re
-from typing import Protocol, Self
+from datetime import datetime
+from typing import Any, Protocol, Self
 
 import attrs
 
 from ._errors import ConfigurationError
+from ._models import BuildStatus, JobBuild
+from ._monitoring import BuildEvent
 from ._secrets import Secret
 
 __all__ = [
@@ -31,11 +35,15 @@ __all__ = [
     "BudgetView",
     "Coordinator",
     "CoordinatorUnavailable",
+    "Delivery",
     "Grant",
+    "GroupChannel",
     "SharedBudget",
     "Told",
     "check_name",
+    "decode_event",
     "derive_budget_key",
+    "encode_event",
 ]
 
 #: The fixed, public key of the HMAC-SHA256 that turns a token into its budget key. Not a
@@ -126,6 +134,99 @@ class SharedBudget(Protocol):
         ...
 
 
+@attrs.frozen
+class Delivery:
+    """One event of a group's stream handed to this member: its entry id and its text.
+
+    ``redelivered``: it had been handed to another member first, which did not acknowledge it
+    within the lease (a consumer that died or stalled).
+    """
+
+    entry_id: str
+    payload: str
+    redelivered: bool = False
+
+
+class GroupChannel(Protocol):
+    """What the members of one monitoring group share (see `Coordinator`).
+
+    Every method raises `CoordinatorUnavailable` when the store cannot be used.
+    """
+
+    async def acquire(self, member: str, lease: float) -> int | None:
+        """Take or renew the poll lease for ``lease`` seconds: its fencing token, else None."""
+        ...
+
+    async def release(self, member: str) -> None:
+        """Give the lease up if ``member`` holds it."""
+        ...
+
+    async def positions(self, jobs: list[str]) -> dict[str, str]:
+        """The durable positions stored for ``jobs`` (those that have one)."""
+        ...
+
+    async def publish(
+        self, member: str, fence: int, job: str, position: str, events: list[str]
+    ) -> bool:
+        """Append ``events`` and store ``job``'s ``position``, at once, if ``fence`` is current.
+
+        False (nothing written) when another member took the lease since.
+        """
+        ...
+
+    async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
+        """The next event for ``member``: one unacknowledged for ``claim_after`` seconds (when
+        given), else a new one; None after a short wait with nothing to hand.
+        """
+        ...
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        """The events of ``entry_ids`` were handled."""
+        ...
+
+
+_EVENT_FIELDS = ("status", "concluded", "success", "created_at", "build_concluded_at")
+
+
+def encode_event(event: BuildEvent) -> str:
+    """An event as a group's stream keeps it: kind, ids, and the build's status fields only."""
+    build = event.build
+    record: dict[str, Any] = {
+        "kind": event.kind,
+        "project_id": event.project_id,
+        "job_id": event.job_id,
+        "id": build.id,
+    }
+    for name in _EVENT_FIELDS:
+        value = getattr(build, name)
+        record[name] = value.isoformat() if isinstance(value, datetime) else value
+    return json.dumps(record, separators=(",", ":"))
+
+
+def decode_event(payload: str) -> BuildEvent:
+    """The event `encode_event()` wrote; ``ValueError`` for text that is not one."""
+    try:
+        record = json.loads(payload)
+        status = record["status"]
+        known = status in BuildStatus.__members__.values()
+
+        def moment(name: str) -> datetime | None:
+            value = record[name]
+            return None if value is None else datetime.fromisoformat(value)
+
+        build = JobBuild(
+            id=str(record["id"]),
+            status=BuildStatus(status) if known else status,
+            concluded=record["concluded"],
+            success=record["success"],
+            created_at=moment("created_at"),
+            build_concluded_at=moment("build_concluded_at"),
+        )
+        return BuildEvent(record["kind"], build, record["project_id"], record["job_id"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"not a group event: {error}") from None
+
+
 class Coordinator(abc.ABC):
     """A store that a fleet of clients shares: pass one as ``NorthflankClient(coordinator=...)``.
 
@@ -141,6 +242,10 @@ class Coordinator(abc.ABC):
     @abc.abstractmethod
     def _shared_budget(self, derived_key: str) -> SharedBudget:
         """The budget of a client whose token derives ``derived_key`` (unless one is named)."""
+
+    def _group_channel(self, group: str) -> GroupChannel:
+        """The channel of monitoring group ``group`` (`ConfigurationError` if not supported)."""
+        raise ConfigurationError(f"{type(self).__name__} does not support monitoring groups")
 
     @property
     def recheck_interval(self) -> float:

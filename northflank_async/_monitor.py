@@ -21,8 +21,10 @@ again goes on with the other jobs.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -40,6 +42,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
 from ._http import Transport
 from ._models import JobBuild, RateLimit
 from ._monitoring import (
@@ -87,6 +90,7 @@ class _Watched:
     last_event_at: float
     last_polled: float | None = None
     polls: int = 0
+    fence: int | None = None  # group mode: the lease under which the tracker was loaded
 
 
 class Monitor(AsyncIterator[BuildEvent]):
@@ -122,6 +126,10 @@ class Monitor(AsyncIterator[BuildEvent]):
         floor: float = 10.0,
         idle_cap: float = 300.0,
         per_page: int = MAX_PER_PAGE,
+        group: GroupChannel | None = None,
+        group_name: str = "",
+        lease: float = 30.0,
+        recheck: float = 5.0,
     ) -> None:
         if budget_per_hour is not None:
             # The planner's own checks, made here: a bad budget is refused at the call.
@@ -147,6 +155,18 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._closed = False
         self.requests = 0
         """Requests sent so far (every attempt: the monitor does not retry on its own)."""
+        self._group = group
+        self._group_name = group_name
+        self._lease = lease
+        self._recheck = recheck
+        self._member = uuid.uuid4().hex
+        self._leading = False
+        self._down = False
+        self._claim_from = -math.inf
+        self._outstanding: dict[BuildEvent, str] = {}
+        self.redelivered = 0
+        """Group mode: events handed to this member after another one failed to acknowledge
+        them within the lease (it died or stalled)."""
 
     # ------------------------------------------------------------------ jobs
 
@@ -246,7 +266,8 @@ class Monitor(AsyncIterator[BuildEvent]):
             raise ClientClosedError("this monitor is closed")
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="northflank-async-monitor"
+                self._run() if self._group is None else self._lead(),
+                name="northflank-async-monitor",
             )
 
     async def __aenter__(self) -> Monitor:
@@ -259,20 +280,264 @@ class Monitor(AsyncIterator[BuildEvent]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        await self._close(ack=exc is None)
 
     async def aclose(self) -> None:
-        """Stop: cancel the polls (a request in flight included); iteration ends."""
+        """Stop: cancel the polls (a request in flight included); iteration ends.
+
+        In a group, the event last handed out is acknowledged and the poll lease given up.
+        """
+        await self._close(ack=True)
+
+    async def _close(self, *, ack: bool) -> None:
         self._closed = True
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._events.put_nowait(_STOP)
+        if self._group is not None:
+            # Best effort: an unreachable store leaves the lease to expire and an
+            # unacknowledged event to be handed to another member after the lease.
+            try:
+                async with asyncio.timeout(max(1.0, self._recheck)):
+                    if self._leading:
+                        self._leading = False
+                        await self._group.release(self._member)
+                    if ack and self._outstanding:
+                        await self._group.ack(list(self._outstanding.values()))
+                        self._outstanding.clear()
+            except (CoordinatorUnavailable, TimeoutError):
+                pass
+
+    # ------------------------------------------------------------------ group mode
+
+    @property
+    def leading(self) -> bool:
+        """Group mode: whether this member holds the group's poll lease (it polls the API)."""
+        return self._leading
+
+    async def ack(self, event: BuildEvent) -> None:
+        """Acknowledge ``event`` now (group mode): it will not be handed to another member.
+
+        Asking for the next event acknowledges the previous one anyway. Without a group,
+        and for an event already acknowledged, this does nothing. `CoordinatorUnavailable`
+        is not raised: while the store is unreachable the acknowledgement waits (and so does
+        the next event).
+        """
+        if self._group is not None and event in self._outstanding:
+            await self._ack_outstanding()
+
+    def _unreachable(self, reason: str) -> None:
+        self._leading = False
+        self._forget()
+        if not self._down:
+            self._down = True
+            logger.warning(
+                "monitor group %s: the coordinator is unreachable (%s): delivery pauses",
+                self._group_name,
+                reason,
+            )
+
+    def _reachable(self) -> None:
+        if self._down:
+            self._down = False
+            # Members alive through the outage acknowledge what they hold first; only then
+            # are unacknowledged events handed to others.
+            self._claim_from = self._now() + self._lease
+            logger.warning(
+                "monitor group %s: the coordinator answers again: delivery resumes",
+                self._group_name,
+            )
+
+    def _forget(self) -> None:
+        """Trackers are reloaded from the durable positions before the next poll."""
+        for job in self._jobs.values():
+            job.fence = None
+
+    async def _ack_outstanding(self) -> None:
+        assert self._group is not None
+        while self._outstanding:
+            try:
+                await self._group.ack(list(self._outstanding.values()))
+            except CoordinatorUnavailable as exc:
+                self._unreachable(exc.reason)
+                if self._closed:
+                    return
+                await asyncio.sleep(self._recheck)
+                continue
+            self._reachable()
+            self._outstanding.clear()
+
+    async def _next_in_group(self) -> BuildEvent:
+        group = self._group
+        assert group is not None
+        await self._ack_outstanding()
+        while True:
+            if not self._events.empty() or self._closed:
+                item = self._events.get_nowait() if not self._events.empty() else _STOP
+                if item is _STOP:
+                    raise StopAsyncIteration
+                assert isinstance(item, BaseException)
+                raise item
+            claim = self._lease if self._now() >= self._claim_from else None
+            try:
+                got = await group.receive(self._member, claim)
+            except CoordinatorUnavailable as exc:
+                self._unreachable(exc.reason)
+                await asyncio.sleep(self._recheck)
+                continue
+            self._reachable()
+            if got is None or self._closed:
+                continue  # when closed, a delivery left unacknowledged passes to another
+            try:
+                event = decode_event(got.payload)
+            except ValueError as error:
+                logger.warning("monitor group %s: %s: skipped", self._group_name, error)
+                self._outstanding[_SKIPPED] = got.entry_id
+                await self._ack_outstanding()
+                continue
+            if got.redelivered:
+                self.redelivered += 1
+            self._outstanding[event] = got.entry_id
+            return event
+
+    async def _lead(self) -> None:
+        """Group mode's task: hold the poll lease when free, and poll while holding it."""
+        group = self._group
+        assert group is not None
+        loop = asyncio.get_running_loop()
+        fence: int | None = None
+        try:
+            while True:
+                try:
+                    got = await group.acquire(self._member, self._lease)
+                except CoordinatorUnavailable as exc:
+                    self._unreachable(exc.reason)
+                    fence = None
+                    await asyncio.sleep(self._recheck)
+                    continue
+                self._reachable()
+                if got is None:
+                    self._leading, fence = False, None
+                    await asyncio.sleep(self._lease / 3)
+                    continue
+                if got != fence:
+                    self._forget()
+                    fence = got
+                self._leading = True
+                if not await self._lead_until(group, fence, loop.time() + self._lease / 3):
+                    self._leading, fence = False, None
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # a bug, or the client closed: end the iteration
+            self._events.put_nowait(error)
+            self._progress.set()
+            raise
+
+    async def _lead_until(self, group: GroupChannel, fence: int, renew_at: float) -> bool:
+        """Poll the jobs that fall due before ``renew_at``; False once the lease is lost."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._changed.clear()
+            now = loop.time()
+            if now >= renew_at:
+                return True
+            if any(job.fence != fence for job in self._jobs.values()):
+                try:
+                    await self._restore(group, fence)
+                except CoordinatorUnavailable as exc:
+                    self._unreachable(exc.reason)
+                    return False
+                continue
+            plan = self._plan(now)
+            polled = {k: j.last_polled for k, j in self._jobs.items() if j.last_polled is not None}
+            chosen = next_due(plan, polled, now)
+            due = renew_at if chosen is None else min(chosen[1], renew_at)
+            if due > now:
+                try:
+                    async with asyncio.timeout(due - now):
+                        await self._changed.wait()
+                except TimeoutError:
+                    pass
+                continue
+            assert chosen is not None
+            job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
+            events = await self._poll(job)
+            self._progress.set()
+            if events is None or job.tracker is None:
+                continue
+            position = json.dumps(job.tracker.position(), separators=(",", ":"))
+            try:
+                written = await group.publish(
+                    self._member,
+                    fence,
+                    _job_key(job),
+                    position,
+                    [encode_event(event) for event in events],
+                )
+            except CoordinatorUnavailable as exc:
+                self._unreachable(exc.reason)  # written or not: reloaded from the store
+                return False
+            if not written:
+                self._forget()  # another member leads: what this one polled is dropped
+                return False
+
+    async def _restore(self, group: GroupChannel, fence: int) -> None:
+        """Load the trackers of the jobs not loaded under ``fence`` from the group's positions."""
+        stale = [job for job in self._jobs.values() if job.fence != fence]
+        positions = await group.positions([_job_key(job) for job in stale])
+        now = self._now()
+        for job in stale:
+            text = positions.get(_job_key(job))
+            tracker = None
+            if text is not None:
+                try:
+                    tracker = JobTracker.from_position(job.project_id, job.job_id, json.loads(text))
+                except ValueError as error:
+                    logger.warning(
+                        "monitor group %s: position of %s unusable (%s): a new snapshot",
+                        self._group_name,
+                        _job_key(job),
+                        error,
+                    )
+            if tracker is not None:
+                job.tracker = tracker
+                job.last_polled = now  # the previous leader polled it at most a lease ago
+            else:
+                job.tracker = (
+                    None
+                    if isinstance(job.since, str)
+                    else JobTracker(job.project_id, job.job_id, since=job.since)
+                )
+            job.fence = fence
+
+    async def _group_ready(self) -> None:
+        group = self._group
+        assert group is not None
+        while True:
+            keys = [_job_key(job) for job in self._jobs.values()]
+            try:
+                positions = await group.positions(keys)
+            except CoordinatorUnavailable as exc:
+                self._unreachable(exc.reason)
+                await asyncio.sleep(self._recheck)
+                continue
+            if all(json.loads(positions.get(key, "{}")).get("started") for key in keys):
+                return
+            if self._task is None or self._task.done():
+                raise ClientClosedError("the monitor stopped before it was ready")
+            await asyncio.sleep(0.05)
 
     async def ready(self) -> None:
-        """Return once every job watched now has taken its first snapshot (its first poll)."""
+        """Return once every job watched now has taken its first snapshot (its first poll).
+
+        In a group: once the group has a position for every job this member watches.
+        """
         self._start()
+        if self._group is not None:
+            await self._group_ready()
+            return
         while True:
             pending = [
                 job for job in self._jobs.values() if job.tracker is None or not job.tracker.started
@@ -292,6 +557,8 @@ class Monitor(AsyncIterator[BuildEvent]):
             raise StopAsyncIteration
         if not self._closed:
             self._start()
+        if self._group is not None:
+            return await self._next_in_group()
         item = await self._events.get()
         if item is _STOP:
             raise StopAsyncIteration
@@ -324,7 +591,8 @@ class Monitor(AsyncIterator[BuildEvent]):
                         pass
                     continue
                 job = self._jobs[(entry.project_id, entry.job_id)]
-                await self._poll(job)
+                for event in await self._poll(job) or ():
+                    self._events.put_nowait(event)
                 self._progress.set()
         except asyncio.CancelledError:
             raise
@@ -343,7 +611,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._ledger.record(max(at, loop.time()))
         self.requests += 1
 
-    async def _poll(self, job: _Watched) -> None:
+    async def _poll(self, job: _Watched) -> list[BuildEvent] | None:
+        """One poll of ``job``: its events, or None when it failed or dropped the job."""
         loop = asyncio.get_running_loop()
         job.last_polled = loop.time()
         job.polls += 1
@@ -358,7 +627,7 @@ class Monitor(AsyncIterator[BuildEvent]):
             )
             if isinstance(error, RateLimitError) and error.retry_after:
                 self._not_before = loop.time() + error.retry_after
-            return
+            return None
         except ClientClosedError:
             raise
         except NorthflankError as error:
@@ -366,11 +635,10 @@ class Monitor(AsyncIterator[BuildEvent]):
             self._jobs.pop((job.project_id, job.job_id), None)
             error.add_note(f"monitor: job {job.project_id}/{job.job_id} is no longer watched")
             self._events.put_nowait(error)
-            return
+            return None
         if events:
             job.last_event_at = loop.time()
-        for event in events:
-            self._events.put_nowait(event)
+        return events
 
     async def _read(self, job: _Watched) -> list[BuildEvent]:
         """One poll of a job: its events, or an error with the tracker unchanged."""
@@ -400,3 +668,11 @@ class Monitor(AsyncIterator[BuildEvent]):
 
 
 _STOP: BaseException = StopAsyncIteration()
+
+
+def _job_key(job: _Watched) -> str:
+    return f"{job.project_id}/{job.job_id}"
+
+
+# Stands for an undecodable entry of a group's stream while it is acknowledged.
+_SKIPPED = BuildEvent("created", JobBuild(id="-"), "-", "-")

@@ -42,7 +42,7 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from ._models import JobBuild
+from ._models import BuildStatus, JobBuild
 
 __all__ = [
     "DEFAULT_BUDGET_PER_HOUR",
@@ -154,6 +154,54 @@ class JobTracker:
     def tracked(self) -> Mapping[str, JobBuild]:
         """The running builds being tracked, by id, oldest first (a copy)."""
         return dict(self._tracked)
+
+    # -- durable position (group monitoring)
+
+    def position(self) -> dict[str, object]:
+        """What a restarted tracker needs to go on with nothing missed nor repeated.
+
+        Ids, the watermark time and the tracked builds' statuses only (JSON-able): no other
+        build data. `from_position()` turns it back into a tracker.
+        """
+        return {
+            "v": 1,
+            "started": self.started,
+            "snapshot": self._snapshot_pending,
+            "time": None if self._time is None else self._time.isoformat(),
+            "ids": list(self._ids),
+            "tracked": [
+                [b.id, None if b.status is None else str(b.status)] for b in self._tracked.values()
+            ],
+        }
+
+    @classmethod
+    def from_position(
+        cls, project_id: str, job_id: str, position: Mapping[str, object], *, memory: int = 1000
+    ) -> JobTracker:
+        """The tracker a `position()` describes; ``ValueError`` for one that is not."""
+        try:
+            if position.get("v") != 1:
+                raise ValueError("unknown version")
+            tracker = cls(project_id, job_id, memory=memory)
+            time = position["time"]
+            tracker._time = None if time is None else datetime.fromisoformat(str(time))
+            ids = position["ids"]
+            tracked = position["tracked"]
+            if not isinstance(ids, list) or not isinstance(tracked, list):
+                raise ValueError("ids and tracked must be lists")
+            tracker._remember(str(build_id) for build_id in ids)
+            for build_id, status in tracked:
+                known = status in BuildStatus.__members__.values()
+                tracker._tracked[str(build_id)] = JobBuild(
+                    id=str(build_id),
+                    status=BuildStatus(status) if known else status,
+                    concluded=False,
+                )
+            tracker._snapshot_pending = bool(position["snapshot"])
+            tracker._generation = 1 if position["started"] else 0
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"not a tracker position: {error}") from None
+        return tracker
 
     # -- polls
 

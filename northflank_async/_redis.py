@@ -19,7 +19,8 @@ keys live on one node):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from ._checks import check_number
@@ -28,7 +29,9 @@ from ._fleet import (
     BudgetView,
     Coordinator,
     CoordinatorUnavailable,
+    Delivery,
     Grant,
+    GroupChannel,
     SharedBudget,
     Told,
     check_name,
@@ -37,7 +40,9 @@ from ._fleet import (
 if TYPE_CHECKING:
     import redis.asyncio
 
-__all__ = ["PROBE_LEASE", "RedisCoordinator"]
+__all__ = ["PROBE_LEASE", "STREAM_MAXLEN", "RedisCoordinator"]
+
+_T = TypeVar("_T")
 
 #: A probe whose answer has not come back after this many seconds (its process died, or the
 #: API is slow) no longer holds the fleet back: the next request goes as the probe.
@@ -134,6 +139,144 @@ return view()
 )
 
 
+# -- monitoring groups ------------------------------------------------------------------------
+#
+# Keys of group ``G`` (one hash tag, so one node): ``NS:group:{G}:leader`` (the member holding
+# the poll lease, expiring with it), ``NS:group:{G}:fence`` (the fencing counter, raised at
+# each new lease), ``NS:group:{G}:positions`` (a hash: each job's durable position, JSON of
+# ids and statuses), ``NS:group:{G}:events`` (the stream of events, with the consumer group
+# ``members``).
+
+#: A group's stream keeps about this many events (handed out or not), oldest dropped first.
+STREAM_MAXLEN = 100_000
+_CONSUMERS = "members"
+
+# KEYS: leader, fence. ARGV: member, lease ms. Returns the fencing token, or 0.
+_ACQUIRE = """
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  local fence = redis.call('GET', KEYS[2])
+  if fence then return tonumber(fence) end
+  return redis.call('INCR', KEYS[2])
+end
+if holder then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+
+# KEYS: leader. ARGV: member.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: leader, fence, events, positions. ARGV: member, fence, job, position, maxlen, events...
+# Returns 1 when written, 0 (nothing written) when the lease or the fence moved on.
+_PUBLISH = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
+  return 0
+end
+for i = 6, #ARGV do
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+end
+redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
+return 1
+"""
+
+
+class _RedisGroup:
+    """`GroupChannel` on four Redis keys; see the comment above."""
+
+    def __init__(self, coordinator: RedisCoordinator, group: str) -> None:
+        self._coordinator = coordinator
+        base = f"{coordinator.namespace}:group:{{{group}}}"
+        self.leader, self.fence = f"{base}:leader", f"{base}:fence"
+        self.events, self.positions_key = f"{base}:events", f"{base}:positions"
+        self._ready = False  # the consumer group exists (as far as this member knows)
+
+    async def acquire(self, member: str, lease: float) -> int | None:
+        ms = max(1, round(lease * 1000))
+        (fence,) = await self._coordinator._run("acquire", [self.leader, self.fence], [member, ms])
+        return int(fence) or None
+
+    async def release(self, member: str) -> None:
+        await self._coordinator._run("release", [self.leader], [member])
+
+    async def positions(self, jobs: list[str]) -> dict[str, str]:
+        if not jobs:
+            return {}
+        client = self._coordinator._client
+        values = await self._coordinator._call(lambda: client.hmget(self.positions_key, jobs))
+        return {job: _text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
+
+    async def publish(
+        self, member: str, fence: int, job: str, position: str, events: list[str]
+    ) -> bool:
+        keys = [self.leader, self.fence, self.events, self.positions_key]
+        args = [member, fence, job, position, STREAM_MAXLEN, *events]
+        (written,) = await self._coordinator._run("publish", keys, args)
+        return bool(int(written))
+
+    async def _ensure_group(self) -> None:
+        if self._ready:
+            return
+        client = self._coordinator._client
+        from redis.exceptions import ResponseError
+
+        async def create() -> None:
+            try:
+                await client.xgroup_create(self.events, _CONSUMERS, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+        await self._coordinator._call(create)
+        self._ready = True
+
+    async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
+        await self._ensure_group()
+        client = self._coordinator._client
+        try:
+            if claim_after is not None:
+                idle = max(1, round(claim_after * 1000))
+                reply = await self._coordinator._call(
+                    lambda: client.xautoclaim(
+                        self.events, _CONSUMERS, member, idle, start_id="0-0", count=1
+                    )
+                )
+                for entry_id, fields in reply[1]:
+                    return _delivery(entry_id, fields, redelivered=True)
+            block = max(1, round(self._coordinator._block * 1000))
+            answer: Any = await self._coordinator._call(
+                lambda: client.xreadgroup(
+                    _CONSUMERS, member, {self.events: ">"}, count=1, block=block
+                )
+            )
+        except CoordinatorUnavailable as exc:
+            if "NOGROUP" in exc.reason:  # the server lost the group (a restart without data)
+                self._ready = False
+            raise
+        for _stream, entries in answer or []:
+            for entry_id, fields in entries:
+                return _delivery(entry_id, fields, redelivered=False)
+        return None
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        if entry_ids:
+            client = self._coordinator._client
+            await self._coordinator._call(lambda: client.xack(self.events, _CONSUMERS, *entry_ids))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _delivery(entry_id: Any, fields: Any, *, redelivered: bool) -> Delivery:
+    payload = fields.get(b"e", fields.get("e", b""))
+    return Delivery(_text(entry_id), _text(payload), redelivered=redelivered)
+
+
 def _seconds(ms: Any) -> float | None:
     value = int(ms)
     return None if value < 0 else value / 1000
@@ -218,7 +361,11 @@ class RedisCoordinator(Coordinator):
         self._scripts = {
             "reserve": client.register_script(_RESERVE),
             "settle": client.register_script(_SETTLE),
+            "acquire": client.register_script(_ACQUIRE),
+            "release": client.register_script(_RELEASE),
+            "publish": client.register_script(_PUBLISH),
         }
+        self._block = 0.5  # seconds a member's read of its group's stream waits at most
         self._errors = _redis_errors()
 
     @classmethod
@@ -256,6 +403,7 @@ class RedisCoordinator(Coordinator):
         coordinator = cls(client, namespace=namespace, budget_key=budget_key, recheck=recheck)
         coordinator._owns_client = True
         coordinator._where = _safe(url)
+        coordinator._block = min(1.0, timeout / 2)
         return coordinator
 
     @property
@@ -266,12 +414,22 @@ class RedisCoordinator(Coordinator):
     def _shared_budget(self, derived_key: str) -> SharedBudget:
         return _RedisBudget(self, self.budget_key or derived_key)
 
+    def _group_channel(self, group: str) -> GroupChannel:
+        return _RedisGroup(self, check_name(group, "group"))
+
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
         try:
             reply = await self._scripts[script](keys=keys, args=args)
         except self._errors as exc:
             raise CoordinatorUnavailable(_describe(exc)) from None
-        return list(reply)
+        return list(reply) if isinstance(reply, list) else [reply]
+
+    async def _call(self, command: Callable[[], Awaitable[_T]]) -> _T:
+        """Run one Redis command; its errors become `CoordinatorUnavailable`."""
+        try:
+            return await command()
+        except self._errors as exc:
+            raise CoordinatorUnavailable(_describe(exc)) from None
 
     async def aclose(self) -> None:
         """Close the connection pool this coordinator opened (a lent client stays open)."""

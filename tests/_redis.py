@@ -59,10 +59,13 @@ class RedisServer:
     """One ``redis-server`` process with no persistence, in a temporary directory.
 
     :meth:`stop` and :meth:`start` may be called again (same port) to simulate an outage.
+    ``persistent``: an append-only file, written before each answer, keeps the data across
+    such a restart (what a group's durable positions need).
     """
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, *, persistent: bool = False) -> None:
         self.binary = binary
+        self.persistent = persistent
         self.port = _free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="nf-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -73,7 +76,15 @@ class RedisServer:
 
     def start(self, timeout: float = 20.0) -> None:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        argv += ["--save", "", "--appendonly", "no", "--dir", self._dir.name]
+        argv += ["--save", "", "--dir", self._dir.name]
+        argv += (
+            ["--appendonly", "yes", "--appendfsync", "always"]
+            if self.persistent
+            else [
+                "--appendonly",
+                "no",
+            ]
+        )
         log = Path(self._dir.name, "redis.log").open("ab")  # noqa: SIM115  (the child keeps it)
         with log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=log)
