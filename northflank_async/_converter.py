@@ -478,8 +478,8 @@ def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
     if not isinstance(value, list):
         raise DecodeError(f"expected an array, got {type(value).__name__}", field=root)
     # What cattrs' list hook does, without its dispatch of ``list[cls]`` on every page.
-    hook = _fast.get_structure_hook(cls)
     try:
+        hook = _fast.get_structure_hook(cls)
         return [hook(item, cls) for item in value]
     except Exception:
         pass
