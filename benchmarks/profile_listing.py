@@ -389,7 +389,7 @@ _LAYERS = (
             "northflank_async/_wire.py",
             "northflank_async/_endpoints.py",
             "northflank_async/_resources.py",
-            "attr/_make.py",  # attrs.evolve in decode_frame
+            "attr/_make.py",
             "<attrs generated",  # the Page it makes
         ),
     ),

@@ -443,13 +443,18 @@ def _decode(value: Any, cls: Any, root: str) -> Any:
         return _fast.structure(value, cls)
     except Exception:
         pass
+    raise _explain(value, cls, root) from None
+
+
+def _explain(value: Any, cls: Any, root: str) -> DecodeError:
+    """The `DecodeError` naming the field of ``value`` that ``_fast`` refused."""
     # Slow path, only for payloads that are already known to be bad: find the field to name.
     try:
         _detailed.structure(value, cls)
     except Exception as exc:
         path, message = _path_of(exc, root)
-        raise DecodeError(message, field=_wire_path(path)) from None
-    raise DecodeError("payload could not be decoded", field=root)  # pragma: no cover
+        return DecodeError(message, field=_wire_path(path))
+    return DecodeError("payload could not be decoded", field=root)  # pragma: no cover
 
 
 def _wire_path(path: str) -> str:
@@ -472,4 +477,10 @@ def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
     """Structure a JSON array into ``list[cls]``, raising `DecodeError` on bad input."""
     if not isinstance(value, list):
         raise DecodeError(f"expected an array, got {type(value).__name__}", field=root)
-    return _decode(value, list[cls], root)  # type: ignore[valid-type, no-any-return]
+    # What cattrs' list hook does, without its dispatch of ``list[cls]`` on every page.
+    try:
+        hook = _fast.get_structure_hook(cls)
+        return [hook(item, cls) for item in value]
+    except Exception:
+        pass
+    raise _explain(value, list[cls], root) from None  # type: ignore[valid-type]

@@ -234,6 +234,9 @@ class AsyncCursorIterator(AsyncIterator[T]):
         self._limit = limit
         self._buffer: Sequence[T] = ()
         self._index = 0
+        # Items of the buffer, up to this index, that need no check but counting: not the last
+        # one that `limit` allows (yielding it ends the walk), none once the walk has ended.
+        self._ready = 0
         self._page_cursor = cursor  # the cursor that fetched the page in the buffer
         self._next_cursor = cursor  # the cursor of the page after it
         self._ended = False
@@ -256,6 +259,11 @@ class AsyncCursorIterator(AsyncIterator[T]):
         return self
 
     async def __anext__(self) -> T:
+        index = self._index
+        if index < self._ready:  # the common case: the next item of the page in hand
+            self._index = index + 1
+            self.items_yielded += 1
+            return self._buffer[index]
         self._walked = True
         while self._index >= len(self._buffer):
             step = await self._next_step()
@@ -267,8 +275,13 @@ class AsyncCursorIterator(AsyncIterator[T]):
         item = self._buffer[self._index]
         self._index += 1
         self.items_yielded += 1
-        if self._limit is not None and self.items_yielded >= self._limit:
+        limit = self._limit
+        if limit is not None and self.items_yielded >= limit:
             self._end()
+        elif limit is None:
+            self._ready = len(self._buffer)
+        else:
+            self._ready = min(len(self._buffer), self._index + limit - self.items_yielded - 1)
         return item
 
     async def _next_step(self) -> Step[T] | None:
@@ -292,6 +305,7 @@ class AsyncCursorIterator(AsyncIterator[T]):
 
     def _end(self) -> None:
         self._ended = True
+        self._ready = 0
         self._source.stop()
 
     async def collect(self) -> list[T]:

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import attrs
-
 from ._converter import decode_list
 from ._errors import APIError, DecodeError, TooManyRequestsError, error_class_for
 from ._models import Page
@@ -228,7 +226,11 @@ def read_list_frame(envelope: Any, key: str) -> Page[Any]:
 def decode_frame(frame: Page[Any], key: str, cls: type[T]) -> Page[T]:
     """Decode the items of a frame from `read_list_frame()` into ``cls``."""
     items = decode_list(frame.items, cls, root=f"data.{key}")
-    return attrs.evolve(frame, items=items)
+    # The frame's other fields were checked by read_list_frame: no need for attrs.evolve's
+    # field-by-field copy through __init__ on every page.
+    return Page(
+        items=items, has_next_page=frame.has_next_page, count=frame.count, cursor=frame.cursor
+    )
 
 
 def parse_list_page(envelope: Any, key: str, cls: type[T]) -> Page[T]:
