@@ -238,8 +238,10 @@ async def test_redis_down_falls_back_with_one_warning_and_comes_back(
                 return [len(builds) for builds in await asyncio.gather(*walks)]
 
             assert await listings() == [30] * 4
-            # The fleet's count: the API's 976, less answers counted twice while 4 were out.
-            assert 976 - 4 <= int((await stored(coord))[key]["remaining"]) <= 976
+            # The fleet's count: never above the API's 976. It is conservative: an answer is
+            # settled (in the background) less the requests still reserved then, and how many
+            # those are depends on how late the settling runs, so only a loose floor holds.
+            assert 976 - 24 <= int((await stored(coord))[key]["remaining"]) <= 976
 
             redis_server.stop()
             with caplog.at_level(logging.INFO, logger="northflank_async"):
