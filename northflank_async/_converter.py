@@ -473,13 +473,22 @@ def decode(value: Any, cls: type[T], *, root: str = "data") -> T:
     return _decode(value, cls, root)  # type: ignore[no-any-return]
 
 
+def _hook_of(converter: cattrs.Converter, cls: type) -> Any:
+    """The converter's structure function for ``cls``, looked up once per page."""
+    get = getattr(converter, "get_structure_hook", None)  # cattrs 24.1 and later
+    if get is not None:
+        return get(cls)
+    # Older cattrs (the declared floor is 23.2.1) keeps the same lookup under this name.
+    return converter._structure_func.dispatch(cls)  # type: ignore[call-arg]
+
+
 def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
     """Structure a JSON array into ``list[cls]``, raising `DecodeError` on bad input."""
     if not isinstance(value, list):
         raise DecodeError(f"expected an array, got {type(value).__name__}", field=root)
     # What cattrs' list hook does, without its dispatch of ``list[cls]`` on every page.
     try:
-        hook = _fast.get_structure_hook(cls)
+        hook = _hook_of(_fast, cls)
         return [hook(item, cls) for item in value]
     except Exception:
         pass
