@@ -393,8 +393,12 @@ class RedisCoordinator(Coordinator):
                 url,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,
-                # One attempt: an unreachable server means the fallback, at once.
-                retry=Retry(NoBackoff(), 0),
+                # One more attempt, at once: after Redis restarts, the pool's first command
+                # meets a connection the old server closed, and that is no outage (it would
+                # log a second "unreachable" for one outage). An unreachable server fails
+                # the retry as fast, and the fallback follows. A script run twice for a lost
+                # reply only over-counts a reservation, which expires.
+                retry=Retry(NoBackoff(), 1),
             )
         except ValueError as exc:  # a scheme redis does not know, a bad port or db
             raise ConfigurationError(

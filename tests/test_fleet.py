@@ -220,6 +220,22 @@ async def test_waiting_for_a_probe_is_bounded_by_max_rate_limit_wait(
         assert fake.request_count == 0
 
 
+async def test_a_restarted_redis_is_no_outage(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a quick restart the pool's old connection is dead: retried, not an outage."""
+    coord = RedisCoordinator.from_url(redis_server.url, namespace="t")
+    async with coord, FakeNorthflank(token=TOKEN, rate_limit=(1000, 60)) as fake:
+        fake.add_job("p", "j", builds=3)
+        async with NorthflankClient(TOKEN, base_url=fake.base_url, coordinator=coord) as nf:
+            await nf.jobs.builds.list(project_id="p", job_id="j").collect()
+            redis_server.stop()
+            redis_server.start()  # between two requests: nothing was ever unreachable
+            with caplog.at_level(logging.INFO, logger="northflank_async"):
+                await nf.jobs.builds.list(project_id="p", job_id="j").collect()
+    assert [r.getMessage() for r in caplog.records if "coordinator" in r.getMessage()] == []
+
+
 async def test_redis_down_falls_back_with_one_warning_and_comes_back(
     redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
