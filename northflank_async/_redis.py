@@ -384,6 +384,7 @@ class RedisCoordinator(Coordinator):
         redis_asyncio = _import_redis()
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError
 
         check_number(timeout, "timeout", above=True, error=ConfigurationError)
         if not isinstance(url, str):
@@ -397,8 +398,9 @@ class RedisCoordinator(Coordinator):
                 # meets a connection the old server closed, and that is no outage (it would
                 # log a second "unreachable" for one outage). An unreachable server fails
                 # the retry as fast, and the fallback follows. A script run twice for a lost
-                # reply only over-counts a reservation, which expires.
-                retry=Retry(NoBackoff(), 1),
+                # reply only over-counts a reservation, which expires. A timeout is not
+                # retried: it already took its full time.
+                retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
             )
         except ValueError as exc:  # a scheme redis does not know, a bad port or db
             raise ConfigurationError(
