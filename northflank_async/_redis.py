@@ -401,6 +401,7 @@ class RedisCoordinator(Coordinator):
                 # reply only over-counts a reservation, which expires. A timeout is not
                 # retried: it already took its full time.
                 retry=Retry(NoBackoff(), 1, supported_errors=(ConnectionError,)),
+                retry_on_error=[ConnectionError],  # redis-py 5.0 uses `retry` only with it
             )
         except ValueError as exc:  # a scheme redis does not know, a bad port or db
             raise ConfigurationError(
