@@ -15,14 +15,48 @@ from ._converter import decode
 from ._errors import DecodeError
 from ._http import Transport
 from ._models import Page
-from ._pagination import AsyncCursorIterator, FetchPage
-from ._wire import parse_data, parse_list_page
+from ._pagination import AsyncCursorIterator, DecodePage, FetchPage
+from ._wire import decode_frame, parse_data, read_list_frame
 
-__all__ = ["MAX_PER_PAGE", "call", "list_pages", "listing"]
+__all__ = ["MAX_PER_PAGE", "call", "list_frames", "list_pages", "listing", "page_decoder"]
 
 T = TypeVar("T")
 
 MAX_PER_PAGE = 100
+
+
+def list_frames(
+    transport: Transport, path: str, key: str, per_page: int, *, retry: bool = True
+) -> FetchPage[Any]:
+    """The ``fetch_page(cursor)`` of a list endpoint whose items are left undecoded.
+
+    One request per page; the envelope and its pagination are checked (`read_list_frame()`),
+    so the walk can go on, and `page_decoder()` decodes the items when they are wanted.
+    ``retry=False``: one attempt per page, no retries (see ``Transport.request``).
+    """
+    base = {"per_page": str(per_page)}
+
+    async def fetch_frame(cursor: str | None) -> Page[Any]:
+        params = base if cursor is None else {**base, "cursor": cursor}
+        envelope = await transport.request("GET", path, params=params, retry=retry)
+        try:
+            return read_list_frame(envelope, key)
+        except DecodeError as error:
+            raise error.at("GET", path) from None
+
+    return fetch_frame
+
+
+def page_decoder(path: str, key: str, model: type[T]) -> DecodePage[T]:
+    """Decode the items of a frame from `list_frames()` into ``model``."""
+
+    def decode_page(frame: Page[Any]) -> Page[T]:
+        try:
+            return decode_frame(frame, key, model)
+        except DecodeError as error:
+            raise error.at("GET", path) from None
+
+    return decode_page
 
 
 def list_pages(
@@ -38,15 +72,11 @@ def list_pages(
 
     ``retry=False``: one attempt per page, no retries (see ``Transport.request``).
     """
-    base = {"per_page": str(per_page)}
+    fetch_frame = list_frames(transport, path, key, per_page, retry=retry)
+    decode_page = page_decoder(path, key, model)
 
     async def fetch_page(cursor: str | None) -> Page[T]:
-        params = base if cursor is None else {**base, "cursor": cursor}
-        envelope = await transport.request("GET", path, params=params, retry=retry)
-        try:
-            return parse_list_page(envelope, key, model)
-        except DecodeError as error:
-            raise error.at("GET", path) from None
+        return decode_page(await fetch_frame(cursor))
 
     return fetch_page
 
@@ -71,8 +101,15 @@ def listing(
         raise ValueError(f"cursor must be a string or None, got {cursor!r}")
     if limit is not None:
         per_page = max(1, min(per_page, limit))  # never fetch more than the caller wants
-    fetch_page = list_pages(transport, path, key, model, per_page)
-    return AsyncCursorIterator(fetch_page, cursor=cursor, limit=limit, prefetch=prefetch)
+    # The walker fetches frames and the iterator decodes a page when the consumer takes it: with
+    # prefetch, the next request is then in flight while the page in hand is decoded.
+    return AsyncCursorIterator(
+        list_frames(transport, path, key, per_page),
+        decode=page_decoder(path, key, model),
+        cursor=cursor,
+        limit=limit,
+        prefetch=prefetch,
+    )
 
 
 async def call(

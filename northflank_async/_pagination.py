@@ -21,19 +21,29 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import attrs
 
 from ._errors import NorthflankError, PaginationError
 from ._models import Page
 
-__all__ = ["AsyncCursorIterator", "CursorTracker", "FetchPage", "PageWalker", "Step"]
+__all__ = [
+    "AsyncCursorIterator",
+    "CursorTracker",
+    "DecodePage",
+    "FetchPage",
+    "PageWalker",
+    "Step",
+]
 
 T = TypeVar("T")
 
 FetchPage = Callable[[str | None], Awaitable[Page[T]]]
 """``fetch_page(cursor)``: one decoded page of a listing (``cursor=None`` for the first)."""
+
+DecodePage = Callable[[Page[Any]], Page[T]]
+"""``decode(frame)``: a page whose items a ``FetchPage`` left undecoded, decoded."""
 
 #: Empty pages in a row that claim a next page before a listing is refused as endless. One or
 #: two can be legitimate (items deleted between two requests empty a page); a third in a row is
@@ -209,23 +219,51 @@ class AsyncCursorIterator(AsyncIterator[T]):
     a list; `pages()` walks whole `Page` objects instead. An iterator is single-use:
     call ``list()`` again for a second walk.
 
+    Given ``decode``, ``fetch_page`` answers pages whose items are still raw and each page is
+    decoded when the consumer takes it, not when it arrives: with ``prefetch``, the request for
+    the next page then travels while this one is decoded.
+
     ``resume_cursor`` and ``items_yielded`` say at any moment where a new listing would go on:
     after an error, ``list(..., cursor=it.resume_cursor)`` continues with nothing lost or
     repeated (the error's notes say the same).
     """
 
+    @overload
     def __init__(
         self,
         fetch_page: FetchPage[T],
         *,
+        decode: None = None,
+        cursor: str | None = None,
+        limit: int | None = None,
+        prefetch: int = 0,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        fetch_page: FetchPage[Any],
+        *,
+        decode: DecodePage[T],
+        cursor: str | None = None,
+        limit: int | None = None,
+        prefetch: int = 0,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        fetch_page: FetchPage[Any],
+        *,
+        decode: DecodePage[T] | None = None,
         cursor: str | None = None,
         limit: int | None = None,
         prefetch: int = 0,
     ) -> None:
-        walker = PageWalker(fetch_page, cursor=cursor, limit=limit)
+        walker: PageWalker[Any] = PageWalker(fetch_page, cursor=cursor, limit=limit)
         self._walker = walker
-        self._source: _Source[T] = walker
-        self._prefetch: _Prefetch[T] | None = None
+        self._decode = decode
+        self._source: _Source[Any] = walker
+        self._prefetch: _Prefetch[Any] | None = None
         if prefetch > 0:
             self._prefetch = self._source = _Prefetch(walker, prefetch)
             # Breaking out of `async for` drops the iterator without telling it: when it is
@@ -289,6 +327,10 @@ class AsyncCursorIterator(AsyncIterator[T]):
             return None
         try:
             step = await self._source.step()
+            if step is not None and self._decode is not None:
+                if self._prefetch is not None:
+                    await self._let_prefetch_send()
+                step = Step(step.cursor, self._decode(step.page))
         except NorthflankError as error:
             self._end()
             error.add_note(
@@ -302,6 +344,15 @@ class AsyncCursorIterator(AsyncIterator[T]):
             return None
         self._page_cursor, self._next_cursor = step.cursor, step.page.cursor
         return step
+
+    async def _let_prefetch_send(self) -> None:
+        # Taking the page freed a prefetch slot: one turn of the loop lets the task write its
+        # request, so that the server works on the next page while this one is decoded.
+        try:
+            await asyncio.sleep(0)
+        except BaseException:
+            self._end()  # cancelled: the listing is over, whether or not the caller keeps it
+            raise
 
     def _end(self) -> None:
         self._ended = True

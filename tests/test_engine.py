@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
 import pytest
 
-from northflank_async import NorthflankClient, PaginationError, ServerError
+from northflank_async import DecodeError, JobBuild, NorthflankClient, PaginationError, ServerError
 from northflank_async._models import Page
-from northflank_async._pagination import AsyncCursorIterator, PageWalker, Step
+from northflank_async._pagination import (
+    AsyncCursorIterator,
+    DecodePage,
+    FetchPage,
+    PageWalker,
+    Step,
+)
 from northflank_async.testing import FakeNorthflank
 
 P, J = "proj", "job"
@@ -156,3 +163,69 @@ class TestDeprecatedErrorResumePoint:
             assert info.value.resume_cursor == it.resume_cursor is not None
         with pytest.warns(DeprecationWarning, match="items_yielded"):
             assert info.value.items_yielded == it.items_yielded == len(seen) == 100
+
+
+class TestDecodingWhenTaken:
+    """With ``decode``, a page is decoded when the consumer takes it, not when it arrives."""
+
+    @staticmethod
+    def recorder(
+        pages: dict[str | None, Page[int]], events: list[str]
+    ) -> tuple[FetchPage[int], DecodePage[int]]:
+        async def fetch_page(cursor: str | None) -> Page[int]:
+            events.append(f"sent {cursor}")
+            await asyncio.sleep(0)  # the answer travels
+            return pages[cursor]
+
+        def decode(frame: Page[int]) -> Page[int]:
+            events.append(f"decoded {frame.items[0]}")
+            return Page(
+                items=[item * 10 for item in frame.items],
+                has_next_page=frame.has_next_page,
+                count=frame.count,
+                cursor=frame.cursor,
+            )
+
+        return fetch_page, decode
+
+    async def test_prefetch_sends_the_next_request_before_decoding(self) -> None:
+        """prefetch=1: the next page's request is out while the page in hand is decoded."""
+        events: list[str] = []
+        fetch_page, decode = self.recorder(pages_of(list(range(9)), 3), events)
+        items = await AsyncCursorIterator(fetch_page, decode=decode, prefetch=1).collect()
+        assert items == [i * 10 for i in range(9)]
+        assert events == ["sent None", "sent c1", "decoded 0", "sent c2", "decoded 3", "decoded 6"]
+
+    async def test_without_prefetch_nothing_is_sent_ahead(self) -> None:
+        """The default walk sends a request only when the consumer needs its page."""
+        events: list[str] = []
+        fetch_page, decode = self.recorder(pages_of(list(range(9)), 3), events)
+        iterator = AsyncCursorIterator(fetch_page, decode=decode)
+        assert [await anext(iterator) for _ in range(3)] == [0, 10, 20]
+        assert events == ["sent None", "decoded 0"]
+        await iterator.aclose()
+
+    async def test_a_page_that_fails_to_decode_ends_the_walk_with_its_resume_point(
+        self, nf: NorthflankClient, fake: FakeNorthflank
+    ) -> None:
+        """A bad item met when its page is taken is a DecodeError; the prefetch stops there."""
+        stored = fake.builds(P, J)
+        stored[10]["concluded"] = "yes"  # the second page's first build: not a bool
+        iterator = nf.jobs.builds.list(project_id=P, job_id=J, per_page=10, prefetch=1)
+        seen: list[JobBuild] = []
+
+        async def walk() -> None:
+            async for build in iterator:
+                seen.append(build)
+
+        with pytest.raises(DecodeError) as info:
+            await walk()
+        assert info.value.field == "data.builds[0].concluded"
+        assert [b.id for b in seen] == [b["id"] for b in stored[:10]]
+        assert iterator.items_yielded == 10
+        # Resuming where the iterator says goes on at the page that failed, nothing skipped.
+        stored[10]["concluded"] = True
+        again = nf.jobs.builds.list(project_id=P, job_id=J, cursor=iterator.resume_cursor, limit=1)
+        assert [b.id async for b in again] == [stored[10]["id"]]
+        await iterator.aclose()
+        assert [t for t in asyncio.all_tasks() if t.get_name() == "northflank-async-prefetch"] == []
