@@ -293,6 +293,9 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._closed = True
         task, self._task = self._task, None
         if task is not None and not task.done():
+            # The loops also end at their next turn once closed, and the wake below starts that
+            # turn: a cancellation swallowed by a library under a poll cannot keep them going.
+            self._changed.set()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         self._events.put_nowait(_STOP)
@@ -409,7 +412,7 @@ class Monitor(AsyncIterator[BuildEvent]):
         loop = asyncio.get_running_loop()
         fence: int | None = None
         try:
-            while True:
+            while not self._closed:
                 try:
                     got = await group.acquire(self._member, self._lease)
                 except CoordinatorUnavailable as exc:
@@ -438,7 +441,7 @@ class Monitor(AsyncIterator[BuildEvent]):
     async def _lead_until(self, group: GroupChannel, fence: int, renew_at: float) -> bool:
         """Poll the jobs that fall due before ``renew_at``; False once the lease is lost."""
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._closed:
             self._changed.clear()
             now = loop.time()
             if now >= renew_at:
@@ -482,6 +485,7 @@ class Monitor(AsyncIterator[BuildEvent]):
             if not written:
                 self._forget()  # another member leads: what this one polled is dropped
                 return False
+        return True  # closed: the lease is still held, and `_close` gives it up
 
     async def _restore(self, group: GroupChannel, fence: int) -> None:
         """Load the trackers of the jobs not loaded under ``fence`` from the group's positions."""
@@ -572,7 +576,7 @@ class Monitor(AsyncIterator[BuildEvent]):
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while True:
+            while not self._closed:
                 self._changed.clear()
                 now = loop.time()
                 plan = self._plan(now)

@@ -162,6 +162,34 @@ class TestMonitor:
                 assert [e async for e in monitor] == []
 
     @on_virtual_clock
+    async def test_a_poll_that_swallows_its_cancellation_does_not_keep_it_running(self) -> None:
+        """aclose() returns even when a library under a poll swallows the CancelledError."""
+        async with FakeNorthflank() as fake:
+            fake.add_job(P, "ci", builds=2)
+            async with virtual_client(fake) as nf:
+                monitor = nf.monitor(500)
+                polled, swallowed, polls = asyncio.Event(), [], []
+
+                async def poll(job: object) -> None:
+                    polls.append(job)
+                    if len(polls) > 1:  # the loop went on after aclose(): end it with a failure
+                        raise AssertionError("polled again after aclose()")
+                    polled.set()
+                    try:
+                        await asyncio.sleep(3600)
+                    except asyncio.CancelledError as exc:
+                        swallowed.append(exc)  # what a misbehaving library does
+
+                monitor._poll = poll  # type: ignore[method-assign]
+                monitor.watch_job(P, "ci")
+                async with monitor:
+                    await polled.wait()
+                    # A guard, not a measure: before the fix the monitor polled on for ever.
+                    await asyncio.wait_for(monitor.aclose(), 7200)
+                assert (len(swallowed), len(polls)) == (1, 1)
+                assert "northflank-async-monitor" not in {t.get_name() for t in asyncio.all_tasks()}
+
+    @on_virtual_clock
     async def test_default_budget_is_half_the_announced_limit(self) -> None:
         async with FakeNorthflank(rate_limit=(1000, 3600.0)) as fake:
             fake.add_job(P, "ci", builds=2)
