@@ -37,3 +37,26 @@ class ThreadedFake:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
+
+
+class SwallowingPoll:
+    """Stands in for ``Monitor._poll``: a poll whose cancellation is swallowed underneath.
+
+    It waits until cancelled and keeps the CancelledError, as a misbehaving library would.
+    A second poll means the monitor went on after ``aclose()``: it fails, ending the loop.
+    """
+
+    def __init__(self) -> None:
+        self.polled = asyncio.Event()
+        self.swallowed: list[asyncio.CancelledError] = []
+        self.polls: list[object] = []
+
+    async def __call__(self, job: object) -> None:
+        self.polls.append(job)
+        if len(self.polls) > 1:
+            raise AssertionError("polled again after aclose()")
+        self.polled.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError as exc:
+            self.swallowed.append(exc)

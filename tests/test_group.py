@@ -23,6 +23,7 @@ from northflank_async.testing import FakeNorthflank
 
 from ._group_run import run_group
 from ._redis import RedisServer, require_redis
+from ._support import SwallowingPoll
 from .test_monitoring import build, poll, started
 
 TOKEN = "nf-group-secret-token-0123456789"
@@ -165,26 +166,15 @@ async def test_a_leader_whose_poll_swallows_its_cancellation_still_stops(
             fake.token, base_url=fake.base_url, coordinator=coordinator
         ) as nf:
             monitor = nf.monitor(3600, group="g", lease=5.0)
-            polled, swallowed, polls = asyncio.Event(), [], []
-
-            async def poll(job: object) -> None:
-                polls.append(job)
-                if len(polls) > 1:  # the loop went on after aclose(): end it with a failure
-                    raise AssertionError("polled again after aclose()")
-                polled.set()
-                try:
-                    await asyncio.sleep(3600)
-                except asyncio.CancelledError as exc:
-                    swallowed.append(exc)  # what a misbehaving library does
-
+            poll = SwallowingPoll()
             monitor._poll = poll  # type: ignore[method-assign]
             monitor.watch_job("p", "j")
             async with monitor:
-                await polled.wait()
+                await poll.polled.wait()
                 assert monitor.leading
                 # A guard, not a measure: before the fix the leader polled on for ever.
                 await asyncio.wait_for(monitor.aclose(), 60)
-    assert (len(swallowed), len(polls)) == (1, 1)
+    assert (len(poll.swallowed), len(poll.polls)) == (1, 1)
     assert await group(coordinator).acquire("another", 5.0) is not None  # the lease is free
 
 

@@ -15,6 +15,7 @@ import pytest
 from northflank_async import BuildEvent, BuildStatus, Monitor, NotFoundError
 from northflank_async.testing import FakeNorthflank
 
+from ._support import SwallowingPoll
 from ._virtual import most_in_any_window, on_virtual_clock, run_monitor, virtual_client
 
 P = "proj"
@@ -168,25 +169,14 @@ class TestMonitor:
             fake.add_job(P, "ci", builds=2)
             async with virtual_client(fake) as nf:
                 monitor = nf.monitor(500)
-                polled, swallowed, polls = asyncio.Event(), [], []
-
-                async def poll(job: object) -> None:
-                    polls.append(job)
-                    if len(polls) > 1:  # the loop went on after aclose(): end it with a failure
-                        raise AssertionError("polled again after aclose()")
-                    polled.set()
-                    try:
-                        await asyncio.sleep(3600)
-                    except asyncio.CancelledError as exc:
-                        swallowed.append(exc)  # what a misbehaving library does
-
+                poll = SwallowingPoll()
                 monitor._poll = poll  # type: ignore[method-assign]
                 monitor.watch_job(P, "ci")
                 async with monitor:
-                    await polled.wait()
+                    await poll.polled.wait()
                     # A guard, not a measure: before the fix the monitor polled on for ever.
                     await asyncio.wait_for(monitor.aclose(), 7200)
-                assert (len(swallowed), len(polls)) == (1, 1)
+                assert (len(poll.swallowed), len(poll.polls)) == (1, 1)
                 assert "northflank-async-monitor" not in {t.get_name() for t in asyncio.all_tasks()}
 
     @on_virtual_clock
