@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sys
 
-__all__ = ["check_number", "check_sha"]
+__all__ = ["MIN_POLL_INTERVAL", "check_number", "check_poll_interval", "check_sha"]
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -50,6 +50,17 @@ def check_number(
         raise error(f"{name} must be {bound}, got {value!r}")
     if maximum is not None and value > maximum:
         raise error(f"{name} must be at most {maximum:g}, got {value!r}")
+
+
+#: The one floor between two polls or two reconnects of any loop (``wait``, ``watch``,
+#: ``follow``, the monitor, a log tail's reconnects): no loop may spin against the API, whatever
+#: it is given. One second keeps tests and demos quick; docs/resilience.md lists it.
+MIN_POLL_INTERVAL = 1.0
+
+
+def check_poll_interval(value: object, name: str = "poll_interval") -> None:
+    """Refuse a poll interval that is not a number or is below `MIN_POLL_INTERVAL`."""
+    check_number(value, name, minimum=MIN_POLL_INTERVAL)
 
 
 _SHA_LENGTH = 40
