@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import DecompressSizeError
 from ._errors import (
     APIError,
     ClientClosedError,
+    ConfigurationError,
     DecodeError,
     NorthflankError,
     RateLimitGateError,
@@ -195,6 +196,8 @@ class _FleetGate:
             except CoordinatorUnavailable as exc:
                 self._unavailable(exc.reason)
                 continue
+            except ConfigurationError:  # Redis refused the credentials: nothing was reserved
+                raise
             except BaseException:
                 # Cancelled while the script may have run: give the slot back, in the
                 # background (the reservation would expire anyway).
@@ -267,6 +270,8 @@ class _FleetGate:
             view = await self._budget.settle(ticket, told, cancelled=cancelled)
         except CoordinatorUnavailable as exc:
             self._unavailable(exc.reason)  # the reservation expires by itself
+            return
+        except ConfigurationError:  # credentials refused since: the next reservation says it
             return
         self._available(view)
 
