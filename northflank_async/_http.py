@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import attrs
 from aiohttp import hdrs
+from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from aiohttp.http_exceptions import DecompressSizeError
 
 from ._errors import (
@@ -69,6 +70,55 @@ class _Failure:
         self.error = error
         self.reached = reached
         self.reason = reason
+
+
+class _SendFailed(aiohttp.ClientError):
+    """The one send of an attempt failed with ``failure``, which aiohttp would have repeated.
+
+    aiohttp resends an idempotent request once, by itself, when the connection fails with
+    `aiohttp.ClientOSError` or `aiohttp.ServerDisconnectedError` (a reused keep-alive
+    connection the server closed). `_one_send` raises this instead: aiohttp passes any other
+    `aiohttp.ClientError` through unchanged, and `Transport._attempt` unwraps it, so that our
+    loop (counted, gated, decided by `RetryRun`) is the only one that repeats a request.
+    """
+
+    def __init__(self, failure: aiohttp.ClientError) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+class _SentTwice(aiohttp.ClientError):
+    """Something below our loop tried to send one attempt a second time: refused, unsent."""
+
+
+def _one_send() -> ClientMiddlewareType:
+    """A fresh middleware for one attempt: it lets the request reach the network once.
+
+    Passed as the innermost middleware of every request (after a lent session's own), so that
+    it wraps the very send: whoever would send the attempt again (aiohttp's own resend of an
+    idempotent request, a future aiohttp's, a lent session's middleware) meets `_SentTwice`
+    before any byte leaves, and the failures aiohttp repeats come out as `_SendFailed`.
+    """
+    sent = False
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal sent
+        if sent:
+            raise _SentTwice(
+                "the request was about to be sent again within one attempt (by aiohttp or a "
+                "middleware of the session): refused"
+            )
+        sent = True
+        try:
+            return await handler(request)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise  # never sent, and never repeated by aiohttp either
+            raise _SendFailed(exc) from None
+
+    return middleware
 
 
 class _RateLimitGate:
@@ -587,6 +637,9 @@ class Transport:
                     timeout=self._client_timeout,
                     raise_for_status=False,
                     allow_redirects=False,
+                    # Given per request, they replace the session's: a lent session's own
+                    # middlewares are kept, and ours wraps the send itself.
+                    middlewares=(*_session_middlewares(session), _one_send()),
                 ) as response:
                     body = await self._read(response, method, path)
                     status = response.status
@@ -601,7 +654,8 @@ class Transport:
                 reached=not isinstance(exc, _NOT_SENT),
                 reason=f"{type(exc).__name__}: {reason}",
             )
-        except aiohttp.ClientError as exc:
+        except aiohttp.ClientError as caught:
+            exc = caught.failure if isinstance(caught, _SendFailed) else caught
             reason = f"{type(exc).__name__}: {self._describe(exc)}".rstrip(": ")
             return _Failure(
                 TransportError(f"{method} {path} failed: {reason}", method=method, path=path),
@@ -739,6 +793,11 @@ async def _open_websocket(
     if ws is not None:
         await ws.close()
     return error
+
+
+def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
+    """The middlewares a (lent) session was made with: aiohttp keeps them in a private slot."""
+    return tuple(getattr(session, "_middlewares", None) or ())
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.
