@@ -146,7 +146,7 @@ if ARGV[3] ~= '' then
     remaining, reset = announced, deadline
   else
     remaining = math.min(remaining, announced)
-    if deadline > reset then reset = deadline end
+    reset = deadline  -- the answer the store hears last sets the window's end (see resilience.md)
   end
   limit, blind = l, false
 end
