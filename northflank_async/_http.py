@@ -21,6 +21,7 @@ import attrs
 from aiohttp import hdrs
 from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from aiohttp.http_exceptions import DecompressSizeError
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._errors import (
     APIError,
@@ -600,6 +601,7 @@ class Transport:
         allow_insecure: bool,
         max_frame_bytes: int,
         first_frame: Callable[[str], str],
+        heartbeat: float | None = None,
     ) -> WebSocket:
         """Open a WebSocket on ``path`` and send ``first_frame(token)``, once, unretried.
 
@@ -607,6 +609,9 @@ class Transport:
         ``allow_insecure`` (else `ConfigurationError`). The connection waits at the
         rate-limit gate like a request; frames are bounded to ``max_frame_bytes``. The token
         goes in the first frame only, never in the URL; failures are typed as for requests.
+        The handshake must be answered by a direct 101: a redirect is never followed
+        (`UnexpectedRedirectError`, and nothing is sent). ``heartbeat`` pings the server every
+        that many quiet seconds and drops the connection when no pong comes within half of it.
         """
         url = websocket_url(self.base_url, allow_insecure=allow_insecure) + path
         session = self._ensure_session()
@@ -614,13 +619,14 @@ class Transport:
         await self._gate.acquire("GET", path)
         try:
             opened = await _open_websocket(
-                self, session, url, path, params, max_frame_bytes, first_frame
+                self, session, url, path, params, max_frame_bytes, first_frame, heartbeat
             )
         finally:
             self._gate.release(None)
         if isinstance(opened, NorthflankError):
             raise opened
-        return WebSocket(opened, self._token, path)
+        ws, handshakes = opened
+        return WebSocket(ws, self._token, path, handshakes)
 
     def _redacted(self, error: APIError) -> APIError:
         """``error`` with the token hidden in what the server echoed (after JSON unescaping)."""
@@ -735,16 +741,25 @@ class Transport:
 class WebSocket:
     """An open WebSocket of `Transport.websocket()`: text frames in, token hidden."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, token: Secret, path: str) -> None:
+    def __init__(
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        token: Secret,
+        path: str,
+        session: aiohttp.ClientSession,
+    ) -> None:
         self._ws = ws
         self._token = token
         self._path = path
+        self._session = session  # the handshake's own session (see _open_websocket)
 
     async def receive(self) -> str | None:
         """The next text frame, token hidden; ``None`` once the socket is closed or dropped.
 
-        A frame larger than the bound is a `ResponseTooLargeError`; a binary frame
-        that is not UTF-8 text, a `DecodeError`.
+        The whole token is hidden in the frame's text here; `hide()` hides it in the decoded
+        frame (where JSON escapes could spell it) with its pieces. A frame larger than the
+        bound is a `ResponseTooLargeError`; a binary frame that is not UTF-8 text, a
+        `DecodeError`.
         """
         try:
             message = await self._ws.receive()
@@ -757,11 +772,10 @@ class WebSocket:
             except UnicodeDecodeError:
                 raise DecodeError("binary frame is not UTF-8 text", field="frame") from None
         if kind is aiohttp.WSMsgType.TEXT:
-            # As for answers: frames up to _FRAGMENT_BODY lose partial echoes of the token too.
+            # As for a successful answer: the whole token here, the rest once decoded (hide()).
             text: str = data
-            if len(text) <= FRAGMENT_BODY:
-                return self._token.redact(text)
-            return text.replace(self._token.reveal(), HIDDEN)
+            secret = self._token.reveal()
+            return text.replace(secret, HIDDEN) if secret in text else text
         error = data if kind is aiohttp.WSMsgType.ERROR else None
         if isinstance(error, aiohttp.WebSocketError) and (
             error.code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
@@ -773,6 +787,16 @@ class WebSocket:
             )
         return None
 
+    def hide(self, text: str, value: Any) -> Any:
+        """``value``, decoded from a frame `receive()` returned, with the token hidden in it.
+
+        The same step as for an HTTP answer (`Secret.redact_decoded`): a token spelled with
+        JSON escapes (``\\u0074...``) is only seen once decoded. In frames up to
+        ``FRAGMENT_BODY`` (64 KiB), pieces of 8 or more of its characters are hidden too, in
+        the decoded strings (masking them in the JSON text could cut an escape in two).
+        """
+        return self._token.redact_decoded(text, value, fragments=len(text) <= FRAGMENT_BODY)
+
     @property
     def closed(self) -> bool:
         """Whether the socket is closed."""
@@ -780,7 +804,51 @@ class WebSocket:
 
     async def close(self) -> None:
         """Close the socket (idempotent)."""
-        await self._ws.close()
+        try:
+            await self._ws.close()
+        finally:
+            await self._session.close()
+
+
+class _Redirected(Exception):
+    """A WebSocket handshake was answered by a redirect: stop before aiohttp follows it."""
+
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+
+
+async def _refuse_redirects(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """A client middleware: a 3xx answer ends the handshake here, before any next hop."""
+    response = await handler(request)
+    if 300 <= response.status < 400:
+        status, headers = response.status, CIMultiDictProxy(CIMultiDict(response.headers))
+        response.close()
+        raise _Redirected(status, headers)
+    return response
+
+
+def _handshake_session(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session for one WebSocket handshake that never follows a redirect.
+
+    aiohttp's ``ws_connect`` follows redirects and takes no ``allow_redirects``: a session of
+    its own, on the same connector (and with the same trace configs, headers, timeouts and
+    cookie jar) refuses them with a middleware, whoever made ``session``.
+    """
+    return aiohttp.ClientSession(
+        connector=session.connector,
+        connector_owner=False,
+        middlewares=(_refuse_redirects,),
+        trace_configs=session.trace_configs or None,
+        headers=session.headers,
+        timeout=session.timeout,
+        cookie_jar=session.cookie_jar,
+        trust_env=session.trust_env,
+        raise_for_status=False,
+    )
 
 
 async def _open_websocket(
@@ -791,31 +859,56 @@ async def _open_websocket(
     params: Mapping[str, str],
     max_frame_bytes: int,
     first_frame: Callable[[str], str],
-) -> aiohttp.ClientWebSocketResponse | NorthflankError:
-    """Connect and send the first frame; the socket, or the error to raise (never chained)."""
+    heartbeat: float | None,
+) -> tuple[aiohttp.ClientWebSocketResponse, aiohttp.ClientSession] | NorthflankError:
+    """Connect and send the first frame; the socket and its session, or the error to raise.
+
+    Anything but a direct 101 is refused before the first frame (the token) is sent; the error
+    is returned, never chained to aiohttp's.
+    """
     ws: aiohttp.ClientWebSocketResponse | None = None
+    handshakes = _handshake_session(session)
+    error: NorthflankError
     try:
         async with asyncio.timeout(transport._timeout):
-            ws = await session.ws_connect(url, params=params, max_msg_size=max_frame_bytes)
+            ws = await handshakes.ws_connect(
+                url, params=params, max_msg_size=max_frame_bytes, heartbeat=heartbeat
+            )
             await ws.send_str(first_frame(transport._token.reveal()))
-            return ws
+            return ws, handshakes
+    except _Redirected as exc:
+        error = transport._redacted(
+            api_error(exc.status, exc.headers, b"", method="GET", path=path)
+        )
     except aiohttp.WSServerHandshakeError as exc:
         headers: Mapping[str, str] = exc.headers or {}
-        return transport._redacted(api_error(exc.status, headers, b"", method="GET", path=path))
+        error = transport._redacted(api_error(exc.status, headers, b"", method="GET", path=path))
     except TimeoutError:
         message = f"GET {path} (WebSocket) timed out after {transport._timeout:g}s"
-        error: NorthflankError = RequestTimeoutError(message, method="GET", path=path)
+        error = RequestTimeoutError(message, method="GET", path=path)
     except aiohttp.ClientError as exc:
         reason = f"{type(exc).__name__}: {transport._describe(exc)}".rstrip(": ")
         error = TransportError(f"GET {path} (WebSocket) failed: {reason}", method="GET", path=path)
-    if ws is not None:
-        await ws.close()
+    except BaseException:  # cancelled: nothing stays open
+        await _close(ws, handshakes)
+        raise
+    await _close(ws, handshakes)
     return error
 
 
 def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
     """The middlewares a (lent) session was made with: aiohttp keeps them in a private slot."""
     return tuple(getattr(session, "_middlewares", None) or ())
+
+
+async def _close(
+    ws: aiohttp.ClientWebSocketResponse | None, handshakes: aiohttp.ClientSession
+) -> None:
+    try:
+        if ws is not None:
+            await ws.close()
+    finally:
+        await handshakes.close()
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.

@@ -20,8 +20,11 @@ import attrs
 from ._errors import APIError, PaginationError, ResponseTooLargeError, TransportError
 from ._http import Transport, WebSocket
 from ._logs import (
+    CLOCK_SKEW,
     MAX_FRAME_BYTES,
+    MAX_RANGE_PAGES,
     LogQuery,
+    ReconnectPace,
     Resume,
     init_frame,
     range_params,
@@ -47,6 +50,14 @@ CHECK_CAP = 60.0
 INIT_TIMEOUT = 30.0
 #: A connection that stayed open this long resets the count of failed attempts, as a line does.
 STABLE_SECONDS = 30.0
+#: The tail pings the server after this many quiet seconds (aiohttp's WebSocket heartbeat) and
+#: drops the connection when no pong comes within half of it: a dead connection is noticed in
+#: at most 45 s, then reopened from the last line seen.
+HEARTBEAT = 30.0
+#: A tail with ``until_concluded=False`` whose connection answers pings but sends no frame for
+#: this long reopens it too (a stream stalled behind a live connection): a quiet build costs one
+#: handshake per such stretch. (Until concluded, quiet means reading the build's state instead.)
+IDLE_RECONNECT = 600.0
 
 Fetch = Callable[[Mapping[str, str]], Awaitable[Any]]
 
@@ -91,35 +102,64 @@ class LogStream(AsyncIterator[LogLine]):
         await self.aclose()
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _take(resume: Resume, lines: list[LogLine], path: str) -> list[LogLine]:
+    """`Resume.take` at the wall clock's now; the first doubted stamp is logged, once."""
+    doubted = resume.doubted
+    fresh = resume.take(lines, now=_now())
+    if resume.doubted and not doubted:
+        logger.warning(
+            "a log line of %s is stamped more than %ds beyond this machine's clock: it is not "
+            "used as the point to resume from (%d such line(s) so far; is a clock wrong?)",
+            path,
+            CLOCK_SKEW.total_seconds(),
+            resume.doubted,
+        )
+    return fresh
+
+
 async def range_lines(
-    fetch: Fetch, query: LogQuery, resume: Resume | None = None
+    fetch: Fetch, query: LogQuery, resume: Resume | None = None, *, path: str = ""
 ) -> AsyncGenerator[LogLine, None]:
     """The lines of a range, one request per page, each line once, at most ``line_limit``.
 
-    A truncated answer is continued from the last timestamp handed out (see `Resume`);
-    ``resume`` continues a reader that already handed lines out (a tail's drain).
+    A truncated answer is continued from `Resume.point` (see `Resume`); ``resume`` continues
+    a reader that already handed lines out (a tail's drain). An answer still truncated after
+    `MAX_RANGE_PAGES` answers is a `PaginationError` naming the cap and where to read on.
     """
     resume = resume or Resume(forward=query.direction == "forward")
-    origin = datetime.now(UTC)
+    origin = _now()
     limit, page = query.line_limit, None
-    while True:
+    for _ in range(MAX_RANGE_PAGES):
         resume.restart()
         params = range_params(query, resume, origin=origin, page=page)
         lines, truncated = read_range(await fetch(params))
-        page = len(lines)
+        asked, page = page, len(lines)
         before = resume.yielded
-        fresh = resume.take(lines)
+        fresh = _take(resume, lines, path)
         if limit is not None:
             fresh = fresh[: limit - before]
         for line in fresh:
             yield line
         if not truncated or (limit is not None and before + len(fresh) >= limit):
             return
-        if not fresh:
+        if not fresh and not (asked is None and query.line_limit is None and resume.repeats):
+            # (A reader that continues another, a tail's drain, asks its first answer without
+            # knowing the API's page: that one may hold only repeats; the next has room.)
             raise PaginationError(
-                f"the log range is truncated at {resume.ts} but its next answer held no new line: "
-                "more lines share that timestamp than one answer holds (ask a larger line_limit)"
+                f"the log range is truncated at {resume.point} but its next answer held no new "
+                "line: more lines share that timestamp than one answer holds (ask a larger "
+                "line_limit)"
             )
+    point = resume.point
+    where = f"; read on with start={point.isoformat()}" if point is not None else ""
+    raise PaginationError(
+        f"the log range was still truncated after {MAX_RANGE_PAGES} answers, the most one "
+        f"range call reads (MAX_RANGE_PAGES): {resume.yielded} lines were yielded{where}"
+    )
 
 
 @attrs.define
@@ -131,6 +171,7 @@ class _Tail:
     until_concluded: bool
     allow_insecure: bool
     resume: Resume = attrs.field(factory=Resume)
+    pace: ReconnectPace = attrs.field(factory=ReconnectPace)
     rng: random.Random = attrs.field(factory=random.Random)
 
     @property
@@ -149,12 +190,20 @@ class _Tail:
 
     async def connect(self) -> WebSocket:
         self.resume.restart()
+        self.pace.opened(asyncio.get_running_loop().time())
         return await self.transport.websocket(
             self.path,
             tail_params(self.query, self.resume),
             allow_insecure=self.allow_insecure,
             max_frame_bytes=MAX_FRAME_BYTES,
             first_frame=init_frame,
+            heartbeat=HEARTBEAT,
+        )
+
+    def read(self, socket: WebSocket, text: str) -> list[LogLine]:
+        """The lines of a frame not handed out yet (token hidden in the decoded frame)."""
+        return _take(
+            self.resume, read_frame(text, path=self.path, hide=socket.hide) or [], self.path
         )
 
     async def lines(self) -> AsyncGenerator[LogLine, None]:
@@ -171,6 +220,7 @@ class _Tail:
                 await self.backoff(failures, type(error).__name__)
                 continue
             opened = loop.time()
+            reason = "a dropped log stream"
             try:
                 try:
                     async with asyncio.timeout(INIT_TIMEOUT):
@@ -179,15 +229,22 @@ class _Tail:
                     first = None  # no answer to the init frame: a dead connection
                 if first is not None:
                     # None for the accepted init; a server that skips it sends lines at once.
-                    for line in self.resume.take(read_frame(first, path=self.path) or []):
+                    for line in self.read(socket, first):
                         yield line
                 ended = first is None
-                deadline = loop.time() + schedule.current
+                heard = loop.time()
+                deadline = heard + schedule.current
                 while not ended:
+                    # Until concluded, a quiet socket is a reason to read the build's state;
+                    # otherwise, after IDLE_RECONNECT, to reconnect (nothing else would notice).
+                    wake = deadline if self.until_concluded else heard + IDLE_RECONNECT
                     try:
-                        async with asyncio.timeout_at(deadline if self.until_concluded else None):
+                        async with asyncio.timeout_at(wake):
                             text = await socket.receive()
                     except TimeoutError:
+                        if not self.until_concluded:
+                            ended, reason = True, "an idle log stream"
+                            break
                         if await self.concluded():
                             break
                         deadline = loop.time() + schedule.next(changed=False)
@@ -195,7 +252,8 @@ class _Tail:
                     if text is None:
                         ended = True
                         break
-                    fresh = self.resume.take(read_frame(text, path=self.path) or [])
+                    heard = loop.time()
+                    fresh = self.read(socket, text)
                     if fresh:
                         failures = 0
                         deadline = loop.time() + schedule.current
@@ -216,17 +274,20 @@ class _Tail:
                     method="GET",
                     path=self.path,
                 )
-            await self.backoff(failures, "a dropped log stream")
+            await self.backoff(failures, reason)
         # The build has concluded: what the socket had not delivered yet comes by range.
         drain = attrs.evolve(self.query, line_limit=None, direction="forward", end=None)
-        async for line in range_lines(self.fetch, drain, self.resume):
+        async for line in range_lines(self.fetch, drain, self.resume, path=self.path):
             yield line
 
     async def fetch(self, params: Mapping[str, str]) -> Any:
         return await self.transport.request("GET", self.path, params=params)
 
     async def backoff(self, attempt: int, reason: str) -> None:
-        delay = self.policy.backoff(attempt, self.rng)
+        """Wait before the next handshake: the client's backoff for ``attempt`` failures in a
+        row, and at least what the recent rate of handshakes asks (`ReconnectPace`)."""
+        now = asyncio.get_running_loop().time()
+        delay = max(self.policy.backoff(attempt, self.rng), self.pace.wait(now))
         logger.warning(
             "reconnecting the log stream of %s after %s (attempt %d) in %.2fs",
             self.path,
@@ -261,7 +322,7 @@ def log_range(transport: Transport, path: str, query: LogQuery) -> LogStream:
     def fetch(params: Mapping[str, str]) -> Awaitable[Any]:
         return transport.request("GET", path, params=params)
 
-    return LogStream(range_lines(fetch, query))
+    return LogStream(range_lines(fetch, query, path=path))
 
 
 def log_tail(

@@ -5,30 +5,38 @@ range is a series of ``GET .../build-logs`` (runs: ``.../logs``) requests, each 
 the last line's timestamp; a tail is a WebSocket on the same path whose lines are read here.
 
 Several lines can share a timestamp, and the API can only be asked to start *at* a timestamp,
-so a continuation re-asks from the last timestamp seen (inclusive) and `Resume` drops the
-lines at that timestamp that were already handed out, by count: the API sends lines of one
-timestamp in a stable order.
+so a continuation re-asks from the furthest timestamp handed out (inclusive) and `Resume` drops
+the lines at that timestamp that were already handed out, by count: the API sends lines of one
+timestamp in a stable order. A stamp far beyond the caller's clock (`CLOCK_SKEW`) is not
+believed as a resume point: one line stamped in the year 9999 must not make every later line
+look old. Time is passed in (``now``), never read here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from ._checks import check_number
+from ._checks import MIN_POLL_INTERVAL, check_number
 from ._converter import decode_list
 from ._errors import AuthenticationError, ConfigurationError, DecodeError, LogStreamError
 from ._models import LogLine
 
 __all__ = [
+    "CLOCK_SKEW",
     "MAX_FRAME_BYTES",
+    "MAX_RANGE_PAGES",
+    "RECONNECT_CAP",
+    "RECONNECT_WINDOW",
     "RESUME_LINE_LIMIT",
     "LogQuery",
+    "ReconnectPace",
     "Resume",
     "init_frame",
     "log_query",
@@ -45,6 +53,17 @@ MAX_FRAME_BYTES = 1 << 20
 #: window unless told otherwise, so a reconnection asks for every line since the last one
 #: seen, up to this many (the gap of a drop is far smaller).
 RESUME_LINE_LIMIT = 100_000
+#: How far beyond the caller's clock a line's stamp may be and still be believed as the point
+#: a reader resumes from (clocks disagree a little; a stamp in the year 9999 is not a time).
+CLOCK_SKEW = timedelta(minutes=5)
+#: The most answers one range call reads (100,000 lines at the API's 1,000 an answer): an API
+#: that claims a next page forever ends in a `PaginationError` naming the cap, not a loop.
+MAX_RANGE_PAGES = 100
+#: A tail's handshakes are spaced by their rate: the next one starts at least
+#: ``MIN_POLL_INTERVAL * 2 ** (n - 1)`` seconds (at most `RECONNECT_CAP`) after the previous
+#: one, n being the handshakes of the last `RECONNECT_WINDOW` seconds.
+RECONNECT_WINDOW = 600.0
+RECONNECT_CAP = 60.0
 
 Direction = Literal["forward", "backward"]
 
@@ -173,42 +192,115 @@ def _seconds(value: float) -> str:
 
 @attrs.define
 class Resume:
-    """Where a reader stands in a log: the last timestamp handed out, and how many lines had it.
+    """Where a reader stands in a log: the point it resumes from, and what it handed out there.
 
-    Call `restart()` when a request or a connection starts again from `ts`; then
-    `take()` drops what that answer repeats: lines before ``ts`` (in the reading direction)
-    and the first `count` lines at ``ts``.
+    ``ts`` is the furthest timestamp handed out in the reading direction (the latest, reading
+    forward) among the plausible ones: a stamp more than `CLOCK_SKEW` beyond ``now`` is
+    handed out but not believed as a resume point; its lines are counted in ``ahead`` so that
+    a continuation's repeats of them are dropped. A line stamped behind ``ts`` (out of order)
+    is handed out and moves nothing.
+
+    Call `restart()` when a request or a connection starts again from `point`; then `take()`
+    drops what that answer repeats: lines before the point (in the reading direction), the first
+    `count` lines at ``ts`` and the first ``ahead[t]`` lines at each stamp ``t`` beyond it.
     """
 
     forward: bool = True
     ts: datetime | None = None
     count: int = 0  # lines handed out whose timestamp is ``ts``
     yielded: int = 0
+    #: Lines handed out with a stamp beyond the clock (and beyond ``ts``), per stamp.
+    ahead: dict[datetime, int] = attrs.field(factory=dict)
+    #: How many lines had a stamp too far beyond the clock to be believed.
+    doubted: int = 0
     _origin: datetime | None = None
-    _skip: int = 0
+    _skip: dict[datetime, int] = attrs.field(factory=dict)
+
+    @property
+    def point(self) -> datetime | None:
+        """Where a continuation starts (inclusive): ``ts``; while no stamp was believed, the
+        nearest of the doubted ones (its repeats are dropped); ``None`` before any line."""
+        if self.ts is not None or not self.ahead:
+            return self.ts
+        return min(self.ahead) if self.forward else max(self.ahead)
+
+    @property
+    def repeats(self) -> int:
+        """How many lines a continuation from `point` sends again, at most."""
+        return self.count + sum(self.ahead.values())
 
     def restart(self) -> None:
-        """A new answer starts at `ts` (inclusive): expect its repeats again."""
-        self._origin, self._skip = self.ts, self.count
+        """A new answer starts at `point` (inclusive): expect its repeats again."""
+        self._origin = self.point
+        self._skip = dict(self.ahead)
+        if self.ts is not None:
+            self._skip[self.ts] = self.count
 
-    def take(self, lines: Sequence[LogLine]) -> list[LogLine]:
-        """The lines of an answer that were not handed out yet; they count as handed out."""
+    def _before(self, ts: datetime, than: datetime) -> bool:
+        return ts < than if self.forward else ts > than
+
+    def take(self, lines: Sequence[LogLine], *, now: datetime) -> list[LogLine]:
+        """The lines of an answer that were not handed out yet; they count as handed out.
+
+        ``now`` is the caller's clock (aware): a stamp beyond ``now + CLOCK_SKEW`` does not
+        move the resume point.
+        """
         fresh: list[LogLine] = []
-        origin = self._origin
+        origin, skip, latest = self._origin, self._skip, now + CLOCK_SKEW
         for line in lines:
+            ts = line.ts
             if origin is not None:
-                if line.ts < origin if self.forward else line.ts > origin:
+                if self._before(ts, origin):
                     continue  # outside the continued window: handed out before
-                if line.ts == origin and self._skip:
-                    self._skip -= 1
+                if skip.get(ts):
+                    skip[ts] -= 1
                     continue
             fresh.append(line)
-            if line.ts == self.ts:
-                self.count += 1
-            else:
-                self.ts, self.count = line.ts, 1
+            self._hand_out(ts, latest)
         self.yielded += len(fresh)
         return fresh
+
+    def _hand_out(self, ts: datetime, latest: datetime) -> None:
+        if ts == self.ts:
+            self.count += 1
+        elif ts > latest:
+            self.doubted += 1
+            self.ahead[ts] = self.ahead.get(ts, 0) + 1
+        elif self.ts is None or self._before(self.ts, ts):
+            self.ts, self.count = ts, 1 + self.ahead.pop(ts, 0)
+            if self.ahead:  # stamps now behind the point: a continuation never sees them again
+                self.ahead = {t: n for t, n in self.ahead.items() if self._before(ts, t)}
+
+
+@attrs.define
+class ReconnectPace:
+    """When a tail may open its next connection: handshakes spaced by their recent rate.
+
+    Each handshake is `opened()`; `wait()` is how long the next one must wait: the previous
+    one's start plus ``MIN_POLL_INTERVAL * 2 ** (n - 1)`` seconds (at most `RECONNECT_CAP`),
+    n being the handshakes started in the last `RECONNECT_WINDOW` seconds. Times are the
+    caller's clock (seconds). A server that closes every connection at once gets 4 handshakes
+    in the first 15 s and about one a minute after that, whatever each connection delivered.
+    """
+
+    starts: deque[float] = attrs.field(factory=deque)
+
+    def _recent(self, now: float) -> deque[float]:
+        while self.starts and self.starts[0] <= now - RECONNECT_WINDOW:
+            self.starts.popleft()
+        return self.starts
+
+    def opened(self, now: float) -> None:
+        """A handshake starts at ``now``."""
+        self._recent(now).append(now)
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until the next handshake may start (0 for the first)."""
+        recent = self._recent(now)
+        if not recent:
+            return 0.0
+        spacing = min(MIN_POLL_INTERVAL * 2.0 ** min(len(recent) - 1, 64), RECONNECT_CAP)
+        return max(0.0, recent[-1] + spacing - now)
 
 
 def range_params(
@@ -222,20 +314,22 @@ def range_params(
     request, which a window of the last ``duration`` seconds was measured back from. ``page``
     is the size of the previous answer: with no ``line_limit``, a continuation asks for that
     many lines plus the repeats, so that a page's worth of lines sharing one timestamp still
-    moves on.
+    moves on. The timestamp continued from is `Resume.point` (never a doubted stamp while a
+    believed one exists).
     """
     params = {"queryType": "range", **query.common(), "direction": query.direction}
     start, end, duration = query.start, query.end, query.duration
-    if resume.ts is not None:
+    point = resume.point
+    if point is not None:
         span = timedelta(seconds=duration) if duration is not None else None
         if query.direction == "forward":
             if end is None and start is not None and span is not None:
                 end = start + span
-            start, duration = resume.ts, None
+            start, duration = point, None
         else:
             if start is None and span is not None:
                 start = (end if end is not None else origin) - span
-            end, duration = resume.ts, None
+            end, duration = point, None
     if start is not None:
         params["startTime"] = _iso(start)
     if end is not None:
@@ -245,9 +339,9 @@ def range_params(
     if query.line_limit is not None:
         # Enough for the lines still wanted plus the repeats at the resume timestamp.
         wanted = query.line_limit - resume.yielded
-        params["lineLimit"] = str(wanted + (resume.count if resume.ts is not None else 0))
-    elif page is not None and resume.ts is not None:
-        params["lineLimit"] = str(page + resume.count)
+        params["lineLimit"] = str(wanted + (resume.repeats if point is not None else 0))
+    elif page is not None and point is not None:
+        params["lineLimit"] = str(page + resume.repeats)
     return params
 
 
@@ -255,14 +349,16 @@ def tail_params(query: LogQuery, resume: Resume) -> dict[str, str]:
     """The query string of a tail connection: as asked the first time, then from `ts`.
 
     ``lineLimit`` is how many past lines the tail starts with, the API's default being the
-    last 10 of the window: a reconnection asks from the last line's timestamp (inclusive;
-    `Resume` drops the repeats) with `RESUME_LINE_LIMIT`, else the lines written while the
-    connection was down beyond the last 10 would be lost. A first connection with ``start``
-    and no ``line_limit`` asks for `RESUME_LINE_LIMIT` lines too: every line since ``start``.
+    last 10 of the window: a reconnection asks from `Resume.point`, the latest believed
+    timestamp handed out (inclusive; `Resume` drops the repeats), with `RESUME_LINE_LIMIT`:
+    else the lines written while the connection was down beyond the last 10 would be lost. A
+    first connection with ``start`` and no ``line_limit`` asks for `RESUME_LINE_LIMIT` lines
+    too: every line since ``start``.
     """
     params = {"queryType": "tail", **query.common()}
-    if resume.ts is not None:
-        params["startTime"] = _iso(resume.ts)
+    point = resume.point
+    if point is not None:
+        params["startTime"] = _iso(point)
         params["lineLimit"] = str(RESUME_LINE_LIMIT)
         return params
     if query.start is not None:
@@ -315,10 +411,14 @@ def init_frame(token: str) -> str:
     return json.dumps({"type": "init", "data": {"auth": {"type": "apiToken", "apiToken": token}}})
 
 
-def read_frame(text: str, *, path: str) -> list[LogLine] | None:
+def read_frame(
+    text: str, *, path: str, hide: Callable[[str, Any], Any] | None = None
+) -> list[LogLine] | None:
     """Read one tail frame: the lines of a ``log-lines`` frame, ``None`` for an accepted init.
 
-    A refused init is an `AuthenticationError` (401, with the server's message), an
+    ``hide(text, frame)`` is given the decoded frame before anything is read from it (the
+    transport's redaction of decoded values: a token spelled with JSON escapes is only seen
+    there). A refused init is an `AuthenticationError` (401, with the server's message), an
     ``error`` frame a `LogStreamError`, and a frame of any other type, or that is not a
     JSON object with a string ``type``, a `DecodeError`.
     """
@@ -326,6 +426,8 @@ def read_frame(text: str, *, path: str) -> list[LogLine] | None:
         frame = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise DecodeError(f"frame is not JSON ({type(exc).__name__})") from None
+    if hide is not None:
+        frame = hide(text, frame)
     if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
         raise DecodeError("expected an object with a string type", field="frame")
     kind, data = frame["type"], frame.get("data")

@@ -29,12 +29,16 @@ class Secret:
     any run of at least ``_FRAGMENT`` of its characters (a partial echo), with ``<token hidden>``.
     """
 
-    __slots__ = ("_escapes", "_value")
+    __slots__ = ("_escapes", "_pieces", "_text_escapes", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
         # The JSON escapes that could spell the token without its characters on the wire.
         self._escapes = (b"\\u", *(b"\\" + c.encode() for c in '/"\\' if c in value))
+        self._text_escapes = tuple(escape.decode() for escape in self._escapes)
+        # The pieces of the token a partial echo is hidden for (see _mask).
+        size = min(len(value), _FRAGMENT)
+        self._pieces = tuple({value[i : i + size] for i in range(len(value) - size + 1)})
 
     def reveal(self) -> str:
         return self._value
@@ -79,17 +83,29 @@ class Secret:
             }
         return value
 
-    def redact_decoded(self, body: bytes, value: Any) -> Any:
-        """``value``, parsed from ``body``, with the token hidden where JSON escapes spelled it.
+    def redact_decoded(self, raw: bytes | str, value: Any, *, fragments: bool = False) -> Any:
+        """``value``, parsed from ``raw``, with the token hidden where JSON escapes spelled it.
 
-        The body itself has been searched already; only escapes can hide the token from that
-        search, so a body without them is passed through untouched.
+        The one step after decoding, for HTTP answers and WebSocket frames alike: ``raw`` (a
+        body, or a frame's text) has been searched for the whole token already, so only
+        escapes can have hidden it from that search, and a ``raw`` without them is passed
+        through untouched. ``fragments`` hides pieces of the token too, in the decoded strings
+        (never in ``raw``: masking a piece of JSON text can cut an escape in two).
         """
         # Every escape starts with a backslash: one memchr says whether any can be there (a
         # two-byte search such as b"\\u" costs ~20 µs on a 30 KB page, 20 times more).
-        if b"\\" in body and any(escape in body for escape in self._escapes):
-            return self.redact_json(value, fragments=False)
-        return value
+        if isinstance(raw, bytes):
+            escaped = b"\\" in raw and any(escape in raw for escape in self._escapes)
+        else:
+            escaped = "\\" in raw and any(escape in raw for escape in self._text_escapes)
+        if fragments and (escaped or self._has_piece(raw)):
+            return self.redact_json(value, fragments=True)
+        return self.redact_json(value, fragments=False) if escaped else value
+
+    def _has_piece(self, raw: bytes | str) -> bool:
+        if isinstance(raw, bytes):
+            return any(piece.encode() in raw for piece in self._pieces)
+        return any(piece in raw for piece in self._pieces)
 
     def __repr__(self) -> str:
         return _HIDDEN

@@ -27,6 +27,7 @@ from northflank_async import (
     NorthflankClient,
     PaginationError,
     _log_streams,
+    _logs,
 )
 from northflank_async._converter import decode
 from northflank_async._logs import (
@@ -43,6 +44,7 @@ from northflank_async._watching import PollSchedule
 
 TOKEN = "nf-secret-token-0123456789abcdef"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+NOW = T0 + timedelta(hours=1)  # the clock the pure pieces are given: every line is before it
 PREFIX = "/v1/projects/p/jobs/j"
 # The real cadence of state checks (the autouse fixture below shortens it for the other tests).
 CADENCE = (_log_streams.CHECK_FIRST, _log_streams.CHECK_CAP)
@@ -174,9 +176,11 @@ async def server(quick_checks: None) -> AsyncIterator[tuple[LogServer, Northflan
 
 @pytest.fixture
 def quick_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """State checks after 10 ms of quiet instead of 5 s: the tests do not wait for real."""
+    """State checks after 10 ms of quiet instead of 5 s, and reconnects spaced by 1 ms instead
+    of 1 s: the tests do not wait for real (the pacing is tested on a virtual clock)."""
     monkeypatch.setattr(_log_streams, "CHECK_FIRST", 0.01)
     monkeypatch.setattr(_log_streams, "CHECK_CAP", 0.05)
+    monkeypatch.setattr(_logs, "MIN_POLL_INTERVAL", 0.001)
 
 
 # --------------------------------------------------------------------------- pure pieces
@@ -292,13 +296,13 @@ def test_a_continuation_keeps_the_window_it_was_asked() -> None:
     """Forward from the last ts up to the end; backward down to the start (duration made one)."""
     forward = log_query("buildId", "b", start=T0, duration=60)
     resume = Resume()
-    resume.take([decode(wire(0, 5), LogLine)])
+    resume.take([decode(wire(0, 5), LogLine)], now=NOW)
     params = range_params(forward, resume, origin=T0)
     assert params["startTime"] == iso(T0 + timedelta(seconds=5))
     assert params["endTime"] == iso(T0 + timedelta(seconds=60)) and "duration" not in params
     backward = log_query("buildId", "b", duration=60, direction="backward")
     resume = Resume(forward=False)
-    resume.take([decode(wire(0, 5), LogLine)])
+    resume.take([decode(wire(0, 5), LogLine)], now=NOW)
     params = range_params(backward, resume, origin=T0 + timedelta(seconds=100))
     assert params["endTime"] == iso(T0 + timedelta(seconds=5))
     assert params["startTime"] == iso(T0 + timedelta(seconds=40)) and "duration" not in params
@@ -307,16 +311,20 @@ def test_a_continuation_keeps_the_window_it_was_asked() -> None:
 def test_resume_drops_repeats_at_the_shared_timestamp_only_after_a_restart() -> None:
     lines = [decode(line, LogLine) for line in LINES]
     resume = Resume()
-    assert resume.take(lines[:5]) == lines[:5]  # seconds 0,0,0,1,1
+    assert resume.take(lines[:5], now=NOW) == lines[:5]  # seconds 0,0,0,1,1
     assert (resume.ts, resume.count) == (lines[4].ts, 2)
-    assert resume.take(lines[5:6]) == lines[5:6]  # a third line at second 1, same answer: new
+    assert (
+        resume.take(lines[5:6], now=NOW) == lines[5:6]
+    )  # a third line at second 1, same answer: new
     resume.restart()
-    assert resume.take(lines[3:9]) == lines[6:9]  # the answer from second 1 repeats 3 lines
+    assert (
+        resume.take(lines[3:9], now=NOW) == lines[6:9]
+    )  # the answer from second 1 repeats 3 lines
     backward = Resume(forward=False)
     newest = lines[::-1]
-    assert backward.take(newest[:4]) == newest[:4]  # 5,5,5,4
+    assert backward.take(newest[:4], now=NOW) == newest[:4]  # 5,5,5,4
     backward.restart()
-    assert backward.take(newest[2:8]) == newest[4:8]  # from second 4 down, 5s dropped
+    assert backward.take(newest[2:8], now=NOW) == newest[4:8]  # from second 4 down, 5s dropped
 
 
 def test_tail_frames() -> None:
