@@ -115,7 +115,9 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
         fake.simulate(new_build_every=1.0, step=0.3, seed=7)
         async with (
             NorthflankClient(fake.token, base_url=fake.base_url) as client,
-            client.monitor(args.budget or 3600 * 20, floor=MIN_POLL_INTERVAL, idle_cap=2.0) as monitor,
+            client.monitor(
+                args.budget or 3600 * 20, floor=MIN_POLL_INTERVAL, idle_cap=2.0
+            ) as monitor,
         ):
             for job in args.job:
                 monitor.watch_job(args.project, job)

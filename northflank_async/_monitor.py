@@ -43,7 +43,6 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._checks import MIN_POLL_INTERVAL
 from ._converter import decode
 from ._endpoints import MAX_PER_PAGE, call, list_frames
 from ._errors import (
@@ -719,7 +718,9 @@ class Monitor(AsyncIterator[BuildEvent]):
                 builds.append(decode(item, JobBuild, root=f"data.builds[{index}]"))
             except DecodeError as error:
                 raw_id = item.get("id") if isinstance(item, dict) else None
-                self._skip(job, raw_id if isinstance(raw_id, str) else "", error.at("GET", job.path))
+                self._skip(
+                    job, raw_id if isinstance(raw_id, str) else "", error.at("GET", job.path)
+                )
         return builds
 
     async def _read(self, job: _Watched) -> list[BuildEvent]:

@@ -152,7 +152,7 @@ class TestReappearing:
             assert await take(monitor, 1) == [("created", "b1")]
             async with asyncio.timeout(3600):
                 while jobs.lists["ci"] < 2 + GONE_AFTER + 3:
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
             assert monitor.plan.jobs[0].active is False
         assert jobs.gets["ci"] == GONE_AFTER
 
@@ -192,7 +192,11 @@ class TestClockSkew:
         def listing(job: str, n: int) -> list[Build]:
             if n == 1:
                 return [wire(0, "SUCCESS", at=100)]
-            return [wire(2, "SUCCESS", at=50), wire(1, "SUCCESS", at=40), wire(0, "SUCCESS", at=100)]
+            return [
+                wire(2, "SUCCESS", at=50),
+                wire(1, "SUCCESS", at=40),
+                wire(0, "SUCCESS", at=100),
+            ]
 
         async with odd_monitor(OddJobs(listing), "ci") as monitor:
             events = await take(monitor, 4)
@@ -219,7 +223,7 @@ class TestBacklog:
             async with asyncio.timeout(3600):
                 # Two more polls (or, on the old code, far too many gets: stop early).
                 while jobs.lists["ci"] < 5 and jobs.gets["ci"] <= 10 * MAX_GETS_PER_POLL:
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
         polls_after = jobs.lists["ci"] - 2
         assert jobs.gets["ci"] <= MAX_GETS_PER_POLL * polls_after
         assert jobs.pages["ci"] <= 1 + 101 * (polls_after + 1)
@@ -240,7 +244,7 @@ class TestLongRateLimitPause:
         async with odd_monitor(jobs, "a", "b") as monitor:
             async with asyncio.timeout(3600):
                 while jobs.lists["a"] < 2:
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
             await asyncio.sleep(600)
             plan = monitor.plan
         assert plan.paused_too_long
@@ -258,6 +262,6 @@ class TestLongRateLimitPause:
         async with odd_monitor(jobs, "a") as monitor:
             async with asyncio.timeout(3600):
                 while jobs.lists["a"] < 2:
-                    await asyncio.sleep(1)
+                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
             plan = monitor.plan
         assert not plan.paused_too_long
