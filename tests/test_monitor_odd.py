@@ -151,8 +151,8 @@ class TestReappearing:
         async with odd_monitor(jobs, "ci") as monitor:
             assert await take(monitor, 1) == [("created", "b1")]
             async with asyncio.timeout(3600):
-                while jobs.lists["ci"] < 2 + GONE_AFTER + 3:
-                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
+                while jobs.lists["ci"] < 2 + GONE_AFTER + 3:  # noqa: ASYNC110
+                    await asyncio.sleep(1)
             assert monitor.plan.jobs[0].active is False
         assert jobs.gets["ci"] == GONE_AFTER
 
@@ -222,8 +222,8 @@ class TestBacklog:
             assert len(await take(monitor, 10_000)) == 10_000
             async with asyncio.timeout(3600):
                 # Two more polls (or, on the old code, far too many gets: stop early).
-                while jobs.lists["ci"] < 5 and jobs.gets["ci"] <= 10 * MAX_GETS_PER_POLL:
-                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
+                while jobs.lists["ci"] < 5 and jobs.gets["ci"] <= 10 * MAX_GETS_PER_POLL:  # noqa: ASYNC110
+                    await asyncio.sleep(1)
         polls_after = jobs.lists["ci"] - 2
         assert jobs.gets["ci"] <= MAX_GETS_PER_POLL * polls_after
         assert jobs.pages["ci"] <= 1 + 101 * (polls_after + 1)
@@ -243,8 +243,8 @@ class TestLongRateLimitPause:
         caplog.set_level(logging.WARNING, "northflank_async")
         async with odd_monitor(jobs, "a", "b") as monitor:
             async with asyncio.timeout(3600):
-                while jobs.lists["a"] < 2:
-                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
+                while jobs.lists["a"] < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(1)
             await asyncio.sleep(600)
             plan = monitor.plan
         assert plan.paused_too_long
@@ -261,7 +261,7 @@ class TestLongRateLimitPause:
         jobs = OddJobs(listing, throttle=lambda job, n: 30.0 if n == 2 else None)
         async with odd_monitor(jobs, "a") as monitor:
             async with asyncio.timeout(3600):
-                while jobs.lists["a"] < 2:
-                    await asyncio.sleep(1)  # noqa: ASYNC110 (virtual time: polls, not sleeps)
+                while jobs.lists["a"] < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(1)
             plan = monitor.plan
         assert not plan.paused_too_long
