@@ -32,6 +32,7 @@ from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_moni
 from ._cli_output import FORMATS, Output, console, format_seconds
 from ._client import DEFAULT_BASE_URL, NorthflankClient
 from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
+from ._escape import json_line, visible
 from ._models import BuildStatus, JobBuild, JobRun, LogLine, RunStatus
 from ._redis import RedisCoordinator
 from ._resources import JobHandle
@@ -555,14 +556,20 @@ def _logs_options(item: Callable[[argparse.ArgumentParser], None]) -> Callable[.
     return add
 
 
+_LOG_KEEPS = "\t\n"  # what a log line printed as text keeps of its control characters
+
+
 def _print_line(out: TextIO, fmt: str, line: LogLine) -> None:
     ts = line.ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if fmt == "jsonl":
         log = line.text if line.raw is None else line.raw
         wire = {"ts": ts, "containerId": line.container_id, "log": log}
-        out.write(json.dumps(wire, ensure_ascii=False) + "\n")
+        out.write(json_line(wire) + "\n")  # exact; controls and bidi written as \\uXXXX
     else:
-        out.write(f"{ts}  {line.container_id or '-'}  {line.text}\n")
+        # The log's own text: escape sequences, CRs, C1 and bidi controls shown, not obeyed
+        # (a tab or a newline of the line is kept).
+        container = visible(line.container_id or "-")
+        out.write(f"{ts}  {container}  {visible(line.text, keep=_LOG_KEEPS)}\n")
     out.flush()  # live lines show as they come, also through a pipe
 
 
@@ -781,15 +788,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_arguments(args)
         return asyncio.run(_run(args, sys.stdout, sys.stderr))
     except WaitTimeoutError as exc:
-        print(f"northflank-async: {exc}", file=sys.stderr)
+        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
         return EXIT_TIMEOUT
     except (_UsageError, ConfigurationError) as exc:
         # Found before any request: the caller's input or settings (an insecure base URL, a
         # token with a newline), not a failure of the API.
-        print(f"northflank-async: {exc}", file=sys.stderr)
+        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except (NorthflankError, ValueError) as exc:
-        print(f"northflank-async: error: {exc}", file=sys.stderr)
+        # An API error quotes the server's message: shown, never obeyed by the terminal.
+        print(f"northflank-async: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(file=sys.stderr)  # end the line the terminal echoed ^C on

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from ._checks import MIN_POLL_INTERVAL
 from ._client import NorthflankClient
+from ._escape import visible
 from ._fleet import check_name
 from ._monitor import Monitor
 from ._monitoring import BuildEvent
@@ -81,8 +82,9 @@ def _line(event: BuildEvent, fmt: str) -> str:
             "success": build.success,
         }
         return json.dumps(record)
-    status = str(build.status or "-")
-    return f"{event.kind:<10}  {event.job_id:<16}  {build.id:<24}  {status}"
+    # Ids and a status the API made up are shown, never obeyed (escape sequences, CRs, bidi).
+    status = visible(str(build.status or "-"))
+    return f"{event.kind:<10}  {visible(event.job_id):<16}  {visible(build.id):<24}  {status}"
 
 
 @asynccontextmanager

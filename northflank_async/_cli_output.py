@@ -3,6 +3,11 @@
 Terminal work is `rich`'s: it measures the terminal, truncates cells with an ellipsis, honours
 ``NO_COLOR`` / ``FORCE_COLOR`` and prints no escape codes when the output is not a terminal.
 Nothing here sends a request.
+
+Text from the API never reaches the terminal raw: a table cell or a note shows control,
+format and bidi characters as escapes (`_escape.visible`), a CSV cell that would start a
+formula gets a ``'`` (`_escape.csv_cell`), and JSON stays exact (``json.dumps`` escapes
+every non-ASCII character). Rich reads no markup here (``markup=False``, cells are `Text`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
+from ._escape import csv_cell, visible
 from ._json import to_json
 from ._models import Job, JobBuild, JobRun, RunStarted
 
@@ -158,7 +164,7 @@ def _isatty(file: TextIO) -> bool:
 
 def _cell(column: Column, item: Any) -> str:
     value = column.cell(item)
-    return "-" if value is None or value == "" else str(value)
+    return "-" if value is None or value == "" else visible(str(value))
 
 
 def _text(column: Column, item: Any) -> Text:
@@ -283,15 +289,29 @@ class _Csv:
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._writer: csv.DictWriter[str] | None = None
+        self._writers: tuple[csv.DictWriter[str], csv.DictWriter[str]] | None = None
 
     def add(self, item: Any) -> None:
-        if self._writer is None:
-            self._writer = csv.DictWriter(
-                self._out, _csv_fields(type(item)), extrasaction="ignore", lineterminator="\n"
+        if self._writers is None:
+            fields = _csv_fields(type(item))
+            self._writers = (
+                csv.DictWriter(self._out, fields, extrasaction="ignore", lineterminator="\n"),
+                csv.DictWriter(
+                    self._out,
+                    fields,
+                    extrasaction="ignore",
+                    lineterminator="\n",
+                    quoting=csv.QUOTE_ALL,
+                ),
             )
-            self._writer.writeheader()
-        self._writer.writerow(_flatten(to_json(item)))
+            self._writers[0].writeheader()
+        # A cell that a spreadsheet would read as a formula (=, +, -, @, ...) gets a "'".
+        row = {k: csv_cell(v) for k, v in _flatten(to_json(item)).items()}
+        # With "\n" as the line end, csv leaves a bare CR unquoted, and a reader takes it for
+        # the end of the row: a row holding one is written with every cell quoted.
+        plain, quoted = self._writers
+        carriage = any(isinstance(v, str) and "\r" in v for v in row.values())
+        (quoted if carriage else plain).writerow(row)
         self._out.flush()
 
     def close(self) -> None:
@@ -402,7 +422,7 @@ class Output:
 
     def note(self, message: str) -> None:
         """One line for the user on stderr (never part of the data on stdout)."""
-        self.err.write(f"northflank-async: {message}\n")
+        self.err.write(f"northflank-async: {visible(message)}\n")
         self.err.flush()
 
     @contextmanager

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from ._escape import bounded
+
 if TYPE_CHECKING:
     from ._models import JobBuild, JobRun
 
@@ -182,12 +184,15 @@ class WaitTimeoutError(NorthflankError, TimeoutError):
 class LogStreamError(NorthflankError):
     """A live log tail (``tail_logs``) received an ``error`` frame from the API.
 
-    ``message`` is the server's message, with the token hidden if it was echoed.
+    ``message`` is the server's message, with the token hidden if it was echoed, cut to its
+    first 500 characters (`MAX_SHOWN_MESSAGE`; the rest is counted) and with its control,
+    format and bidi characters written as escapes (``\\x1b``): it is safe to print or log.
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(f"log stream error: {message}")
-        self.message = message
+        shown = bounded(message)
+        super().__init__(f"log stream error: {shown}")
+        self.message = shown
 
 
 class APIError(NorthflankError):

@@ -19,11 +19,13 @@ from typing import Any
 import aiohttp
 import attrs
 from aiohttp import hdrs
+from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from aiohttp.http_exceptions import DecompressSizeError
 
 from ._errors import (
     APIError,
     ClientClosedError,
+    ConfigurationError,
     DecodeError,
     NorthflankError,
     RateLimitGateError,
@@ -42,7 +44,7 @@ from ._fleet import (
 from ._logs import websocket_url
 from ._models import RateLimit
 from ._observe import Hook, RequestEnd, RequestStart
-from ._ratelimit import RateLimitState, announced
+from ._ratelimit import Attempt, RateLimitState, told_window
 from ._retry import RetryPolicy, RetryRun
 from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
 from ._version import __version__
@@ -71,6 +73,55 @@ class _Failure:
         self.reason = reason
 
 
+class _SendFailed(aiohttp.ClientError):
+    """The one send of an attempt failed with ``failure``, which aiohttp would have repeated.
+
+    aiohttp resends an idempotent request once, by itself, when the connection fails with
+    `aiohttp.ClientOSError` or `aiohttp.ServerDisconnectedError` (a reused keep-alive
+    connection the server closed). `_one_send` raises this instead: aiohttp passes any other
+    `aiohttp.ClientError` through unchanged, and `Transport._attempt` unwraps it, so that our
+    loop (counted, gated, decided by `RetryRun`) is the only one that repeats a request.
+    """
+
+    def __init__(self, failure: aiohttp.ClientError) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+class _SentTwice(aiohttp.ClientError):
+    """Something below our loop tried to send one attempt a second time: refused, unsent."""
+
+
+def _one_send() -> ClientMiddlewareType:
+    """A fresh middleware for one attempt: it lets the request reach the network once.
+
+    Passed as the innermost middleware of every request (after a lent session's own), so that
+    it wraps the very send: whoever would send the attempt again (aiohttp's own resend of an
+    idempotent request, a future aiohttp's, a lent session's middleware) meets `_SentTwice`
+    before any byte leaves, and the failures aiohttp repeats come out as `_SendFailed`.
+    """
+    sent = False
+
+    async def middleware(
+        request: aiohttp.ClientRequest, handler: ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal sent
+        if sent:
+            raise _SentTwice(
+                "the request was about to be sent again within one attempt (by aiohttp or a "
+                "middleware of the session): refused"
+            )
+        sent = True
+        try:
+            return await handler(request)
+        except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise  # never sent, and never repeated by aiohttp either
+            raise _SendFailed(exc) from None
+
+    return middleware
+
+
 class _RateLimitGate:
     """One per client: every request of every task waits here while the window is spent.
 
@@ -84,24 +135,18 @@ class _RateLimitGate:
         self.max_wait = max_wait
         self._changed = asyncio.Event()
         self._waiting = 0  # tasks waiting on _changed: with none, there is no one to wake
-        self._probe: asyncio.Task[Any] | None = None
+        self._attempts: dict[asyncio.Task[Any], Attempt] = {}
 
     async def acquire(self, method: str, path: str) -> None:
         loop = asyncio.get_running_loop()
         while True:
             delay = self.state.delay(loop.time())
             if delay == 0:
-                if self.state.start():
-                    self._probe = asyncio.current_task()
+                task = asyncio.current_task()
+                assert task is not None
+                self._attempts[task] = self.state.send()
                 return
-            if delay is None:
-                self._waiting += 1
-                try:
-                    await self._changed.wait()  # set when the probe finishes or a budget is told
-                finally:
-                    self._waiting -= 1
-                continue
-            if delay > self.max_wait:
+            if delay is not None and delay > self.max_wait:
                 raise RateLimitGateError(
                     (
                         f"{method} {path}: not sent, the rate limit is spent; the window "
@@ -113,23 +158,35 @@ class _RateLimitGate:
                     retry_after=delay,
                     reset_at=self.state.reset_at,
                 )
-            logger.info("rate limit spent: %s %s waits %.2fs for the reset", method, path, delay)
-            await asyncio.sleep(delay)
+            if delay is not None:
+                logger.info(
+                    "rate limit spent: %s %s waits up to %.2fs for the reset", method, path, delay
+                )
+            # Woken when the probe finishes or an answer tells the budget (a fresher answer
+            # may give it back before the reset); else, for a spent window, at its reset.
+            self._waiting += 1
+            try:
+                async with asyncio.timeout(delay) as scope:
+                    await self._changed.wait()
+            except TimeoutError:
+                if not scope.expired():
+                    raise
+            finally:
+                self._waiting -= 1
 
-    def release(self, headers: Mapping[str, str] | None) -> None:
+    def release(self, headers: Mapping[str, str] | None, status: int = 200) -> None:
         """The request that passed `acquire()` in this task is done; never raises."""
         task = asyncio.current_task()
-        probe = task is not None and task is self._probe
-        if probe:
-            self._probe = None
+        attempt = self._attempts.pop(task, None) if task is not None else None
+        probe = attempt is not None and attempt.probe
         told = False
         try:
             if headers is not None:
                 now = asyncio.get_running_loop().time()
-                told = self.state.observe(headers, now, datetime.now(UTC))
+                told = self.state.observe(headers, now, datetime.now(UTC), attempt, status=status)
         finally:
             cancelled = task is not None and task.cancelling() > 0
-            self.state.finish(probe=probe, cancelled=cancelled)
+            self.state.finish(attempt=attempt, cancelled=cancelled)
             # Every answer tells the budget: the event is only swapped when someone waits on it.
             if (probe or told) and self._waiting:
                 self._changed.set()
@@ -195,6 +252,8 @@ class _FleetGate:
             except CoordinatorUnavailable as exc:
                 self._unavailable(exc.reason)
                 continue
+            except ConfigurationError:  # Redis refused the credentials: nothing was reserved
+                raise
             except BaseException:
                 # Cancelled while the script may have run: give the slot back, in the
                 # background (the reservation would expire anyway).
@@ -238,19 +297,26 @@ class _FleetGate:
             await asyncio.sleep(backoff * (0.5 + random.random()))
             backoff = min(backoff * 2, 0.1)
 
-    def release(self, headers: Mapping[str, str] | None) -> None:
+    def release(self, headers: Mapping[str, str] | None, status: int = 200) -> None:
         """The attempt that passed `acquire()` in this task is done; never raises."""
         task = asyncio.current_task()
         ticket = self._tickets.pop(task, None) if task is not None else None
         if ticket == _LOCAL:
-            self.local.release(headers)
+            self.local.release(headers, status)
             return
         told = None
         if headers is not None:
             loop = asyncio.get_running_loop()
-            self.local.state.observe(headers, loop.time(), datetime.now(UTC))
-            window = announced(headers)
-            told = None if window is None else Told(*window)
+            wall = datetime.now(UTC)
+            self.local.state.observe(headers, loop.time(), wall, status=status)
+            # A 429 tells the store its Retry-After (else its reset) as the spent window's end.
+            window = told_window(status, headers, wall)
+            if window is not None:
+                limit, remaining, seconds = window
+                if limit is None:  # a 429 that does not restate the limit
+                    limit = self.local.state.limit
+                if limit is not None and seconds is not None:
+                    told = Told(limit, remaining, seconds)
         if ticket is not None:
             cancelled = task is not None and task.cancelling() > 0
             self._settle(ticket, told, cancelled=cancelled)
@@ -267,6 +333,8 @@ class _FleetGate:
             view = await self._budget.settle(ticket, told, cancelled=cancelled)
         except CoordinatorUnavailable as exc:
             self._unavailable(exc.reason)  # the reservation expires by itself
+            return
+        except ConfigurationError:  # credentials refused since: the next reservation says it
             return
         self._available(view)
 
@@ -451,7 +519,7 @@ class Transport:
                 attempt = run.attempt
                 continue
             status, headers, body = outcome
-            gate.release(headers)
+            gate.release(headers, status)
             if observed:
                 self._ended(method, path, attempt, started, gate, status, None)
             if status < 300:
@@ -587,6 +655,9 @@ class Transport:
                     timeout=self._client_timeout,
                     raise_for_status=False,
                     allow_redirects=False,
+                    # Given per request, they replace the session's: a lent session's own
+                    # middlewares are kept, and ours wraps the send itself.
+                    middlewares=(*_session_middlewares(session), _one_send()),
                 ) as response:
                     body = await self._read(response, method, path)
                     status = response.status
@@ -601,11 +672,12 @@ class Transport:
                 reached=not isinstance(exc, _NOT_SENT),
                 reason=f"{type(exc).__name__}: {reason}",
             )
-        except aiohttp.ClientError as exc:
-            reason = f"{type(exc).__name__}: {self._describe(exc)}".rstrip(": ")
+        except aiohttp.ClientError as caught:
+            failure = caught.failure if isinstance(caught, _SendFailed) else caught
+            reason = f"{type(failure).__name__}: {self._describe(failure)}".rstrip(": ")
             return _Failure(
                 TransportError(f"{method} {path} failed: {reason}", method=method, path=path),
-                reached=not isinstance(exc, _NOT_SENT),
+                reached=not isinstance(failure, _NOT_SENT),
                 reason=reason,
             )
         except ResponseTooLargeError as exc:
@@ -739,6 +811,11 @@ async def _open_websocket(
     if ws is not None:
         await ws.close()
     return error
+
+
+def _session_middlewares(session: aiohttp.ClientSession) -> tuple[ClientMiddlewareType, ...]:
+    """The middlewares a (lent) session was made with: aiohttp keeps them in a private slot."""
+    return tuple(getattr(session, "_middlewares", None) or ())
 
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.

@@ -2,6 +2,12 @@
 
 The ``x-ratelimit-*`` and ``Retry-After`` headers are read here, believed only within sane
 bounds, and kept in `RateLimitState`, which ``_http``'s gate asks before each request.
+
+The policy (docs/resilience.md, "Which answer the gate believes"): the freshest answer wins,
+freshness being send order (the answer to the attempt sent last); a 429 asks for its
+``Retry-After`` (else its reset), any other answer announces its budget until its reset; the
+gate never waits longer than the freshest answer asked, and never lets more attempts go than
+its budget allows.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from ._models import RateLimit
 __all__ = [
     "MAX_BUDGET",
     "MAX_RESET_SECONDS",
+    "Attempt",
     "RateLimitState",
     "announced",
     "reset_seconds",
     "retry_after_seconds",
+    "told_window",
 ]
 
 
@@ -93,22 +101,57 @@ def announced(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
     return int(limit), int(remaining), reset
 
 
+def told_window(
+    status: int, headers: Mapping[str, str], wall: datetime
+) -> tuple[int | None, int, float | None] | None:
+    """What one answer tells the gate: ``(limit, remaining, seconds it holds)``, else ``None``.
+
+    A 429 says the budget is spent (remaining 0) for its ``Retry-After``, else its
+    ``x-ratelimit-reset`` (``None`` seconds when it gives neither: the window is then unknown);
+    its limit is ``None`` unless announced. Any other answer tells its ``x-ratelimit-*`` when
+    all three are believable (`announced`), else nothing.
+    """
+    if status == 429:
+        limit = _header_number(headers, "x-ratelimit-limit")
+        wait = retry_after_seconds(headers, wall)
+        if wait is None or wait > MAX_RESET_SECONDS:
+            wait = reset_seconds(headers)
+        return (None if limit is None else int(limit)), 0, wait
+    window = announced(headers)
+    if window is None:
+        return None
+    limit, remaining, reset = window
+    return limit, min(remaining, limit), reset
+
+
+@attrs.frozen
+class Attempt:
+    """An attempt as `RateLimitState.send` counted it: its place in send order (from 1)."""
+
+    seq: int
+    probe: bool = False
+
+
 @attrs.define
 class RateLimitState:
     """What the client knows of its rate-limit window, and whether a request may go now.
 
-    Times are on a monotonic clock supplied by the caller. ``remaining`` is our own count:
-    the API's figure minus the requests we sent since that the API may not have counted yet,
-    so concurrent tasks cannot overspend the window between two answers. Within one window
-    the count only goes down and the window's end only moves later, so a late answer can
-    never make us spend more than the API allows.
+    Times are on a monotonic clock supplied by the caller. Every attempt is numbered when it
+    is sent (`send`): that order says which answer is the freshest. The state believes the
+    answer of the attempt sent last among those answered with usable headers; an answer to
+    an attempt sent earlier, arriving after it, is stale and changes nothing. A believed
+    answer replaces the window whole: its reset (a 429's ``Retry-After``) is the deadline,
+    later or earlier than the one before, and its remaining is our count, less every attempt
+    the server may not have counted in it: those sent after it (whatever became of them) and
+    those sent before it still waiting for their answer. So concurrent tasks cannot overspend
+    what the freshest answer allows, and no wait is longer than the freshest answer asked.
 
-    While the window is unknown (before the first answer, and after a spent window's
-    announced reset passed) one request goes first, the *probe*, and the others wait for its
-    answer to tell the budget. A probe that comes back without telling it (no usable
-    ``x-ratelimit-*`` headers, or a failure) opens the gate: requests go without waiting until
-    an answer tells the budget again, so a server that never sends the headers is not
-    serialised. A cancelled probe tells nothing either way: the next request becomes the probe.
+    While the window is unknown (before the first answer, after a spent window's deadline
+    passed, after a 429 that says neither how long nor when) one request goes first, the
+    *probe*, and the others wait for its answer to tell the budget. A probe that comes back
+    without telling it (no usable headers, or a failure) opens the gate: requests go without
+    waiting until an answer tells the budget again, so a server that never sends the headers
+    is not serialised. A cancelled probe tells nothing either way: the next request probes.
     """
 
     limit: int | None = None
@@ -118,36 +161,47 @@ class RateLimitState:
     in_flight: int = 0
     probing: bool = False  # a probe is out: the others wait for its answer
     blind: bool = False  # a probe told nothing: nobody waits until an answer tells the budget
+    sent: int = 0  # attempts sent so far: the seq of the latest
+    believed: int = 0  # the seq of the attempt whose answer is believed (0: none yet)
+    _open: set[int] = attrs.field(factory=set, init=False, repr=False)  # seqs in flight
 
-    def observe(self, headers: Mapping[str, str], now: float, wall: datetime) -> bool:
-        """Take the ``x-ratelimit-*`` headers of an answer; whether they told the budget.
+    def observe(
+        self,
+        headers: Mapping[str, str],
+        now: float,
+        wall: datetime,
+        attempt: Attempt | None = None,
+        *,
+        status: int = 200,
+    ) -> bool:
+        """Take an answer's headers; whether they told the budget (and were believed).
 
-        Called once per answer, before that request leaves ``in_flight``. Values that are not
-        plain decimal numbers, or beyond `MAX_BUDGET` / `MAX_RESET_SECONDS`, are
+        ``attempt`` is what `send` returned for the request answered (``None``: the attempt
+        sent last). Called once per answer, before that request leaves ``in_flight``. Values
+        that are not plain decimal numbers, or beyond `MAX_BUDGET` / `MAX_RESET_SECONDS`, are
         not believed: the answer then tells nothing.
         """
-        limit = _header_number(headers, "x-ratelimit-limit")
-        remaining = _header_number(headers, "x-ratelimit-remaining")
-        reset = reset_seconds(headers)
-        if limit is None or remaining is None or reset is None:
+        seq = self.sent if attempt is None else attempt.seq
+        if seq < self.believed:
+            return False  # stale: a fresher answer is already believed
+        told = told_window(status, headers, wall)
+        if told is None:
             return False
-        reset_at = _later(wall, reset)
+        limit, remaining, seconds = told
+        self.believed = seq
+        self.blind = False
+        if limit is not None:
+            self.limit = limit
+        if seconds is None:  # a 429 that says neither how long nor when: probe again
+            self.remaining = self.reset_deadline = None
+            return True
+        reset_at = _later(wall, seconds)
         if reset_at is None:
             return False
-        others = max(0, self.in_flight - 1)
-        announced = max(0, min(int(remaining), int(limit)) - others)
-        deadline = now + reset
-        if self.remaining is None or self.reset_deadline is None or now >= self.reset_deadline:
-            # Nothing known of the current window: this answer describes it.
-            self.remaining = announced
-            self.reset_deadline, self.reset_at = deadline, reset_at
-        else:
-            # The same window: an older answer may arrive after a newer one.
-            self.remaining = min(self.remaining, announced)
-            if deadline > self.reset_deadline:
-                self.reset_deadline, self.reset_at = deadline, reset_at
-        self.limit = int(limit)
-        self.blind = False
+        # Every attempt the server may not have counted in this answer.
+        uncounted = (self.sent - seq) + sum(1 for other in self._open if other < seq)
+        self.remaining = max(0, remaining - uncounted)
+        self.reset_deadline, self.reset_at = now + seconds, reset_at
         return True
 
     def delay(self, now: float) -> float | None:
@@ -167,22 +221,35 @@ class RateLimitState:
             return 0.0
         return self.reset_deadline - now
 
-    def start(self) -> bool:
-        """Count a request that is about to be sent; whether it goes as the probe."""
+    def send(self) -> Attempt:
+        """Count a request that is about to be sent: its number, and whether it is the probe."""
         probe = self.remaining is None and not self.blind and not self.probing
         if self.remaining is not None:
             self.remaining = max(0, self.remaining - 1)
         self.in_flight += 1
+        self.sent += 1
+        self._open.add(self.sent)
         if probe:
             self.probing = True
-        return probe
+        return Attempt(self.sent, probe)
 
-    def finish(self, *, probe: bool = False, cancelled: bool = False) -> None:
+    def start(self) -> bool:
+        """`send` for callers that only need to know whether it goes as the probe."""
+        return self.send().probe
+
+    def finish(
+        self, *, probe: bool = False, cancelled: bool = False, attempt: Attempt | None = None
+    ) -> None:
         """Count a request that got its answer (or failed, or was cancelled).
 
-        ``probe`` says whether it was the probe that `start()` announced.
+        ``attempt`` (or ``probe``) says which one it was, and whether it was the probe.
         """
         self.in_flight = max(0, self.in_flight - 1)
+        if attempt is not None:
+            self._open.discard(attempt.seq)
+            probe = probe or attempt.probe
+        elif self._open:
+            self._open.discard(min(self._open))
         # With nothing in flight the probe has finished, whether or not the caller said so.
         if self.probing and (probe or self.in_flight == 0):
             self.probing = False

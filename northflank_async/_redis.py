@@ -19,9 +19,10 @@ keys live on one node):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ._checks import check_number
 from ._errors import ConfigurationError
@@ -48,14 +49,32 @@ _T = TypeVar("_T")
 #: API is slow) no longer holds the fleet back: the next request goes as the probe.
 PROBE_LEASE = 10.0
 
+# Both scripts set ``hold`` and ``lease`` (milliseconds, or nil) before this prelude. What it
+# reads is clamped, since another process (a bug, an older version, a hand) may have written
+# it: a reservation is never held longer than ``hold`` from now, a probe's lease never longer
+# than ``lease``, and a count no script writes (below 0, not a number) is no count at all (the
+# window is unknown: one request probes it); ``remaining`` is at most ``limit``.
 _PRELUDE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if hold then
+  local until_ms = now + hold
+  for _, late in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. until_ms, '+inf')) do
+    redis.call('ZADD', KEYS[2], until_ms, late)
+  end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local s = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset', 'probe', 'probe_until',
                      'blind')
-local limit, remaining, reset = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
-local probe, probe_until, blind = s[4], tonumber(s[5]), s[6] == '1'
+local function count(value)
+  local n = tonumber(value)
+  if n and n == n and n >= 0 and n < 1e15 then return math.floor(n) end
+  return nil
+end
+local limit, remaining, reset = count(s[1]), count(s[2]), count(s[3])
+if limit and remaining and remaining > limit then remaining = limit end
+local probe, probe_until, blind = s[4], count(s[5]), s[6] == '1'
+if probe_until and lease and probe_until > now + lease then probe_until = now + lease end
 if probe and (not probe_until or now >= probe_until
               or not redis.call('ZSCORE', KEYS[2], probe)) then
   probe = false  -- its lease or its reservation ran out: it tells nothing
@@ -84,7 +103,8 @@ end
 # Returns {code, wait ms, limit, remaining, reset in ms} (-1: unknown); code 0: go, 1: go as
 # the probe, 2: a probe is out (ask again), 3: the window is spent (wait for its reset).
 _RESERVE = (
-    _PRELUDE
+    "local hold, lease = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    + _PRELUDE
     + """
 if reset and now >= reset then reset = nil end
 if remaining == 0 and not reset then remaining = nil end
@@ -113,7 +133,8 @@ return {code, wait, v[1], v[2], v[3]}
 # ARGV: ticket, cancelled ('1'/'0'), then limit, remaining, reset ms ('' when not told).
 # Returns {limit, remaining, reset in ms} (-1: unknown).
 _SETTLE = (
-    _PRELUDE
+    "local hold, lease = nil, nil\n"
+    + _PRELUDE
     + """
 redis.call('ZREM', KEYS[2], ARGV[1])
 if ARGV[3] ~= '' then
@@ -125,7 +146,7 @@ if ARGV[3] ~= '' then
     remaining, reset = announced, deadline
   else
     remaining = math.min(remaining, announced)
-    if deadline > reset then reset = deadline end
+    reset = deadline  -- the answer the store hears last sets the window's end (see resilience.md)
   end
   limit, blind = l, false
 end
@@ -291,9 +312,39 @@ def _view(limit: Any, remaining: Any, reset_ms: Any) -> BudgetView:
     )
 
 
-def _describe(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())[:160]
+def _describe(exc: BaseException, hidden: tuple[str, ...] = ()) -> str:
+    """``Class: message`` on one line, cut, with every credential of ``hidden`` masked."""
+    text = _hide(" ".join(str(exc).split()), hidden)[:160]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _hide(text: str, hidden: tuple[str, ...]) -> str:
+    for secret in hidden:  # longest first: a password holding another is masked whole
+        text = text.replace(secret, "***")
+    return text
+
+
+# Answers that say the server refused our credentials or their rights: a wrong password (or
+# user) is the caller's to fix, not an outage to ride out on each process's own budget.
+_AUTH_CLASSES = (
+    "AuthenticationError",
+    "AuthenticationWrongNumberOfArgsError",
+    "AuthorizationError",
+    "NoPermissionError",
+)
+_AUTH_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM")
+
+
+def _auth_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing the coordinator's credentials or their rights."""
+    try:
+        import redis.exceptions
+    except ImportError:  # a lent client of a redis-compatible library: its reply says it
+        classes: tuple[type[BaseException], ...] = ()
+    else:
+        found = (getattr(redis.exceptions, name, None) for name in _AUTH_CLASSES)
+        classes = tuple(c for c in found if isinstance(c, type))
+    return isinstance(exc, classes) or str(exc).lstrip().startswith(_AUTH_REPLIES)
 
 
 class _RedisBudget:
@@ -367,6 +418,7 @@ class RedisCoordinator(Coordinator):
         }
         self._block = 0.5  # seconds a member's read of its group's stream waits at most
         self._errors = _redis_errors()
+        self._hidden = _credentials(client=client)
 
     @classmethod
     def from_url(
@@ -404,12 +456,14 @@ class RedisCoordinator(Coordinator):
                 retry_on_error=[ConnectionError],  # redis-py 5.0 uses `retry` only with it
             )
         except ValueError as exc:  # a scheme redis does not know, a bad port or db
+            hidden = (url, *_credentials(url=url)) if url else ()
             raise ConfigurationError(
-                f"the Redis URL cannot be used: {_describe(exc)}".replace(url, _safe(url))
+                f"the Redis URL {_safe(url)} cannot be used: {_describe(exc, hidden)}"
             ) from None
         coordinator = cls(client, namespace=namespace, budget_key=budget_key, recheck=recheck)
         coordinator._owns_client = True
         coordinator._where = _safe(url)
+        coordinator._hidden = _credentials(url=url, client=client)
         coordinator._block = min(1.0, timeout / 2)
         return coordinator
 
@@ -428,15 +482,26 @@ class RedisCoordinator(Coordinator):
         try:
             reply = await self._scripts[script](keys=keys, args=args)
         except self._errors as exc:
-            raise CoordinatorUnavailable(_describe(exc)) from None
+            raise self._failure(exc) from None
         return list(reply) if isinstance(reply, list) else [reply]
 
     async def _call(self, command: Callable[[], Awaitable[_T]]) -> _T:
-        """Run one Redis command; its errors become `CoordinatorUnavailable`."""
+        """Run one Redis command; its errors become `CoordinatorUnavailable`, or a
+        `ConfigurationError` when Redis refuses the credentials."""
         try:
             return await command()
         except self._errors as exc:
-            raise CoordinatorUnavailable(_describe(exc)) from None
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: BaseException) -> Exception:
+        """What a Redis error means: an outage to ride out, or credentials to fix."""
+        reason = _describe(exc, self._hidden)
+        if _auth_failure(exc):
+            return ConfigurationError(
+                f"Redis at {self._where} refused the coordinator's credentials ({reason}): "
+                "check the user and password of the Redis URL (and the user's ACL rights)"
+            )
+        return CoordinatorUnavailable(reason)
 
     async def aclose(self) -> None:
         """Close the connection pool this coordinator opened (a lent client stays open)."""
@@ -449,16 +514,61 @@ class RedisCoordinator(Coordinator):
         return f"<RedisCoordinator {self._where} namespace={self.namespace!r}{key}>"
 
 
+# Query parameters that carry a credential (redis-py passes any parameter on to the
+# connection: ``?password=``, ``?ssl_password=``, ...).
+_SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
+
+
 def _safe(url: str) -> str:
-    """``url`` without its password (``redis://user:***@host``): it may land in a log."""
+    """``url`` with every credential masked, as it may land in a log or an error.
+
+    ``redis://user:***@host/0``, ``rediss://host/0?password=***``,
+    ``unix:///run/redis.sock?db=0&password=***``; a user name stays.
+    """
     try:
         parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        netloc = parts.netloc
+        userinfo, at, host = netloc.rpartition("@")
+        if at and ":" in userinfo:
+            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
+        query = "&".join(_masked_parameter(pair) for pair in parts.query.split("&"))
+        safe = urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
+        if not netloc and url.startswith(f"{parts.scheme}://"):  # unix:///path keeps its //
+            safe = f"{parts.scheme}://{safe[len(parts.scheme) + 1 :]}"
+        return safe
     except ValueError:
         return "<unparsable Redis URL>"
+
+
+def _masked_parameter(pair: str) -> str:
+    name, equals, value = pair.partition("=")
+    secret = equals and value and _SECRET_PARAMETER.search(unquote(name))
+    return f"{name}=***" if secret else pair
+
+
+def _credentials(*, url: str | None = None, client: Any = None) -> tuple[str, ...]:
+    """The secrets of a Redis URL and of a client's connection settings, longest first, in
+    every form an error message might quote them (as written, and decoded)."""
+    found: set[str] = set()
+    if url is not None:
+        try:
+            parts = urlsplit(url)
+            userinfo = parts.netloc.rpartition("@")[0]
+            if ":" in userinfo:
+                found.add(userinfo.split(":", 1)[1])
+            for pair in parts.query.split("&"):
+                name, _, value = pair.partition("=")
+                if _SECRET_PARAMETER.search(unquote(name)):
+                    found.add(value)
+        except ValueError:
+            pass
+    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+    if isinstance(settings, dict):
+        for name, value in settings.items():
+            if isinstance(value, str) and _SECRET_PARAMETER.search(name):
+                found.add(value)
+    found |= {unquote(secret) for secret in found}
+    return tuple(sorted((s for s in found if s), key=len, reverse=True))
 
 
 def _import_redis() -> Any:

@@ -46,11 +46,18 @@ def _free_port() -> int:
         return port
 
 
-def _pong(port: int) -> bool:
+def _pong(port: int, password: str | None = None) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as conn:
-            conn.sendall(b"PING\r\n")
-            return conn.recv(16).startswith(b"+PONG")
+            auth = f"AUTH {password}\r\n".encode() if password is not None else b""
+            conn.sendall(auth + b"PING\r\n")
+            answer = b""
+            while b"\r\n" not in answer or (auth and answer.count(b"\r\n") < 2):
+                chunk = conn.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.endswith(b"+PONG\r\n")
     except OSError:
         return False
 
@@ -60,12 +67,16 @@ class RedisServer:
 
     :meth:`stop` and :meth:`start` may be called again (same port) to simulate an outage.
     ``persistent``: an append-only file, written before each answer, keeps the data across
-    such a restart (what a group's durable positions need).
+    such a restart (what a group's durable positions need). ``password``: the server requires
+    it (``requirepass``); `url` does not carry it.
     """
 
-    def __init__(self, binary: str, *, persistent: bool = False) -> None:
+    def __init__(
+        self, binary: str, *, persistent: bool = False, password: str | None = None
+    ) -> None:
         self.binary = binary
         self.persistent = persistent
+        self.password = password
         self.port = _free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="nf-redis-")
         self._proc: subprocess.Popen[bytes] | None = None
@@ -77,6 +88,8 @@ class RedisServer:
     def start(self, timeout: float = 20.0) -> None:
         argv = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
         argv += ["--save", "", "--dir", self._dir.name]
+        if self.password is not None:
+            argv += ["--requirepass", self.password]
         argv += (
             ["--appendonly", "yes", "--appendfsync", "always"]
             if self.persistent
@@ -89,7 +102,7 @@ class RedisServer:
         with log:
             self._proc = subprocess.Popen(argv, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
-        while not _pong(self.port):
+        while not _pong(self.port, self.password):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"redis-server did not start on port {self.port}")

@@ -436,17 +436,19 @@ class TestProbeState:
         assert state.start()
 
     def test_late_answer_never_raises_the_count_within_a_window(self) -> None:
-        """An older answer arriving after a newer one cannot make us spend more."""
+        """An older answer arriving after a newer one cannot make us spend more.
+
+        (Issue 18: "older" is by send order; the answers are tied to their attempts.)
+        """
         state = RateLimitState()
-        state.start()
-        state.observe(told(100, 90, 60), now=0.0, wall=WALL)
-        state.finish(probe=True)
-        state.start()
-        state.observe(told(100, 10, 60), now=1.0, wall=WALL)  # others spent the account
-        state.finish()
-        state.start()
-        state.observe(told(100, 80, 59), now=1.1, wall=WALL)  # a stale answer
-        state.finish()
+        probe = state.send()
+        state.observe(told(100, 90, 60), now=0.0, wall=WALL, attempt=probe)
+        state.finish(attempt=probe)
+        older, newer = state.send(), state.send()
+        state.observe(told(100, 10, 60), now=1.0, wall=WALL, attempt=newer)  # others spent it
+        state.finish(attempt=newer)
+        state.observe(told(100, 80, 59), now=1.1, wall=WALL, attempt=older)  # a stale answer
+        state.finish(attempt=older)
         assert state.remaining is not None and state.remaining <= 9
 
 

@@ -7,6 +7,10 @@
 prints one line (``base_url=... token=... project=... job=... builds=...``) once it
 listens, then serves until interrupted (SIGINT or SIGTERM), and exits with status 0.
 A bad argument gives a one-line message on stderr and status 2.
+
+It binds loopback only, unless ``--allow-remote`` (then with a warning on stderr): the fake
+accepts one fixed token that it prints, so anyone who could reach it could use it, and its
+data is made up. Every answer says ``Server: northflank-async-fake/<version>``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import math
 import signal
 import sys
@@ -63,7 +68,15 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m northflank_async.testing",
         description="Serve an in-memory fake of the Northflank job-build API.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (127.0.0.1; loopback only)"
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not loopback (the fake's fixed token is printed: anyone "
+        "who can reach the address can use it)",
+    )
     parser.add_argument(
         "--port", type=_bounded_int(0, 65535), default=8080, help="port to bind, 0 for any (8080)"
     )
@@ -87,7 +100,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--no-rate-limit", action="store_true", help="do not enforce 1000 requests an hour"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not _is_loopback(args.host) and not args.allow_remote:
+        parser.error(
+            f"--host {args.host!r} is not a loopback address: the fake would serve its fixed "
+            "token to anyone who can reach it; pass --allow-remote to do so anyway"
+        )
+    return args
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the fake on this machine (``""`` binds every address)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: it may resolve anywhere
+        return False
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -109,6 +138,15 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     async with fake:
+        if not _is_loopback(args.host):
+            print(
+                f"warning: the fake listens on {fake.base_url}, beyond this machine, with the "
+                f"fixed token {args.token!r}: anyone who can reach it can use it. It is a fake "
+                "(made-up data; every answer says Server: northflank-async-fake): never put "
+                "it where a real service is expected.",
+                file=sys.stderr,
+                flush=True,
+            )
         print(
             f"base_url={fake.base_url} token={fake.token} project={args.project} "
             f"job={args.job} builds={args.builds}",

@@ -22,6 +22,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from .._version import __version__
 from ._clock import Clock, wall_ms
 from ._faults import FaultInjector, FaultKind
 from ._logquery import (
@@ -45,7 +46,18 @@ from ._store import (
 )
 from ._tail import Tails, redact_query
 
-__all__ = ["MAX_BODY_BYTES", "RECORD_LIMIT", "UNLIMITED", "RecordedRequest", "Routes"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "RECORD_LIMIT",
+    "SERVER_HEADER",
+    "UNLIMITED",
+    "RecordedRequest",
+    "Routes",
+]
+
+#: The ``Server`` header of every answer of the fake, WebSocket handshakes included: no one
+#: reaching it takes it for a service.
+SERVER_HEADER: Final = f"northflank-async-fake/{__version__}"
 
 #: What the rate-limit headers show when enforcement is disabled (``rate_limit=None``).
 UNLIMITED: Final = 1_000_000
@@ -232,6 +244,7 @@ class Routes:
     def make_app(self) -> web.Application:
         """Build the aiohttp application: one catch-all route behind the error middleware."""
         app = web.Application(middlewares=[_envelope_errors], client_max_size=MAX_BODY_BYTES)
+        app.on_response_prepare.append(_label)
         # One catch-all route: the fake routes on the raw path itself so that an
         # encoded slash inside an id can never change which route matches.
         app.router.add_route("*", "/{tail:.*}", self.handle)
@@ -841,6 +854,11 @@ def _json_response(status: int, payload: Any, headers: Mapping[str, str]) -> web
         content_type="application/json",
         headers=headers,
     )
+
+
+async def _label(request: web.Request, response: web.StreamResponse) -> None:
+    """Sign every answer (a WebSocket's 101 too) as the fake's: ``Server: SERVER_HEADER``."""
+    response.headers["Server"] = SERVER_HEADER
 
 
 def _drop(request: web.Request) -> tuple[web.StreamResponse, bool]:
