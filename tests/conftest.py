@@ -85,17 +85,3 @@ def sent(mocked: Any) -> list[tuple[str, str, dict[str, Any]]]:
         (key[0], str(key[1]), call) for key, calls in mocked.requests.items() for call in calls
     ]
     return [(m, u, c.kwargs) for m, u, c in calls]
-
-
-def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Any:
-    """Async tests of a module that sets ``VIRTUAL_CLOCK = True`` run on a looptime loop.
-
-    Their polls, at least ``MIN_POLL_INTERVAL`` (1 s) apart, then take no real time; a client
-    of a loopback server there must carry ``tests/_virtual.in_flight_guard``.
-    """
-    module = getattr(item, "module", None)
-    if getattr(module, "VIRTUAL_CLOCK", False):
-        import looptime
-
-        return {"virtual": looptime.new_event_loop}
-    return None
