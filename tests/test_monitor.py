@@ -76,7 +76,7 @@ class TestSharedWaits:
         from northflank_async import JobBuild
         from northflank_async._coalesce import JobPoller
         from northflank_async._converter import decode
-        from northflank_async._pagination import Page
+        from northflank_async._models import Page
 
         from .conftest import wire_build
 
