@@ -50,7 +50,7 @@ async def main() -> int:
         async with FakeNorthflank() as fake:
             fake.add_job(args.project, args.job, builds=5)
             fake.configure_builds(step=0.05, outcome="FAILURE" if args.fail else "SUCCESS")
-            args.poll = 0.02
+            args.poll = 1.0  # the shortest poll interval there is (MIN_POLL_INTERVAL)
             async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
                 return await build_and_gate(nf, args)
     except NorthflankError as error:

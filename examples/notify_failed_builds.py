@@ -112,8 +112,8 @@ async def main() -> None:
         args.budget = args.budget or 100_000
         args.job = args.job if len(args.job) > 1 else ["nightly", "tests"]
         async with demo_client(args, spend) as nf:
-            # Demo pace: a poll every 20 ms per job, at most 100,000 requests an hour.
-            await run(nf, args, spend, floor=0.02, idle_cap=0.1)
+            # Demo pace: a poll a second per job (the shortest floor there is).
+            await run(nf, args, spend, floor=1.0, idle_cap=2.0)
     else:
         async with NorthflankClient(on_request_end=spend) as nf:
             await run(nf, args, spend)

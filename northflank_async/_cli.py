@@ -27,7 +27,7 @@ from typing import Any, TextIO
 
 import attrs
 
-from ._checks import check_number, check_sha
+from ._checks import MIN_POLL_INTERVAL, check_number, check_poll_interval, check_sha
 from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_monitor
 from ._cli_output import FORMATS, Output, console, format_seconds
 from ._client import DEFAULT_BASE_URL, NorthflankClient
@@ -188,7 +188,11 @@ def _listing_options(sub: argparse.ArgumentParser) -> None:
 
 def _watch_options(sub: argparse.ArgumentParser, what: str) -> None:
     sub.add_argument(
-        "--poll-interval", type=float, default=5.0, metavar="S", help="seconds between polls"
+        "--poll-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between polls (at least 1)",
     )
     sub.add_argument(
         "--timeout", type=float, metavar="S", help=f"give up on the {what} after S seconds (exit 5)"
@@ -275,7 +279,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
         if getattr(args, "last", None) == 0:
             raise ValueError("--last must be at least 1, got 0")
         if getattr(args, "poll_interval", None) is not None:
-            check_number(args.poll_interval, "--poll-interval")
+            check_poll_interval(args.poll_interval, "--poll-interval")
         if getattr(args, "timeout", None) is not None:
             check_number(args.timeout, "--timeout")
         if isinstance(getattr(args, "since", None), str):
@@ -336,7 +340,7 @@ async def _plain_client(
         nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
         async with nf as client:
             if getattr(args, "poll_interval", None) is not None:
-                args.poll_interval = min(args.poll_interval, 0.1)
+                args.poll_interval = min(args.poll_interval, MIN_POLL_INTERVAL)
             yield client
 
 
@@ -460,7 +464,11 @@ def _follow_options(sub: argparse.ArgumentParser) -> None:
         help="start after this build id or ISO-8601 time (default: from now on)",
     )
     sub.add_argument(
-        "--poll-interval", type=float, default=30.0, metavar="S", help="seconds between polls"
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds between polls (at least 1)",
     )
     sub.add_argument("--limit", type=int, metavar="N", help="stop after N new builds")
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TextIO
 
+from ._checks import MIN_POLL_INTERVAL
 from ._client import NorthflankClient
 from ._escape import visible
 from ._fleet import check_name
@@ -116,7 +117,9 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
         fake.simulate(new_build_every=1.0, step=0.3, seed=7)
         async with (
             NorthflankClient(fake.token, base_url=fake.base_url) as client,
-            client.monitor(args.budget or 3600 * 20, floor=0.2, idle_cap=1.0) as monitor,
+            client.monitor(
+                args.budget or 3600 * 20, floor=MIN_POLL_INTERVAL, idle_cap=2.0
+            ) as monitor,
         ):
             for job in args.job:
                 monitor.watch_job(args.project, job)

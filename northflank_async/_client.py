@@ -220,8 +220,9 @@ class NorthflankClient:
 
         Use it as ``async with nf.monitor() as monitor:``. The budget defaults to half the
         account's limit as the API announces it, else 500. ``floor`` is the shortest interval
-        between two polls of one job, ``idle_cap`` how far an idle job backs off (unless the
-        budget stretches it further); ``per_page`` is the size of a poll's page.
+        between two polls of one job (at least ``MIN_POLL_INTERVAL``, 1 s), ``idle_cap`` how
+        far an idle job backs off (unless the budget stretches it further); ``per_page`` is the
+        size of a poll's page.
 
         ``group`` shares the work with every monitor of that name on the client's
         coordinator (``ConfigurationError`` without one): one member polls at a time, each
@@ -250,6 +251,7 @@ class NorthflankClient:
             group_name=group or "",
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
+            max_rate_limit_wait=self._transport._max_rate_limit_wait,
         )
 
     @property

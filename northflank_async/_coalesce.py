@@ -86,13 +86,16 @@ class JobPoller:
                 try:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
+                    continue  # woken: a read came or went, plan again
                 except TimeoutError:
+                    # The earliest read is due. A loop may fire a timer up to its clock's
+                    # resolution early (a clock that counts in ticks always may): measuring
+                    # again could find it a hair short of due and wait again, forever.
                     pass
-                continue
             # One turn of the loop: reads made at the same moment (gathered waits) join.
             await asyncio.sleep(0)
             try:
-                await self._round(loop.time())
+                await self._round(max(loop.time(), due))
             except Exception as error:  # a bug must not leave waiters hanging
                 self._fail(list(self._pending), error, float("inf"))
 

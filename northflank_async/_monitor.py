@@ -16,6 +16,17 @@ for a 429), so nothing is lost or repeated and every attempt is within the budge
 A job that answers 401, 403 or 404 (or anything else that is not transient) is no longer
 watched: its error is raised once from the iteration, with a note naming the job; iterating
 again goes on with the other jobs.
+
+What one odd answer may not do (docs/resilience.md, "Monitor and polling loops"):
+
+* a build that cannot be decoded (a malformed ``createdAt``...) is skipped, logged once and
+  counted (``plan.skipped``): the rest of its page is used, and its job stays watched;
+* a tracked build leaves tracking only after ``GONE_AFTER`` polls in a row proved it gone, and
+  is reported if it is listed again (``_monitoring``);
+* a poll makes at most ``MAX_GETS_PER_POLL`` ``get`` calls, reading list pages first;
+* a 429 that asks every poll to wait longer than the client's ``max_rate_limit_wait`` is
+  honoured but never silently: it is logged as a warning once and shown in ``plan``
+  (``paused_for``, ``paused_too_long``).
 """
 
 from __future__ import annotations
@@ -28,13 +39,15 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
-from ._endpoints import MAX_PER_PAGE, call, list_pages
+from ._converter import decode
+from ._endpoints import MAX_PER_PAGE, call, list_frames
 from ._errors import (
     ClientClosedError,
+    DecodeError,
     NorthflankError,
     NotFoundError,
     PaginationError,
@@ -44,7 +57,7 @@ from ._errors import (
 )
 from ._fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
 from ._http import Transport
-from ._models import JobBuild, RateLimit
+from ._models import JobBuild, Page, RateLimit
 from ._monitoring import (
     BudgetPlanner,
     BuildEvent,
@@ -64,6 +77,9 @@ logger = logging.getLogger("northflank_async")
 
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
 
+#: How many undecodable builds are remembered so that each is logged once.
+_LOGGED_MEMORY = 1000
+
 
 class _Job(Protocol):
     """What `Monitor.watch()` reads of a job handle."""
@@ -82,7 +98,7 @@ class _Job(Protocol):
 class _Watched:
     project_id: str
     job_id: str
-    fetch_page: FetchPage[JobBuild]
+    fetch_page: FetchPage[Any]
     get: Callable[[str], Awaitable[JobBuild]]
     path: str
     since: str | datetime | JobBuild | None
@@ -130,10 +146,12 @@ class Monitor(AsyncIterator[BuildEvent]):
         group_name: str = "",
         lease: float = 30.0,
         recheck: float = 5.0,
+        max_rate_limit_wait: float = 60.0,
     ) -> None:
         if budget_per_hour is not None:
             # The planner's own checks, made here: a bad budget is refused at the call.
             BudgetPlanner(budget_per_hour=budget_per_hour)
+        # floor: at least MIN_POLL_INTERVAL (the planner refuses less), so no job spins.
         BudgetPlanner(floor=floor, idle_cap=idle_cap)
         if isinstance(per_page, bool) or not isinstance(per_page, int):
             raise ValueError(f"per_page must be an int in 1..{MAX_PER_PAGE}, got {per_page!r}")
@@ -152,6 +170,11 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._not_before = -math.inf
+        self._max_rate_limit_wait = max_rate_limit_wait
+        self._pause_too_long = False
+        self.skipped = 0
+        """Builds skipped because they could not be decoded (each logged once)."""
+        self._logged: dict[tuple[str, str, str], None] = {}
         self._closed = False
         self.requests = 0
         """Requests sent so far (every attempt: the monitor does not retry on its own)."""
@@ -198,7 +221,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._jobs[key] = _Watched(
             project_id=project_id,
             job_id=job_id,
-            fetch_page=list_pages(transport, path, "builds", JobBuild, self._per_page, retry=False),
+            # Frames, decoded build by build in `_read`: one bad build does not spoil a page.
+            fetch_page=list_frames(transport, path, "builds", self._per_page, retry=False),
             get=lambda build_id: call(
                 transport, "GET", f"{path}/{build_id}", JobBuild, retry=False
             ),
@@ -251,7 +275,14 @@ class Monitor(AsyncIterator[BuildEvent]):
             )
             for job in self._jobs.values()
         ]
-        return planner.plan(loads, spent_this_hour=self._ledger.spent_in_window(now))
+        plan = planner.plan(loads, spent_this_hour=self._ledger.spent_in_window(now))
+        paused = max(0.0, self._not_before - now)
+        return attrs.evolve(
+            plan,
+            skipped=self.skipped,
+            paused_for=paused,
+            paused_too_long=paused > 0 and self._pause_too_long,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -630,7 +661,7 @@ class Monitor(AsyncIterator[BuildEvent]):
                 error,
             )
             if isinstance(error, RateLimitError) and error.retry_after:
-                self._not_before = loop.time() + error.retry_after
+                self._pause(error, loop.time())
             return None
         except ClientClosedError:
             raise
@@ -643,6 +674,54 @@ class Monitor(AsyncIterator[BuildEvent]):
         if events:
             job.last_event_at = loop.time()
         return events
+
+    def _pause(self, error: RateLimitError, now: float) -> None:
+        """Pause every poll for a 429's ``Retry-After`` (the limit is the account's): honoured,
+        and when longer than ``max_rate_limit_wait``, a warning once and a plan entry."""
+        assert error.retry_after is not None
+        until = now + error.retry_after
+        if until <= self._not_before:
+            return
+        too_long = error.retry_after > self._max_rate_limit_wait
+        if too_long and not (self._pause_too_long and self._not_before > now):
+            logger.warning(
+                "monitor: the API asks every poll to wait %.0f s, longer than "
+                "max_rate_limit_wait=%g s: every job is paused until then (see monitor.plan)",
+                error.retry_after,
+                self._max_rate_limit_wait,
+            )
+        self._not_before = until
+        self._pause_too_long = too_long
+
+    def _skip(self, job: _Watched, build_id: str, error: DecodeError) -> None:
+        """Count a build that cannot be decoded; log it once."""
+        self.skipped += 1
+        key = (job.project_id, job.job_id, build_id or error.field)
+        if key in self._logged:
+            return
+        self._logged[key] = None
+        if len(self._logged) > _LOGGED_MEMORY:
+            del self._logged[next(iter(self._logged))]
+        logger.warning(
+            "monitor: build %s of %s/%s cannot be decoded (%s): skipped",
+            build_id or "?",
+            job.project_id,
+            job.job_id,
+            error,
+        )
+
+    def _decode_page(self, job: _Watched, frame: Page[Any]) -> list[JobBuild]:
+        """The builds of a frame that decode; the others are skipped (`_skip`)."""
+        builds: list[JobBuild] = []
+        for index, item in enumerate(frame.items):
+            try:
+                builds.append(decode(item, JobBuild, root=f"data.builds[{index}]"))
+            except DecodeError as error:
+                raw_id = item.get("id") if isinstance(item, dict) else None
+                self._skip(
+                    job, raw_id if isinstance(raw_id, str) else "", error.at("GET", job.path)
+                )
+        return builds
 
     async def _read(self, job: _Watched) -> list[BuildEvent]:
         """One poll of a job: its events, or an error with the tracker unchanged."""
@@ -659,13 +738,18 @@ class Monitor(AsyncIterator[BuildEvent]):
             step = await walker.step()
             if step is None:
                 break
-            poll.add_page(step.page.items, has_next_page=step.page.has_next_page)
-        for build_id in poll.missing:
+            builds = self._decode_page(job, step.page)
+            poll.add_page(builds, has_next_page=step.page.has_next_page)
+        for build_id in poll.to_fetch:
             await self._claim()
             try:
                 build = await job.get(build_id)
             except NotFoundError:
                 poll.add_gone(build_id)
+                continue
+            except DecodeError as error:
+                self._skip(job, build_id, error)
+                poll.add_gone(build_id)  # no proof of life: counts towards leaving tracking
                 continue
             poll.add_fetched(build)
         return tracker.commit(poll)

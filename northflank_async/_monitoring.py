@@ -42,10 +42,13 @@ from typing import Literal, TypeAlias
 
 import attrs
 
+from ._checks import MIN_POLL_INTERVAL, check_number
 from ._models import BuildStatus, JobBuild
 
 __all__ = [
     "DEFAULT_BUDGET_PER_HOUR",
+    "GONE_AFTER",
+    "MAX_GETS_PER_POLL",
     "BudgetPlanner",
     "BuildEvent",
     "BuildEventKind",
@@ -66,6 +69,18 @@ _KINDS = ("created", "status", "concluded")
 
 HOUR = 3600.0
 DEFAULT_BUDGET_PER_HOUR = 500
+
+#: Polls in a row in which a tracked build must be proven gone (neither listed nor answered by
+#: its ``get``: a 404, or an answer that cannot be decoded) before it leaves tracking. One 404
+#: can be a passing fault (a replica behind, a proxy); a build that shows up again later, even
+#: after leaving tracking, is still reported.
+GONE_AFTER = 3
+
+#: The most ``get`` calls one poll of a job makes for tracked builds that fell off its pages.
+#: Past it, the poll reads further list pages first (while they still hold tracked builds: one
+#: page answers up to ``per_page`` builds), and the rest wait for the next polls, the builds
+#: confirmed least recently first.
+MAX_GETS_PER_POLL = 10
 
 
 # --------------------------------------------------------------------------- events
@@ -109,24 +124,42 @@ class JobTracker:
     history, so prefer passing the build (one ``get``).
 
     A build is *known* when its id was seen (the ids of the latest ``memory`` builds are kept)
-    or it is tracked; it is old when known or created before the watermark time, the newest
-    ``created_at`` seen. Ids are the identity: builds may share a ``created_at``.
+    or it is tracked. Ids are the identity: an id not seen before, listed above a known build,
+    is new whatever its ``created_at`` (builds may share one, and clocks may disagree). The
+    watermark time, the newest ``created_at`` seen, only decides where there is no known build
+    to go by: with ``since`` a datetime (builds before it are old), past the known part (only a
+    build newer than all seen is still new there), and when the known builds are no longer
+    listed (deleted): a whole page of unknown builds older than the watermark ends the poll,
+    those builds taken as old.
+
+    A tracked build leaves tracking once concluded, or after `GONE_AFTER` polls in a row proved
+    it gone (not listed, and its ``get`` answered 404 or could not be decoded); if it is listed
+    again later, it is tracked again (or its conclusion reported). A poll asks at most
+    ``max_gets`` (`MAX_GETS_PER_POLL`) ``get`` calls (`TrackerPoll.to_fetch`).
     """
 
     project_id: str
     job_id: str
     since: str | datetime | JobBuild | None = attrs.field(default=None, kw_only=True)
     memory: int = attrs.field(default=1000, kw_only=True)
+    max_gets: int = attrs.field(default=MAX_GETS_PER_POLL, kw_only=True)
     _ids: deque[str] = attrs.field(init=False)
     _id_set: set[str] = attrs.field(init=False, factory=set)
     _time: datetime | None = attrs.field(init=False, default=None)
     _tracked: dict[str, JobBuild] = attrs.field(init=False, factory=dict)
+    # Tracked builds proven gone in the latest polls in a row (see GONE_AFTER).
+    _absent: dict[str, int] = attrs.field(init=False, factory=dict)
+    # The poll generation at which each tracked build was last listed or fetched.
+    _confirmed: dict[str, int] = attrs.field(init=False, factory=dict)
+    # Builds that left tracking unconcluded (proven gone): reported if they are listed again.
+    _dropped: dict[str, JobBuild] = attrs.field(init=False, factory=dict)
     _snapshot_pending: bool = attrs.field(init=False)
     _generation: int = attrs.field(init=False, default=0)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
             raise ValueError(f"memory must be a positive int, got {self.memory!r}")
+        check_number(self.max_gets, "max_gets", integer=True, minimum=1)
         _check_since(self.since)
         self._ids = deque(maxlen=self.memory)
         self._snapshot_pending = self.since is None
@@ -172,6 +205,7 @@ class JobTracker:
             "tracked": [
                 [b.id, None if b.status is None else str(b.status)] for b in self._tracked.values()
             ],
+            "absent": dict(self._absent),
         }
 
     @classmethod
@@ -197,6 +231,12 @@ class JobTracker:
                     status=BuildStatus(status) if known else status,
                     concluded=False,
                 )
+            absent = position.get("absent", {})
+            if not isinstance(absent, dict):
+                raise ValueError("absent must be a mapping")
+            tracker._absent = {
+                str(k): int(v) for k, v in absent.items() if str(k) in tracker._tracked
+            }
             tracker._snapshot_pending = bool(position["snapshot"])
             tracker._generation = 1 if position["started"] else 0
         except (KeyError, TypeError, ValueError) as error:
@@ -228,12 +268,19 @@ class JobTracker:
             self._snapshot_pending = False
             self._advance(list(reversed(poll._observed.values())))
             return []
+        generation = self._generation
         events: list[BuildEvent] = []
         for build_id in list(self._tracked):
             if build_id in poll._fetched:
                 self._update(poll._fetched[build_id], events)
-            elif build_id in poll._gone:
-                del self._tracked[build_id]  # deleted: it will have no outcome to report
+            elif build_id in poll._gone and build_id not in poll._observed:
+                absent = self._absent.get(build_id, 0) + 1
+                if absent < GONE_AFTER:
+                    self._absent[build_id] = absent
+                    continue
+                # Proven gone poll after poll: no outcome to wait for. Kept aside, so that a
+                # build that shows up again is still reported.
+                self._drop(build_id)
         new: list[JobBuild] = []
         for build in reversed(list(poll._observed.values())):
             if build.id in poll._new:
@@ -243,7 +290,12 @@ class JobTracker:
                     events.append(self._event("concluded", build))
                 else:
                     self._tracked[build.id] = build
+                    self._confirmed[build.id] = generation
             elif build.id in self._tracked:
+                self._update(build, events)
+            elif build.id in self._dropped:
+                # Back after it was taken for gone: its outcome (or its tracking) resumes.
+                self._tracked[build.id] = self._dropped.pop(build.id)
                 self._update(build, events)
         self._advance(new)
         return events
@@ -255,16 +307,28 @@ class JobTracker:
 
     def _update(self, build: JobBuild, events: list[BuildEvent]) -> None:
         before = self._tracked[build.id]
+        self._absent.pop(build.id, None)
+        self._confirmed[build.id] = self._generation
         if build.is_concluded:
-            del self._tracked[build.id]
+            self._untrack(build.id)
             events.append(self._event("concluded", build))
             return
         self._tracked[build.id] = build
         if build.status != before.status:
             events.append(self._event("status", build))
 
+    def _untrack(self, build_id: str) -> JobBuild:
+        self._absent.pop(build_id, None)
+        self._confirmed.pop(build_id, None)
+        return self._tracked.pop(build_id)
+
+    def _drop(self, build_id: str) -> None:
+        self._dropped[build_id] = self._untrack(build_id)
+        while len(self._dropped) > self.memory:
+            del self._dropped[next(iter(self._dropped))]
+
     def _known(self, build_id: str) -> bool:
-        return build_id in self._id_set or build_id in self._tracked
+        return build_id in self._id_set or build_id in self._tracked or build_id in self._dropped
 
     def _remember(self, ids: Iterable[str]) -> None:
         for build_id in ids:
@@ -287,8 +351,9 @@ class TrackerPoll:
     """One poll of a `JobTracker` in the making; the tracker changes only at commit.
 
     Add the pages read (newest first) with `add_page()` while `needs_next_page`;
-    then ``get`` each id of `missing` and add the answer with `add_fetched()` (or
-    `add_gone()` for a 404). Drop the poll on any failure: the tracker is unchanged.
+    then ``get`` each id of `to_fetch` and add the answer with `add_fetched()` (or
+    `add_gone()` for a 404 or an answer that cannot be decoded). Drop the poll on any
+    failure: the tracker is unchanged.
     """
 
     def __init__(self, tracker: JobTracker, generation: int, *, snapshot: bool) -> None:
@@ -298,15 +363,28 @@ class TrackerPoll:
         self._pages = 0
         self._reached = False  # met the already-seen part of the history
         self._ended = False  # read the last page of the history
+        self._last_page_tracked = False  # the latest page listed a tracked build
         self._observed: dict[str, JobBuild] = {}  # listing order, latest state of each build
         self._new: set[str] = set()
+        # Unknown builds older than the watermark, met before any known build: new if a known
+        # build is listed below them (clock skew), old if none is (the known ones were deleted).
+        self._older: list[str] = []
         self._fetched: dict[str, JobBuild] = {}
         self._gone: set[str] = set()
 
     @property
     def needs_next_page(self) -> bool:
-        """Whether the pages so far fall short of what was seen before: read the next one."""
-        return not self.complete
+        """Whether to read the next page: the pages so far fall short of what was seen before,
+        or more tracked builds are missing than one poll may ``get`` and the latest page still
+        listed tracked builds (a page answers many of them for one request)."""
+        if not self.complete:
+            return True
+        return (
+            not self._snapshot
+            and not self._ended
+            and self._last_page_tracked
+            and len(self.missing) > self._tracker.max_gets
+        )
 
     @property
     def complete(self) -> bool:
@@ -317,21 +395,32 @@ class TrackerPoll:
 
     @property
     def missing(self) -> list[str]:
-        """Tracked builds neither on the pages read nor fetched yet: one ``get`` each.
-
-        Meaningful once `needs_next_page` is False.
-        """
+        """Tracked builds neither on the pages read nor fetched yet, confirmed least recently
+        first. Meaningful once `needs_next_page` is False."""
         if self._snapshot:
             return []
+        tracker = self._tracker
         done = self._observed.keys() | self._fetched.keys() | self._gone
-        return [build_id for build_id in self._tracker._tracked if build_id not in done]
+        ids = [build_id for build_id in tracker._tracked if build_id not in done]
+        return sorted(ids, key=lambda build_id: tracker._confirmed.get(build_id, 0))
+
+    @property
+    def to_fetch(self) -> list[str]:
+        """The `missing` builds this poll may ``get``: at most the tracker's ``max_gets``."""
+        return self.missing[: max(0, self._tracker.max_gets - len(self._fetched) - len(self._gone))]
 
     def add_page(self, newest_first: Sequence[JobBuild], *, has_next_page: bool) -> None:
         """Take one page of the job's builds, newest first, as the list endpoint returns them."""
         self._pages += 1
         tracker = self._tracker
         time = tracker._time
+        # With no build known at all (``since`` a datetime), time alone tells old from new.
+        by_time = not tracker._id_set and not tracker._tracked and not tracker._dropped
+        older_only = bool(newest_first) and not self._reached
+        self._last_page_tracked = False
         for build in newest_first:
+            if build.id in tracker._tracked:
+                self._last_page_tracked = True
             if build.id in self._observed:
                 # Listed again (it moved to the next page while we read): keep the first
                 # position and the latest state.
@@ -341,15 +430,31 @@ class TrackerPoll:
             if self._snapshot:
                 continue
             created = build.created_at
-            if tracker._known(build.id) or (
-                time is not None and created is not None and created < time
-            ):
+            older = time is not None and created is not None and created < time
+            if tracker._known(build.id):
+                if not self._reached:
+                    # Listed above a known build: new, whatever their time says.
+                    self._new.update(self._older)
+                    self._older.clear()
                 self._reached = True
-            elif not self._reached or (time is not None and created is not None and created > time):
-                # Unknown and not older than the watermark. Past the seen part only a build
-                # strictly newer than everything seen is still new (a listing out of order);
-                # one that shares the watermark's time there is an older build of that tie.
+                older_only = False
+            elif self._reached:
+                # Past the seen part only a build strictly newer than everything seen is still
+                # new (a listing out of order); one that shares the watermark's time there is
+                # an older build of that tie.
+                if time is not None and created is not None and created > time:
+                    self._new.add(build.id)
+            elif older and by_time:
+                self._reached = True
+            elif older:
+                self._older.append(build.id)
+            else:
                 self._new.add(build.id)
+                older_only = False
+        if older_only and not self._reached:
+            # A whole page of unknown builds older than the watermark and no known build met:
+            # the known ones were deleted. Going by time, these and the rest are old.
+            self._reached = True
         if not has_next_page:
             self._ended = True
 
@@ -360,7 +465,8 @@ class TrackerPoll:
         self._fetched[build.id] = build
 
     def add_gone(self, build_id: str) -> None:
-        """A missing tracked build no longer exists (``get`` answered 404): stop tracking it."""
+        """A missing tracked build's ``get`` proved it gone (404, or an answer that cannot be
+        decoded). It leaves tracking after `GONE_AFTER` such polls in a row."""
         if build_id not in self.missing:
             raise ValueError(f"build {build_id!r} is not a missing tracked build of this poll")
         self._gone.add(build_id)
@@ -492,7 +598,8 @@ class PlanEntry:
 
 @attrs.frozen(kw_only=True)
 class MonitorPlan:
-    """The monitor's plan: its budget, each job's interval, spend this hour and per hour.
+    """The monitor's plan: its budget, each job's interval, spend this hour and per hour; the
+    builds skipped as undecodable and a rate-limit pause in force, if any.
 
     ``expected_per_hour`` is the polls the intervals make in an hour plus the reserve kept for
     ``get`` calls; it never exceeds ``budget_per_hour``.
@@ -502,6 +609,12 @@ class MonitorPlan:
     jobs: tuple[PlanEntry, ...]
     spent_this_hour: int
     expected_per_hour: float
+    skipped: int = 0
+    """Builds skipped so far because they could not be decoded (each logged once)."""
+    paused_for: float = 0.0
+    """Seconds left of a pause of every poll the API asked for (a 429's ``Retry-After``)."""
+    paused_too_long: bool = False
+    """Whether that pause is longer than the client's ``max_rate_limit_wait`` (it is logged)."""
 
     def entry(self, project_id: str, job_id: str) -> PlanEntry:
         """The plan of one job (``KeyError`` if the plan has no such job)."""
@@ -524,6 +637,8 @@ class BudgetPlanner:
 
     def __attrs_post_init__(self) -> None:
         _check_budget(self.budget_per_hour)
+        # The one floor of every polling loop: no job is polled more than once a second.
+        check_number(self.floor, "floor", minimum=MIN_POLL_INTERVAL)
         if self.idle_cap < self.floor:
             raise ValueError("idle_cap must be no smaller than floor")
         if self.active_weight < 1:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar, cast
 
-from ._checks import check_number
+from ._checks import check_number, check_poll_interval
 from ._coalesce import JobPoller
 from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
 from ._models import JobBuild, JobRun
@@ -27,6 +27,12 @@ logger = logging.getLogger("northflank_async")
 
 #: How far an idle poll interval may grow, as a multiple of the one asked for.
 IDLE_GROWTH_CAP = 4.0
+
+#: The most list pages one poll of ``follow()`` reads before it hands out what it found: a
+#: listing that never reaches the watermark (endless, or a backlog deeper than this) costs at
+#: most this many requests per poll, and the polls are ``poll_interval`` apart (at least
+#: ``MIN_POLL_INTERVAL``). The older builds beyond the cap are skipped, with a warning.
+MAX_FOLLOW_PAGES = 100
 
 
 class Concludes(Protocol):
@@ -64,7 +70,7 @@ class StatusWatcher(AsyncIterator[M], Generic[M]):
         poll_interval: float,
         timeout: float | None,
     ) -> None:
-        check_number(poll_interval, "poll_interval")
+        check_poll_interval(poll_interval)
         if timeout is not None:
             check_number(timeout, "timeout")
         self._get = get
@@ -192,7 +198,9 @@ class BuildFollower(AsyncIterator[JobBuild]):
     """Yields every build created after a watermark, oldest first, each once, until stopped.
 
     The job's builds are listed newest first, so each poll pages only until it meets a build
-    it has seen: an idle poll costs one request. ``polls`` counts the polls made so far.
+    it has seen: an idle poll costs one request, a poll at most `MAX_FOLLOW_PAGES` requests
+    (older new builds beyond them are skipped, with a warning). ``polls`` counts the polls made
+    so far; ``poll_interval`` is at least ``MIN_POLL_INTERVAL`` (``ValueError`` below).
     """
 
     def __init__(
@@ -206,7 +214,7 @@ class BuildFollower(AsyncIterator[JobBuild]):
     ) -> None:
         if isinstance(since, datetime) and since.tzinfo is None:
             raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
-        check_number(poll_interval, "poll_interval")
+        check_poll_interval(poll_interval)
         self._fetch = pages(per_page)
         self._fetch_newest = pages(1)
         self._get = get
@@ -270,10 +278,20 @@ class BuildFollower(AsyncIterator[JobBuild]):
         """New builds, oldest first; the watermark moves only once the whole poll succeeded."""
         new: list[JobBuild] = []
         walker = PageWalker(self._fetch)
+        pages = 0
         while (step := await walker.step()) is not None:
             fresh, reached = mark.scan(step.page.items)
             new += fresh
+            pages += 1
             if reached:
+                break
+            if pages >= MAX_FOLLOW_PAGES and not walker.done:
+                logger.warning(
+                    "follow: %d pages read without reaching the builds already seen: handing "
+                    "out the %d newest, older ones are skipped",
+                    pages,
+                    len(new),
+                )
                 break
         mark.advance(new)
         new.reverse()

@@ -47,7 +47,7 @@ def run_group(
     builds: int = 40,
     every: float = 0.05,
     step: float = 0.1,
-    floor: float = 0.5,
+    floor: float = 1.0,  # MIN_POLL_INTERVAL, the least a monitor accepts
     lease: float = 2.0,
     kill: bool = False,
     outage: float = 0.0,

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("project")
     parser.add_argument("jobs", nargs="+")
     parser.add_argument("--hold-at", type=int, default=0)
-    parser.add_argument("--floor", type=float, default=0.5)
+    parser.add_argument("--floor", type=float, default=1.0)
     parser.add_argument("--lease", type=float, default=2.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)

@@ -19,14 +19,17 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import attrs
 import looptime
+import pytest
 
 from northflank_async import BuildEvent, NorthflankClient
 from northflank_async.testing import FakeNorthflank
+
+T = TypeVar("T")
 
 WALL_EPOCH_S = 1_751_284_800.0  # the fake's wall clock at its clock's 0 (testing/_clock.py)
 
@@ -64,6 +67,34 @@ def in_flight_guard() -> aiohttp.TraceConfig:
     trace.on_request_end.append(end)
     trace.on_request_exception.append(end)
     return trace
+
+
+class GuardedClient(NorthflankClient):
+    """A `NorthflankClient` whose own session carries :func:`in_flight_guard`: stands in for
+    the class where code under test makes its clients (the CLI, documentation examples)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("session") is None:
+            kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), in_flight_guard()]
+        super().__init__(*args, **kwargs)
+
+
+def run_virtual(main: Coroutine[Any, Any, T], *, debug: bool | None = None) -> T:
+    """``asyncio.run(main)``, on a fresh looptime loop (clock from 0)."""
+    with asyncio.Runner(debug=debug, loop_factory=looptime.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def cli_on_virtual_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``_cli.main()`` run on the virtual clock: its ``asyncio.run`` is `run_virtual`, its
+    clients are `GuardedClient`s. Its polls (at least MIN_POLL_INTERVAL, 1 s, apart) then
+    take no real time, whether it serves its own fake (``--fake``) or talks to a
+    `ThreadedFake` (whose clock is real: a build there advances one stage per read)."""
+    from northflank_async import _cli, _cli_monitor
+
+    monkeypatch.setattr(asyncio, "run", run_virtual)
+    monkeypatch.setattr(_cli, "NorthflankClient", GuardedClient)
+    monkeypatch.setattr(_cli_monitor, "NorthflankClient", GuardedClient)
 
 
 @asynccontextmanager

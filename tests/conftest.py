@@ -85,3 +85,11 @@ def sent(mocked: Any) -> list[tuple[str, str, dict[str, Any]]]:
         (key[0], str(key[1]), call) for key, calls in mocked.requests.items() for call in calls
     ]
     return [(m, u, c.kwargs) for m, u, c in calls]
+
+
+@pytest.fixture
+def virtual_cli(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``_cli.main()`` runs on the virtual clock (tests/_virtual.py): polls take no real time."""
+    from ._virtual import cli_on_virtual_clock
+
+    cli_on_virtual_clock(monkeypatch)

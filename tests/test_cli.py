@@ -126,6 +126,10 @@ class TestUsageErrorsSendNothing:
                 ["watch", "--build", "b-success", "--poll-interval", "inf"],
                 "--poll-interval must be",
             ),
+            (  # issue 18: no loop polls faster than MIN_POLL_INTERVAL
+                ["watch", "--build", "b-success", "--poll-interval", "0.5"],
+                "--poll-interval must be at least 1, got 0.5",
+            ),
             (["start", "--wait", "--timeout", "-1"], "--timeout must be at least 0"),
             (["start", "--sha", "xyz"], "sha must be a 40-character hex commit id"),
         ],
@@ -168,6 +172,7 @@ class TestUsageErrorsSendNothing:
         assert message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.usefixtures("virtual_cli")  # polls at least 1 s apart (MIN_POLL_INTERVAL)
 class TestWatchExitCodes:
     @pytest.mark.parametrize(
         ("build", "code"),
@@ -176,7 +181,7 @@ class TestWatchExitCodes:
     )  # fmt: skip
     def test_concluded_builds(self, served: ThreadedFake, build: str, code: int) -> None:
         """A script can gate on the outcome."""
-        assert run("watch", "--build", build, "--poll-interval", "0") == code
+        assert run("watch", "--build", build, "--poll-interval", "1") == code
 
     def test_watch_started_build_that_fails(
         self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
@@ -185,7 +190,7 @@ class TestWatchExitCodes:
         started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
         served.call(lambda: served.fake.set_outcome(started["id"], "FAILURE"))
         assert (
-            run("watch", "--build", started["id"], "--poll-interval", "0", "--format", "jsonl") == 1
+            run("watch", "--build", started["id"], "--poll-interval", "1", "--format", "jsonl") == 1
         )
         statuses = [json.loads(line)["status"] for line in capsys.readouterr().out.splitlines()]
         assert statuses == ["PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING", "FAILURE"]
@@ -196,7 +201,7 @@ class TestWatchExitCodes:
         """start --wait starts, watches, and exits 0 on success."""
         sha = "ab" * 20
         assert (
-            run("start", "--sha", sha, "--wait", "--poll-interval", "0", "--format", "jsonl") == 0
+            run("start", "--sha", sha, "--wait", "--poll-interval", "1", "--format", "jsonl") == 0
         )
         rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert [r["status"] for r in rows] == [
@@ -208,20 +213,17 @@ class TestWatchExitCodes:
         """abort exits 0; watching the aborted build exits 3."""
         started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
         assert run("abort", "--build", started["id"]) == 0
-        assert run("watch", "--build", started["id"], "--poll-interval", "0") == 3
+        assert run("watch", "--build", started["id"], "--poll-interval", "1") == 3
 
     def test_timeout_exits_5(self, served: ThreadedFake) -> None:
         """A build that does not conclude in time exits 5."""
         served.call(lambda: served.fake.configure_builds(step=60.0))
         started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
-        assert (
-            run("watch", "--build", started["id"], "--poll-interval", "0.05", "--timeout", "0.3")
-            == 5
-        )
+        assert run("watch", "--build", started["id"], "--poll-interval", "1", "--timeout", "6") == 5
 
     def test_unknown_build_exits_4(self, served: ThreadedFake) -> None:
         """An API error is not a build outcome."""
-        assert run("watch", "--build", "nope", "--poll-interval", "0") == 4
+        assert run("watch", "--build", "nope", "--poll-interval", "1") == 4
 
     def test_bad_sha_exits_2_without_request(self, served: ThreadedFake) -> None:
         """Local validation happens before any request, and is a usage error."""

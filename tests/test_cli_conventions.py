@@ -174,6 +174,7 @@ class TestFormats:
         start = lines[0].index("STATUS")
         assert all(line[start - 2 : start] == "  " and line[start] != " " for line in lines)
 
+    @pytest.mark.usefixtures("virtual_cli")  # polls at least 1 s apart, in no real time
     def test_streamed_table_fits_60_columns(
         self,
         served: ThreadedFake,
@@ -184,7 +185,7 @@ class TestFormats:
         monkeypatch.setenv("COLUMNS", "60")
         sha = "cd" * 20
         assert main(["builds", "start", "--project", "p", "--job", "j", "--sha", sha, "--wait",
-                     "--poll-interval", "0"]) == 0  # fmt: skip
+                     "--poll-interval", "1"]) == 0  # fmt: skip
         lines = capsys.readouterr().out.splitlines()
         assert len(lines) == 8  # header + QUEUED..UPLOADING + SUCCESS
         assert max(len(line) for line in lines) <= 60
@@ -263,6 +264,7 @@ class TestNewCommandsAgainstTheFake:
         assert main([*args, "--fake", "--format", "json"]) == 0
         assert json.loads(capsys.readouterr().out)
 
+    @pytest.mark.usefixtures("virtual_cli")  # polls at least 1 s apart, in no real time
     def test_runs_through_the_api(
         self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -283,16 +285,17 @@ class TestNewCommandsAgainstTheFake:
         assert capsys.readouterr().err == f"northflank-async: aborted {started}\n"
 
         served.call(lambda: served.fake.configure_runs(outcome="FAILED"))
-        code = main(["runs", "start", "--wait", "--poll-interval", "0", *where[:-1], "jsonl"])
+        code = main(["runs", "start", "--wait", "--poll-interval", "1", *where[:-1], "jsonl"])
         assert code == 1  # a failed run exits 1
         statuses = [json.loads(x)["status"] for x in capsys.readouterr().out.splitlines()]
         assert statuses[-1] == "FAILED"
 
+    @pytest.mark.usefixtures("virtual_cli")  # polls at least 1 s apart, in no real time
     def test_runs_watch_success(self, served: ThreadedFake) -> None:
         """watch exits 0 when the run succeeds."""
         run: dict[str, Any] = served.call(lambda: served.fake.add_run("p", "j"))
         assert main(["runs", "watch", "--run", run["id"], "--project", "p", "--job", "j",
-                     "--poll-interval", "0"]) == 0  # fmt: skip
+                     "--poll-interval", "1"]) == 0  # fmt: skip
 
     def test_jobs_through_the_api(
         self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
@@ -321,6 +324,7 @@ class TestNewCommandsAgainstTheFake:
         assert "no branch named 'nope'" in capsys.readouterr().err
         assert len(served.call(lambda: served.fake.builds("p", "j"))) == before
 
+    @pytest.mark.usefixtures("virtual_cli")  # polls at least 1 s apart, in no real time
     def test_follow_prints_new_builds_oldest_first(
         self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -328,7 +332,7 @@ class TestNewCommandsAgainstTheFake:
         builds = served.call(lambda: served.fake.builds("p", "j"))
         since = builds[3]["id"]
         assert main(["builds", "follow", "--since", since, "--limit", "3", "--poll-interval",
-                     "0", "--project", "p", "--job", "j", "--format", "jsonl"]) == 0  # fmt: skip
+                     "1", "--project", "p", "--job", "j", "--format", "jsonl"]) == 0  # fmt: skip
         ids = [json.loads(x)["id"] for x in capsys.readouterr().out.splitlines()]
         assert ids == [builds[2]["id"], builds[1]["id"], builds[0]["id"]]
 
@@ -341,7 +345,7 @@ def test_follow_ctrl_c_exits_130_without_traceback() -> None:
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from northflank_async._cli import main\n"
-        "raise SystemExit(main(['builds', 'follow', '--fake', '--poll-interval', '0.05']))"
+        "raise SystemExit(main(['builds', 'follow', '--fake', '--poll-interval', '1']))"
     )
     with subprocess.Popen(
         [sys.executable, "-c", code],

@@ -4,8 +4,10 @@ Blocks are run as written, with the names a reader has in scope: the public API,
 ``nf`` (from the environment, which points at the fake), a valid ``sha``, a concluded ``build``
 and a ``slow_work`` coroutine. Blocks that define ``test_*`` coroutines have them called.
 Blocks that follow a job forever run until they have reported a build pushed meanwhile.
-Polling intervals written in an example (``poll_interval=30``) are cut to 10 ms, so that
-examples wait for the fake's builds in milliseconds; nothing else in a block is changed.
+Polling intervals written in an example (``poll_interval=30``) are cut to the floor, 1 s
+(``MIN_POLL_INTERVAL``), and every block runs on the virtual clock (``tests/_virtual.py``: a
+looptime loop, and clients that hold the clock still while an answer is in flight), so that
+examples wait for the fake's builds in no real time; nothing else in a block is changed.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from northflank_async import NorthflankClient, _log_streams
 from northflank_async.testing import FakeNorthflank
 
 from ._support import ThreadedFake
+from ._virtual import GuardedClient, run_virtual
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -65,7 +68,7 @@ def served() -> Iterator[ThreadedFake]:
 def environment(served: ThreadedFake, monkeypatch: pytest.MonkeyPatch) -> ThreadedFake:
     monkeypatch.setenv("NORTHFLANK_API_TOKEN", served.fake.token)
     monkeypatch.setenv("NORTHFLANK_API_BASE_URL", served.fake.base_url)
-    # A log tail reads the build's state after 5 s of quiet: 10 ms here, like poll intervals.
+    # A log tail reads the build's state after 5 s of quiet: 10 ms here.
     monkeypatch.setattr(_log_streams, "CHECK_FIRST", 0.01)
     monkeypatch.setattr(_log_streams, "CHECK_CAP", 0.05)
     return served
@@ -74,7 +77,7 @@ def environment(served: ThreadedFake, monkeypatch: pytest.MonkeyPatch) -> Thread
 async def _concluded_build(nf: NorthflankClient) -> northflank_async.JobBuild:
     build = await nf.jobs.builds.start(project_id="p", job_id="j")
     # The fake advances a build one status per read: read it to its end.
-    return await nf.jobs.builds.wait(project_id="p", job_id="j", build_id=build.id, poll_interval=0)
+    return await nf.jobs.builds.wait(project_id="p", job_id="j", build_id=build.id, poll_interval=1)
 
 
 async def _slow_work(_: object) -> None:
@@ -83,7 +86,12 @@ async def _slow_work(_: object) -> None:
 
 def _namespace() -> dict[str, Any]:
     names = {name: getattr(northflank_async, name) for name in northflank_async.__all__}
-    return names | {"asyncio": asyncio, "sha": SHA, "slow_work": _slow_work}
+    return names | {
+        "NorthflankClient": GuardedClient,  # the clients a block makes hold the clock in flight
+        "asyncio": asyncio,
+        "sha": SHA,
+        "slow_work": _slow_work,
+    }
 
 
 async def _call_tests(namespace: dict[str, Any]) -> int:
@@ -96,7 +104,7 @@ async def _call_tests(namespace: dict[str, Any]) -> int:
         assert wanted <= {"northflank_fake", "northflank_client"}, wanted
         async with (
             FakeNorthflank() as fake,
-            NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=0) as nf,
+            GuardedClient(fake.token, base_url=fake.base_url, backoff_base=0) as nf,
         ):
             fixtures = {"northflank_fake": fake, "northflank_client": nf}
             await test(**{name: fixtures[name] for name in wanted})
@@ -104,7 +112,7 @@ async def _call_tests(namespace: dict[str, Any]) -> int:
 
 
 async def _run_async(code: Any, namespace: dict[str, Any], served: ThreadedFake) -> None:
-    async with NorthflankClient() as nf:
+    async with GuardedClient() as nf:
         namespace |= {"nf": nf, "build": await _concluded_build(nf)}
         result = eval(code, namespace)
         if inspect.iscoroutine(result):
@@ -130,19 +138,19 @@ async def _run_follower(
 @pytest.mark.parametrize("source", examples())
 def test_example_runs(source: str, environment: ThreadedFake) -> None:
     """The example runs to completion (or, for a follower, reports a new build)."""
-    source = POLL_INTERVAL.sub("poll_interval=0.01", source)
+    source = POLL_INTERVAL.sub("poll_interval=1", source)
     code = compile(source, "<docs>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     namespace = _namespace()
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         if ".follow(" in source:
-            assert "poll_interval=0.01" in source, "a follow example must say its poll_interval"
-            asyncio.run(_run_follower(code, namespace, environment, out))
+            assert "poll_interval=1" in source, "a follow example must say its poll_interval"
+            run_virtual(_run_follower(code, namespace, environment, out))
         elif code.co_flags & inspect.CO_COROUTINE:
-            asyncio.run(_run_async(code, namespace, environment))
+            run_virtual(_run_async(code, namespace, environment))
         else:
             exec(code, namespace)
-            asyncio.run(_call_tests(namespace))
+            run_virtual(_call_tests(namespace))
 
 
 def test_every_source_has_examples() -> None:

@@ -19,6 +19,8 @@ from northflank_async._pagination import (
 )
 from northflank_async.testing import FakeNorthflank
 
+from ._virtual import on_virtual_clock, virtual_client
+
 P, J = "proj", "job"
 
 
@@ -115,17 +117,21 @@ class TestFollowSharesTheLoop:
         assert got == [b["id"] for b in reversed(history[:-1])]
         assert [r.query.get("cursor") is None for r in fake.requests] == [True, True, False, False]
 
+    @on_virtual_clock  # the second poll comes MIN_POLL_INTERVAL (1 s) later: no real time
     async def test_follow_outlives_a_failed_page_with_nothing_lost_or_doubled(
-        self, fake: FakeNorthflank, nf: NorthflankClient, caplog: pytest.LogCaptureFixture
+        self, caplog: pytest.LogCaptureFixture
     ) -> None:
         """Page 2 of a poll fails: the poll is dropped, the next one yields each build once."""
-        history = fake.builds(P, J)
-        follower = nf.jobs.builds.follow(
-            project_id=P, job_id=J, since=history[-1]["id"], poll_interval=0
-        )
-        fake.script("ok", "ok", 503)  # the since lookup, page 1, then page 2 fails
-        with caplog.at_level(logging.WARNING, logger="northflank_async"):
-            got = [(await follower.__anext__()).id for _ in range(249)]
+        async with FakeNorthflank(rate_limit=None) as fake:
+            fake.add_job(P, J, builds=250)
+            async with virtual_client(fake, max_retries=0) as nf:
+                history = fake.builds(P, J)
+                follower = nf.jobs.builds.follow(
+                    project_id=P, job_id=J, since=history[-1]["id"], poll_interval=1
+                )
+                fake.script("ok", "ok", 503)  # the since lookup, page 1, then page 2 fails
+                with caplog.at_level(logging.WARNING, logger="northflank_async"):
+                    got = [(await follower.__anext__()).id for _ in range(249)]
         assert got == [b["id"] for b in reversed(history[:-1])]
         assert follower.polls == 2
         assert "poll failed" in caplog.text

@@ -68,6 +68,36 @@ class TestSharedWaits:
         assert last[:2] == ["build", old] and last.count(old) == 1
         assert set(last[2:]) == {new}
 
+    @on_virtual_clock
+    async def test_a_read_due_a_hair_after_its_timer_is_still_served(self) -> None:
+        """A timer may fire up to the loop's clock resolution early; on a clock that counts in
+        ticks (looptime's) measuring again finds the read a hair short of due for ever. The
+        poller must serve it, not spin (it did in test_workflows, by float rounding)."""
+        from northflank_async import JobBuild
+        from northflank_async._coalesce import JobPoller
+        from northflank_async._converter import decode
+        from northflank_async._models import Page
+
+        from .conftest import wire_build
+
+        async def get(build_id: str) -> JobBuild:
+            return decode(wire_build(1, id=build_id), JobBuild)
+
+        async def no_list(cursor: str | None) -> Page[JobBuild]:
+            raise AssertionError("one waiter is read with a get")
+
+        poller = JobPoller(get, no_list)
+        loop = asyncio.get_running_loop()
+        read = loop.create_task(poller.read("build-1", due=loop.time() + 1e-10))
+        for _ in range(1000):  # turns of the loop, not time: a spinning poller never ends
+            if read.done():
+                break
+            await asyncio.sleep(0)
+        done = read.done()
+        read.cancel()
+        await asyncio.gather(read, return_exceptions=True)
+        assert done and read.result().id == "build-1"
+
 
 class TestMonitor:
     @on_virtual_clock

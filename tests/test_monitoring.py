@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from northflank_async import BuildStatus, JobBuild
 from northflank_async._monitoring import (
+    GONE_AFTER,
+    MAX_GETS_PER_POLL,
     BudgetPlanner,
     BuildEvent,
     JobLoad,
@@ -218,11 +220,17 @@ class TestJobTrackerPaging:
         assert events == [("created", f"b{n}") for n in (2, 3, 4, 5)]
 
     def test_older_than_the_watermark_reaches(self) -> None:
-        """A build created before the newest seen one also ends the paging (memory lost)."""
+        """A whole page of unknown builds older than the watermark ends the paging when no
+        known build was met (the known ones were deleted): those builds are taken as old.
+
+        (Changed by issue 18: one older build alone no longer ends it, see TestClockSkew.)"""
         tracker = started(build(10))
         p = tracker.begin_poll()
         p.add_page([build(11), build(3)], has_next_page=True)
+        assert p.needs_next_page  # b3 may be a new build with a skewed clock: read on
+        p.add_page([build(2), build(1)], has_next_page=True)
         assert not p.needs_next_page
+        assert [(e.kind, e.build.id) for e in tracker.commit(p)] == [("created", "b11")]
 
     def test_end_of_history_completes(self) -> None:
         """The last page completes a poll even when no seen build was met."""
@@ -283,13 +291,17 @@ class TestJobTrackerMissing:
         assert poll(tracker, [[build(3), build(1)]], gets=done) == [("concluded", "b2")]
 
     def test_gone_build_stops_being_tracked(self) -> None:
-        """A tracked build whose get answers 404 is dropped, without an event."""
+        """A tracked build whose get answers 404 poll after poll is dropped, without an event.
+
+        (Changed by issue 18: one 404 is not proof enough, it takes GONE_AFTER in a row.)"""
         tracker = started(build(1))
         poll(tracker, [[build(2), build(1)]])
-        p = tracker.begin_poll()
-        p.add_page([build(1)], has_next_page=False)
-        p.add_gone("b2")
-        assert tracker.commit(p) == []
+        for n in range(GONE_AFTER):
+            assert tracker.active, f"dropped after {n} 404s"
+            p = tracker.begin_poll()
+            p.add_page([build(1)], has_next_page=False)
+            p.add_gone("b2")
+            assert tracker.commit(p) == []
         assert not tracker.active
 
     def test_only_missing_builds_may_be_added(self) -> None:
@@ -360,6 +372,136 @@ class TestJobTrackerTransactions:
             poll(tracker, [[build(n, BuildStatus.SUCCESS), build(n - 1, BuildStatus.SUCCESS)]])
         assert len(tracker._id_set) == len(tracker._ids) == 5
         assert tracker._id_set == {f"b{n}" for n in range(35, 40)}
+
+
+class TestJobTrackerGone:
+    """Issue 18, 5a: a build leaves tracking only after repeated proof, and comes back."""
+
+    def test_one_404_then_reappearing_concluded_is_reported(self) -> None:
+        """Missing from one poll with a 404 get, then listed concluded: concluded is sent."""
+        tracker = started(build(1))
+        assert poll(tracker, [[build(2), build(1)]]) == [("created", "b2")]
+        p = tracker.begin_poll()
+        p.add_page([build(1)], has_next_page=False)
+        p.add_gone("b2")
+        assert tracker.commit(p) == []
+        assert list(tracker.tracked) == ["b2"]
+        events = poll(tracker, [[build(2, BuildStatus.SUCCESS), build(1)]])
+        assert events == [("concluded", "b2")]
+        assert not tracker.active
+
+    def test_a_listing_resets_the_proof(self) -> None:
+        """404s must come in a row: a poll that lists the build starts the count again."""
+        tracker = started(build(1))
+        poll(tracker, [[build(2), build(1)]])
+        for _ in range(3):
+            for _ in range(GONE_AFTER - 1):
+                p = tracker.begin_poll()
+                p.add_page([build(1)], has_next_page=False)
+                p.add_gone("b2")
+                tracker.commit(p)
+            assert poll(tracker, [[build(2), build(1)]]) == []
+        assert tracker.active
+
+    def test_reported_even_after_leaving_tracking(self) -> None:
+        """A build dropped after GONE_AFTER 404s that is listed again still gets its outcome."""
+        tracker = started(build(1))
+        poll(tracker, [[build(2), build(1)]])
+        for _ in range(GONE_AFTER):
+            p = tracker.begin_poll()
+            p.add_page([build(1)], has_next_page=False)
+            p.add_gone("b2")
+            tracker.commit(p)
+        assert not tracker.active
+        assert poll(tracker, [[build(2, BuildStatus.UPLOADING), build(1)]]) == [("status", "b2")]
+        assert tracker.active
+        assert poll(tracker, [[build(2, BuildStatus.FAILURE), build(1)]]) == [("concluded", "b2")]
+
+    def test_absence_survives_a_restart(self) -> None:
+        """The count of 404s in a row is part of the durable position."""
+        tracker = started(build(1))
+        poll(tracker, [[build(2), build(1)]])
+        p = tracker.begin_poll()
+        p.add_page([build(1)], has_next_page=False)
+        p.add_gone("b2")
+        tracker.commit(p)
+        restored = JobTracker.from_position("proj", "job", tracker.position())
+        assert restored._absent == {"b2": 1}
+
+
+class TestClockSkew:
+    """Issue 18, 5c: an id not seen before is new, whatever its time."""
+
+    def test_new_ids_above_a_known_build_with_earlier_times(self) -> None:
+        tracker = started(build(10))
+        page = [build(12, at=3), build(11, at=2), build(10)]
+        assert poll(tracker, [page]) == [("created", "b11"), ("created", "b12")]
+
+    def test_skewed_builds_across_a_page_boundary(self) -> None:
+        """Older-stamped unknown builds on page 1, the known build on page 2: all new."""
+        tracker = started(build(10))
+        p = tracker.begin_poll()
+        p.add_page([build(13, at=20), build(12, at=3)], has_next_page=True)
+        assert p.needs_next_page
+        p.add_page([build(11, at=2), build(10)], has_next_page=True)
+        assert not p.needs_next_page
+        events = [(e.kind, e.build.id) for e in tracker.commit(p)]
+        assert sorted(events) == [("created", "b11"), ("created", "b12"), ("created", "b13")]
+
+    def test_first_snapshot_stays_silent(self) -> None:
+        """Whatever the times, the first poll without since reports nothing."""
+        tracker = JobTracker("proj", "job")
+        assert poll(tracker, [[build(1, at=50), build(2, at=1)]]) == []
+        assert poll(tracker, [[build(3, at=0), build(1, at=50)]]) == [("created", "b3")]
+
+
+class TestGetsCap:
+    """Issue 18, 5d: a large backlog is read by pages, with gets per poll capped."""
+
+    def test_thousands_of_running_builds_read_by_pages(self) -> None:
+        per_page = 100
+        tracker = started(build(0))
+        backlog = [build(n) for n in range(10_000, 0, -1)]  # newest first
+        pages = [backlog[i : i + per_page] for i in range(0, len(backlog), per_page)]
+        pages[-1] = [*pages[-1], build(0)]
+        events = poll(tracker, pages)
+        assert len(events) == 10_000 and len(tracker.tracked) == 10_000
+        # The next poll: one new build on top; the tracked ones are read by pages, not gets.
+        listing = [build(10_001), *backlog, build(0)]
+        p = tracker.begin_poll()
+        read = 0
+        while p.needs_next_page:
+            p.add_page(
+                listing[read * per_page : (read + 1) * per_page],
+                has_next_page=(read + 1) * per_page < len(listing),
+            )
+            read += 1
+        assert read <= 101
+        assert len(p.missing) <= MAX_GETS_PER_POLL  # the few left cost one get each
+        assert p.to_fetch == p.missing
+
+    def test_deep_tracked_builds_cost_capped_gets_in_turn(self) -> None:
+        """Tracked builds far below the newest page: at most max_gets gets a poll, no extra
+        pages, and the least recently confirmed first."""
+        tracker = started(build(0), max_gets=2)
+        poll(tracker, [[build(3), build(2), build(1), build(0)]])
+        top = [build(n, BuildStatus.SUCCESS) for n in range(20, 3, -1)]
+        poll(tracker, [top[:5]])  # 5 new concluded builds; b1..b3 fell off the page
+        asked: list[list[str]] = []
+        for _ in range(3):
+            p = tracker.begin_poll()
+            p.add_page(top[:5], has_next_page=True)
+            assert not p.needs_next_page  # the page held no tracked build: no more pages
+            asked.append(p.to_fetch)
+            for build_id in p.to_fetch:
+                p.add_fetched(build(int(build_id[1:])))
+            tracker.commit(p)
+        assert [len(a) for a in asked] == [2, 2, 2]
+        assert set(asked[0] + asked[1]) == {"b1", "b2", "b3"}
+
+    def test_bad_max_gets(self) -> None:
+        with pytest.raises(ValueError, match="max_gets"):
+            JobTracker("proj", "job", max_gets=0)
 
 
 # --------------------------------------------------------------------------- simulated job

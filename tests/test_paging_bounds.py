@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aioresponses import CallbackResult
 from yarl import URL
 
@@ -20,11 +22,14 @@ from northflank_async import (
     PaginationError,
     TransportError,
 )
+from northflank_async._checks import MIN_POLL_INTERVAL
 from northflank_async._http import _RateLimitGate
 from northflank_async._models import Page
 from northflank_async._pagination import MAX_EMPTY_PAGES, CursorTracker
+from northflank_async._workflows import MAX_FOLLOW_PAGES
 from northflank_async.testing import FakeNorthflank
 
+from ._virtual import in_flight_guard, on_virtual_clock
 from .conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
 
 P, J = "proj", "job"
@@ -218,6 +223,7 @@ class TestEmptyPages:
         assert [b.id for b in builds] == [f"build-{i:04d}" for i in range(5)]
         assert len(sent(mocked)) == 7
 
+    @on_virtual_clock  # the second poll comes MIN_POLL_INTERVAL (1 s) later: no real time
     async def test_follow_gives_up_the_poll_and_keeps_its_watermark(
         self, mocked: Any, caplog: pytest.LogCaptureFixture
     ) -> None:
@@ -236,7 +242,7 @@ class TestEmptyPages:
         mocked.get(ANY_LIST, callback=server, repeat=True)
         since = datetime(2021, 1, 1, tzinfo=UTC)
         async with NorthflankClient(TOKEN, base_url=BASE, max_retries=0) as nf:
-            follower = nf.jobs.builds.follow(project_id=P, job_id=J, since=since, poll_interval=0)
+            follower = nf.jobs.builds.follow(project_id=P, job_id=J, since=since, poll_interval=1)
             build = await follower.__anext__()
         assert build.id == wire_build(7)["id"]
         assert follower.polls == 2
@@ -308,3 +314,78 @@ class TestRetriedAbort:
             with pytest.raises(ConflictError):
                 await nf.jobs.builds.start(project_id=P, job_id=J, team_id="t")
         assert len(sent(mocked)) == 3
+
+
+# ------------------------------------------------- issue 18, point 7: an endless follow() listing
+
+
+class EndlessListing:
+    """A job whose listing never ends: every page is new builds, newer than any before, and
+    says ``hasNextPage`` with a cursor never given before. Records each list request as
+    (loop time, cursor) and sets ``enough`` at the ``stop_at``-th (the old code never ends a
+    poll: the test then stops it, and fails on what it sent)."""
+
+    def __init__(self, stop_at: int) -> None:
+        self.requests: list[tuple[float, str | None]] = []
+        self.enough = asyncio.Event()
+        self._stop_at = stop_at
+        self._serial = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.requests.append((asyncio.get_running_loop().time(), request.query.get("cursor")))
+        if len(self.requests) >= self._stop_at:
+            self.enough.set()
+        builds = []
+        for _ in range(min(int(request.query.get("per_page", "100")), 5)):
+            self._serial += 1
+            created = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=self._serial)
+            builds.append(wire_build(self._serial, createdAt=created.isoformat()))
+        builds.reverse()  # newest first
+        pagination = {"hasNextPage": True, "cursor": f"c{len(self.requests)}", "count": 5}
+        return web.json_response({"data": {"builds": builds}, "pagination": pagination})
+
+
+class TestEndlessFollow:
+    @on_virtual_clock
+    async def test_each_poll_reads_at_most_max_follow_pages_and_polls_a_second_apart(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """follow(since=None) on a listing that never ends: at most MAX_FOLLOW_PAGES (100)
+        requests a poll, polls at least MIN_POLL_INTERVAL (1 s) apart, and the newest builds
+        found are handed out (issue 18 saw 27,244 requests in 5 s, and nothing yielded)."""
+        listing = EndlessListing(stop_at=1 + 3 * MAX_FOLLOW_PAGES)  # the snapshot, three polls
+        app = web.Application()
+        app.router.add_get(f"/v1/projects/{P}/jobs/{J}/build", listing.handle)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        got: list[str] = []
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            base_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            async with (
+                aiohttp.ClientSession(trace_configs=[in_flight_guard()]) as session,
+                NorthflankClient(TOKEN, base_url=base_url, session=session) as nf,
+            ):
+                follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=1)
+
+                async def follow() -> None:
+                    async for build in follower:
+                        got.append(build.id)
+
+                task = asyncio.create_task(follow())
+                async with asyncio.timeout(3600):  # virtual seconds: a guard only
+                    await listing.enough.wait()
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        finally:
+            await runner.cleanup()
+        # A poll begins with a request without a cursor; the first one is the snapshot.
+        starts = [i for i, (_, cursor) in enumerate(listing.requests) if cursor is None]
+        polls = [listing.requests[a:b] for a, b in itertools.pairwise([*starts, None])]
+        assert max(len(poll) for poll in polls) <= MAX_FOLLOW_PAGES
+        assert starts[0] == 0 and len(starts) >= 3  # the snapshot, then polls one after another
+        for before, after in itertools.pairwise(polls):
+            assert after[0][0] - before[-1][0] >= MIN_POLL_INTERVAL  # a pause between polls
+        assert got and len(got) == len(set(got))  # the newest builds found, each once
+        assert "older ones are skipped" in caplog.text

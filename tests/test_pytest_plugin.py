@@ -37,7 +37,11 @@ REAL_WINDOW = pytest.mark.northflank_fake(rate_limit=(1000, 3600.0))
 
 
 async def _wait_through_polls(fake: FakeNorthflank, client: NorthflankClient) -> JobBuild:
-    """``wait(poll_interval=0)`` on a build that only concludes after ``POLLS`` reads."""
+    """``get()`` again and again on a build that only concludes after ``POLLS`` reads.
+
+    (Issue 18: ``wait()`` polls at most once a second, ``MIN_POLL_INTERVAL``; a test that reads
+    a build thousands of times in no time reads it itself.)
+    """
     (build,) = fake.add_job("proj", "nightly", builds=[{"id": "b1", "status": "BUILDING"}])
 
     async def conclude_after_polls() -> None:
@@ -48,9 +52,11 @@ async def _wait_through_polls(fake: FakeNorthflank, client: NorthflankClient) ->
 
     concluder = asyncio.create_task(conclude_after_polls())
     try:
-        return await client.jobs.builds.wait(
-            project_id="proj", job_id="nightly", build_id="b1", poll_interval=0
-        )
+        while not (
+            read := await client.jobs.builds.get(project_id="proj", job_id="nightly", build_id="b1")
+        ).is_concluded:
+            pass
+        return read
     finally:
         concluder.cancel()
         with contextlib.suppress(asyncio.CancelledError):

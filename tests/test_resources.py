@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -16,15 +17,32 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
+from ._virtual import on_virtual_clock, virtual_client
+
 P, J, TEAM = "proj", "nightly", "acme"
+ROUTES = pytest.mark.parametrize("team", [None, TEAM], ids=["project-route", "team-route"])
 
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeNorthflank]:
     async with FakeNorthflank(rate_limit=None) as server:
-        server.add_job(P, J, builds=130, runs=120, name="Nightly")
-        server.add_job(P, "weekly", builds=2)
+        _add_jobs(server)
         yield server
+
+
+def _add_jobs(fake: FakeNorthflank) -> None:
+    fake.add_job(P, J, builds=130, runs=120, name="Nightly")
+    fake.add_job(P, "weekly", builds=2)
+
+
+@asynccontextmanager
+async def served(team: str | None) -> AsyncIterator[tuple[FakeNorthflank, NorthflankClient]]:
+    """The ``fake`` and ``nf`` fixtures' pair on the virtual clock (tests/_virtual.py), for the
+    tests that poll: polls are at least MIN_POLL_INTERVAL (1 s) apart and take no real time."""
+    async with FakeNorthflank(rate_limit=None) as fake:
+        _add_jobs(fake)
+        async with virtual_client(fake, backoff_base=0, team_id=team) as nf:
+            yield fake, nf
 
 
 @pytest.fixture(params=[None, TEAM], ids=["project-route", "team-route"])
@@ -54,41 +72,46 @@ class TestRuns:
         assert fake.requests[0].path == route(nf, f"/jobs/{J}/runs")
         assert fake.request_count == 2 + 3
 
-    async def test_start_runs_exactly_the_build_named(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @ROUTES
+    @on_virtual_clock
+    async def test_start_runs_exactly_the_build_named(self, team: str | None) -> None:
         """build_id= and sha= become deployment.internal; the run then concludes."""
-        job = nf.job(P, J)
-        build = fake.builds(P, J)[0]
-        started = await job.runs.start(build_id=build["id"])
-        assert fake.run_deployment(P, J, started.id) == {"internal": {"buildId": build["id"]}}
-        assert started.run_name
-        by_sha = await job.runs.start(sha=build["sha"], runtime_environment={"A": "1"})
-        assert fake.run_deployment(P, J, by_sha.id) == {"internal": {"buildSHA": build["sha"]}}
-        assert fake.requests[-1].body["runtimeEnvironment"] == {"A": "1"}
-        final = await job.runs.wait(started.id, poll_interval=0)
-        assert final.is_concluded and final.status == RunStatus.SUCCESS
+        async with served(team) as (fake, nf):
+            job = nf.job(P, J)
+            build = fake.builds(P, J)[0]
+            started = await job.runs.start(build_id=build["id"])
+            assert fake.run_deployment(P, J, started.id) == {"internal": {"buildId": build["id"]}}
+            assert started.run_name
+            by_sha = await job.runs.start(sha=build["sha"], runtime_environment={"A": "1"})
+            assert fake.run_deployment(P, J, by_sha.id) == {"internal": {"buildSHA": build["sha"]}}
+            assert fake.requests[-1].body["runtimeEnvironment"] == {"A": "1"}
+            final = await job.runs.wait(started.id, poll_interval=1)
+            assert final.is_concluded and final.status == RunStatus.SUCCESS
 
-    async def test_watch_get_and_abort(self, fake: FakeNorthflank, nf: NorthflankClient) -> None:
+    @ROUTES
+    @on_virtual_clock
+    async def test_watch_get_and_abort(self, team: str | None) -> None:
         """watch yields each status once; abort ends a running run; a second abort is 409."""
-        job = nf.job(P, J)
-        started = await job.runs.start()
-        assert (await job.runs.get(started.id)).status == RunStatus.RUNNING
-        await job.runs.abort(started.id)
-        with pytest.raises(ConflictError):
+        async with served(team) as (_, nf):
+            job = nf.job(P, J)
+            started = await job.runs.start()
+            assert (await job.runs.get(started.id)).status == RunStatus.RUNNING
             await job.runs.abort(started.id)
-        states = [run async for run in job.runs.watch(started.id, poll_interval=0)]
-        assert len(states) == 1 and states[0].is_concluded
+            with pytest.raises(ConflictError):
+                await job.runs.abort(started.id)
+            states = [run async for run in job.runs.watch(started.id, poll_interval=1)]
+            assert len(states) == 1 and states[0].is_concluded
 
-    async def test_wait_timeout_carries_the_last_run(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @ROUTES
+    @on_virtual_clock
+    async def test_wait_timeout_carries_the_last_run(self, team: str | None) -> None:
         """A run that cannot conclude in time: WaitTimeoutError with the last state."""
-        fake.configure_runs(step=3600.0)  # an hour a stage: it stays RUNNING
-        job = nf.job(P, J)
-        started = await job.runs.start()
-        with pytest.raises(WaitTimeoutError) as info:
-            await job.runs.wait(started.id, poll_interval=0.05, timeout=1.0)
+        async with served(team) as (fake, nf):
+            fake.configure_runs(step=3600.0)  # an hour a stage: it stays RUNNING
+            job = nf.job(P, J)
+            started = await job.runs.start()
+            with pytest.raises(WaitTimeoutError) as info:
+                await job.runs.wait(started.id, poll_interval=1, timeout=20.0)
         assert info.value.last is not None and info.value.last.id == started.id
         assert info.value.build is None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from northflank_async import (
 from northflank_async._watching import PollSchedule, Watermark
 from northflank_async.testing import FakeNorthflank
 
+from ._virtual import on_virtual_clock, virtual_client
 from .conftest import wire_build
 
 P, J = "proj", "job"
@@ -40,6 +42,19 @@ async def nf(fake: FakeNorthflank) -> AsyncIterator[NorthflankClient]:
         fake.token, base_url=fake.base_url, backoff_base=0.001, backoff_max=0.005
     ) as client:
         yield client
+
+
+@asynccontextmanager
+async def served() -> AsyncIterator[tuple[FakeNorthflank, NorthflankClient]]:
+    """The ``fake`` and ``nf`` fixtures' pair, for a test on the virtual clock (tests/_virtual.py).
+
+    Polls are at least MIN_POLL_INTERVAL (1 s) apart: there they take no real time, and the
+    fake's builds advance on the same clock.
+    """
+    async with FakeNorthflank(rate_limit=None) as fake:
+        fake.add_job(P, J, builds=30)
+        async with virtual_client(fake, backoff_base=0.001, backoff_max=0.005) as nf:
+            yield fake, nf
 
 
 class TestStartAbort:
@@ -99,10 +114,14 @@ class TestStartAbort:
 
 
 class TestWaitWatch:
-    async def test_start_then_wait_succeeds(self, nf: NorthflankClient) -> None:
+    @on_virtual_clock
+    async def test_start_then_wait_succeeds(self) -> None:
         """wait returns the concluded SUCCESS build."""
-        build = await nf.jobs.builds.start(project_id=P, job_id=J, sha=SHA)
-        done = await nf.jobs.builds.wait(project_id=P, job_id=J, build_id=build.id, poll_interval=0)
+        async with served() as (_, nf):
+            build = await nf.jobs.builds.start(project_id=P, job_id=J, sha=SHA)
+            done = await nf.jobs.builds.wait(
+                project_id=P, job_id=J, build_id=build.id, poll_interval=1
+            )
         assert (done.id, done.status, done.is_concluded, done.success) == (
             build.id,
             BuildStatus.SUCCESS,
@@ -111,107 +130,117 @@ class TestWaitWatch:
         )
         assert done.build_concluded_at is not None
 
-    async def test_watch_yields_each_status_once_in_order(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @on_virtual_clock
+    async def test_watch_yields_each_status_once_in_order(self) -> None:
         """Every status once, in order, ending with the concluded build."""
-        build = await nf.jobs.builds.start(project_id=P, job_id=J)
-        seen = [
-            b.status
-            async for b in nf.jobs.builds.watch(
-                project_id=P, job_id=J, build_id=build.id, poll_interval=0
-            )
-        ]
+        async with served() as (_, nf):
+            build = await nf.jobs.builds.start(project_id=P, job_id=J)
+            seen = [
+                b.status
+                async for b in nf.jobs.builds.watch(
+                    project_id=P, job_id=J, build_id=build.id, poll_interval=1
+                )
+            ]
         assert seen == [*PROGRESS, "SUCCESS"]
 
-    async def test_watch_skips_polls_that_show_no_change(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @on_virtual_clock
+    async def test_watch_skips_polls_that_show_no_change(self) -> None:
         """Builds advancing on a clock: polls in between yield nothing."""
-        fake.configure_builds(step=0.05)
-        build = await nf.jobs.builds.start(project_id=P, job_id=J)
-        fake.reset_stats()
-        seen = [
-            b.status
-            async for b in nf.jobs.builds.watch(
-                project_id=P, job_id=J, build_id=build.id, poll_interval=0.01
-            )
-        ]
-        assert len(seen) == len(set(seen))
-        assert seen[-1] == "SUCCESS"
-        assert fake.request_count > len(seen)  # some polls saw no change and yielded nothing
+        async with served() as (fake, nf):
+            fake.configure_builds(step=5.0)
+            build = await nf.jobs.builds.start(project_id=P, job_id=J)
+            fake.reset_stats()
+            seen = [
+                b.status
+                async for b in nf.jobs.builds.watch(
+                    project_id=P, job_id=J, build_id=build.id, poll_interval=1
+                )
+            ]
+            assert len(seen) == len(set(seen))
+            assert seen[-1] == "SUCCESS"
+            assert fake.request_count > len(seen)  # some polls saw no change and yielded nothing
 
-    async def test_failure_outcome(self, fake: FakeNorthflank, nf: NorthflankClient) -> None:
+    @on_virtual_clock
+    async def test_failure_outcome(self) -> None:
         """The build's own outcome comes back, not an exception."""
-        build = await nf.jobs.builds.start(project_id=P, job_id=J)
-        fake.set_outcome(build.id, "FAILURE")
-        done = await nf.jobs.builds.wait(project_id=P, job_id=J, build_id=build.id, poll_interval=0)
+        async with served() as (fake, nf):
+            build = await nf.jobs.builds.start(project_id=P, job_id=J)
+            fake.set_outcome(build.id, "FAILURE")
+            done = await nf.jobs.builds.wait(
+                project_id=P, job_id=J, build_id=build.id, poll_interval=1
+            )
         assert (done.status, done.success) == (BuildStatus.FAILURE, False)
 
-    async def test_wait_timeout_carries_last_build(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @on_virtual_clock
+    async def test_wait_timeout_carries_last_build(self) -> None:
         """On timeout: a NorthflankError that is a TimeoutError and carries the last build."""
-        fake.configure_builds(step=60.0)
-        build = await nf.jobs.builds.start(project_id=P, job_id=J)
-        with pytest.raises(WaitTimeoutError) as info:
-            await nf.jobs.builds.wait(
-                project_id=P, job_id=J, build_id=build.id, poll_interval=0.02, timeout=0.2
-            )
+        async with served() as (fake, nf):
+            fake.configure_builds(step=60.0)
+            build = await nf.jobs.builds.start(project_id=P, job_id=J)
+            with pytest.raises(WaitTimeoutError) as info:
+                await nf.jobs.builds.wait(
+                    project_id=P, job_id=J, build_id=build.id, poll_interval=1, timeout=0.2
+                )
         assert isinstance(info.value, TimeoutError) and isinstance(info.value, NorthflankError)
         assert info.value.build is not None and info.value.build.status == BuildStatus.QUEUED
 
-    async def test_wait_survives_faults(self, fake: FakeNorthflank, nf: NorthflankClient) -> None:
+    @on_virtual_clock
+    async def test_wait_survives_faults(self) -> None:
         """Polls that fail transiently are retried by the client."""
-        build = await nf.jobs.builds.start(project_id=P, job_id=J)
-        fake.faults(0.3, seed=3, kinds=(500, 502, 503, "drop"))
-        done = await nf.jobs.builds.wait(project_id=P, job_id=J, build_id=build.id, poll_interval=0)
+        async with served() as (fake, nf):
+            build = await nf.jobs.builds.start(project_id=P, job_id=J)
+            fake.faults(0.3, seed=3, kinds=(500, 502, 503, "drop"))
+            done = await nf.jobs.builds.wait(
+                project_id=P, job_id=J, build_id=build.id, poll_interval=1
+            )
         assert done.status == BuildStatus.SUCCESS
 
 
 class TestFollow:
-    async def test_follow_yields_new_builds_once_oldest_first_through_faults(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @on_virtual_clock
+    async def test_follow_yields_new_builds_once_oldest_first_through_faults(self) -> None:
         """Builds pushed while following arrive once each, oldest first, despite 30% faults."""
-        fake.faults(0.3, seed=11, kinds=(429, 500, 502, 503, 504, "html502", "drop"))
-        follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=0.01)
-        pushed: list[str] = []
+        async with served() as (fake, nf):
+            fake.faults(0.3, seed=11, kinds=(429, 500, 502, 503, 504, "html502", "drop"))
+            follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=1)
+            pushed: list[str] = []
 
-        async def push() -> None:
-            for burst in (1, 3, 1, 2, 5):
-                await asyncio.sleep(0.03)
-                for _ in range(burst):
-                    pushed.append(fake.add_build(P, J)["id"])
+            async def push() -> None:
+                for burst in (1, 3, 1, 2, 5):
+                    await asyncio.sleep(3)
+                    for _ in range(burst):
+                        pushed.append(fake.add_build(P, J)["id"])
 
-        pusher = asyncio.create_task(push())
-        got: list[str] = []
-        async with asyncio.timeout(10):
-            async for build in follower:
-                got.append(build.id)
-                if len(got) == 12:
-                    break
-        await pusher
-        assert got == pushed
-        assert any(r.status != 200 for r in fake.requests)  # faults really happened
+            pusher = asyncio.create_task(push())
+            got: list[str] = []
+            # A guard only, in virtual seconds: the pushes alone take 5 x 3 s.
+            async with asyncio.timeout(60):
+                async for build in follower:
+                    got.append(build.id)
+                    if len(got) == 12:
+                        break
+            await pusher
+            assert got == pushed
+            assert any(r.status != 200 for r in fake.requests)  # faults really happened
 
-    async def test_idle_poll_costs_one_request(
-        self, fake: FakeNorthflank, nf: NorthflankClient
-    ) -> None:
+    @on_virtual_clock
+    async def test_idle_poll_costs_one_request(self) -> None:
         """With nothing new, each poll is one request."""
-        follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=0.01)
-        task = asyncio.create_task(follower.__anext__())
-        # Wait for polls, not for time (the timeout is a guard only); the follower sets no event.
-        async with asyncio.timeout(30):
-            while follower.polls < 6:  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-        polls = follower.polls
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert polls >= 5
-        assert fake.request_count in (polls, polls - 1)  # the poll in flight may be unanswered
-        assert all(r.query.get("per_page") in ("1", "100") for r in fake.requests)
+        async with served() as (fake, nf):
+            follower = nf.jobs.builds.follow(project_id=P, job_id=J, poll_interval=1)
+            task = asyncio.create_task(follower.__anext__())
+            # Wait for polls, not for time (the timeout is a guard only); the follower sets no
+            # event.
+            async with asyncio.timeout(30):
+                while follower.polls < 6:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            polls = follower.polls
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert polls >= 5
+            assert fake.request_count in (polls, polls - 1)  # the poll in flight may be unanswered
+            assert all(r.query.get("per_page") in ("1", "100") for r in fake.requests)
 
     async def test_since_build_id_and_datetime(
         self, fake: FakeNorthflank, nf: NorthflankClient
@@ -220,14 +249,14 @@ class TestFollow:
         history = fake.builds(P, J)
         third_newest = history[2]
         by_id = nf.jobs.builds.follow(
-            project_id=P, job_id=J, since=third_newest["id"], poll_interval=0
+            project_id=P, job_id=J, since=third_newest["id"], poll_interval=1
         )
         assert [(await by_id.__anext__()).id for _ in range(2)] == [
             history[1]["id"],
             history[0]["id"],
         ]
         when = datetime.fromisoformat(history[4]["createdAt"]) + timedelta(milliseconds=1)
-        by_time = nf.jobs.builds.follow(project_id=P, job_id=J, since=when, poll_interval=0)
+        by_time = nf.jobs.builds.follow(project_id=P, job_id=J, since=when, poll_interval=1)
         assert [(await by_time.__anext__()).id for _ in range(4)] == [
             b["id"] for b in history[3::-1]
         ]
@@ -241,7 +270,7 @@ class TestFollow:
         """Only transient failures are outlived; a bad token is raised."""
         async with NorthflankClient("wrong", base_url=fake.base_url) as client:
             with pytest.raises(NorthflankError):
-                await client.jobs.builds.follow(project_id=P, job_id=J, poll_interval=0).__anext__()
+                await client.jobs.builds.follow(project_id=P, job_id=J, poll_interval=1).__anext__()
 
 
 class TestPrefetch:
