@@ -429,9 +429,9 @@ async def _log_build(fake: FakeNorthflank) -> str:
     fake.add_job(LOG_PROJECT, JOB, builds=0)
     async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
         build = await nf.jobs.builds.start(project_id=LOG_PROJECT, job_id=JOB)
-        await nf.jobs.builds.wait(
-            project_id=LOG_PROJECT, job_id=JOB, build_id=build.id, poll_interval=0
-        )
+        # Each read moves it one stage: read it to its end at once (waits poll at >= 1 s).
+        while not build.concluded:
+            build = await nf.jobs.builds.get(project_id=LOG_PROJECT, job_id=JOB, build_id=build.id)
     return build.id
 
 
