@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 
 from northflank_async import JobBuild, NorthflankClient
-from northflank_async._converter import decode_list
+from northflank_async._core.converter import decode_list
 
 __all__ = [
     "Target",

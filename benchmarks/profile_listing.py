@@ -45,10 +45,10 @@ from _measure import Target, decode_payload, list_ours, list_ours_prefetch, list
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from northflank_async import JobBuild, NorthflankClient
-from northflank_async import _converter as conv
-from northflank_async._models import Page
-from northflank_async._pagination import AsyncCursorIterator
-from northflank_async._wire import decode_frame, loads, parse_list_page, read_list_frame
+from northflank_async._core import converter as conv
+from northflank_async._core.models import Page
+from northflank_async._core.wire import decode_frame, loads, parse_list_page, read_list_frame
+from northflank_async._engine.pagination import AsyncCursorIterator
 
 T = TypeVar("T")
 
@@ -193,7 +193,7 @@ async def _timeout_cost(n: int) -> float:
 
 
 async def _gate_cost(n: int) -> float:
-    from northflank_async._http import _RateLimitGate
+    from northflank_async._transport.http import _RateLimitGate
 
     gate = _RateLimitGate(60.0)
     headers = _headers()

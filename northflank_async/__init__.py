@@ -9,8 +9,18 @@
             print(build.id, build.status, build.created_at)
 """
 
-from ._client import DEFAULT_BASE_URL, NorthflankClient
-from ._errors import (
+from ._api.client import DEFAULT_BASE_URL, NorthflankClient
+from ._api.resources import (
+    JobBranches,
+    JobBuilds,
+    JobHandle,
+    JobRuns,
+    Jobs,
+    ScopedBranches,
+    ScopedBuilds,
+    ScopedRuns,
+)
+from ._core.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
@@ -33,10 +43,9 @@ from ._errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
-from ._fleet import Coordinator
-from ._json import to_json
-from ._log_streams import LogStream
-from ._models import (
+from ._core.fleet import Coordinator
+from ._core.jsonable import to_json
+from ._core.models import (
     Branch,
     BranchCommit,
     BuildStatus,
@@ -51,23 +60,14 @@ from ._models import (
     RunStarted,
     RunStatus,
 )
-from ._monitor import Monitor
-from ._monitoring import BuildEvent, MonitorPlan, PlanEntry
-from ._observe import RequestEnd, RequestStart
-from ._pagination import AsyncCursorIterator
-from ._redis import RedisCoordinator  # imports redis only when it connects
-from ._resources import (
-    JobBranches,
-    JobBuilds,
-    JobHandle,
-    JobRuns,
-    Jobs,
-    ScopedBranches,
-    ScopedBuilds,
-    ScopedRuns,
-)
+from ._core.monitoring import BuildEvent, MonitorPlan, PlanEntry
+from ._core.observe import RequestEnd, RequestStart
+from ._engine.log_streams import LogStream
+from ._engine.monitor import Monitor
+from ._engine.pagination import AsyncCursorIterator
+from ._engine.workflows import BuildFollower, BuildWatcher, RunWatcher
+from ._transport.redis_store import RedisCoordinator  # imports redis only when it connects
 from ._version import __version__
-from ._workflows import BuildFollower, BuildWatcher, RunWatcher
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -21,9 +21,9 @@ import pytest
 from aiohttp import web
 
 from northflank_async import LogStreamError
-from northflank_async._cli import main
-from northflank_async._escape import bounded, csv_cell, json_line, visible
-from northflank_async._logs import read_frame
+from northflank_async._core.escape import bounded, csv_cell, json_line, visible
+from northflank_async._core.logquery import read_frame
+from northflank_async.cli.main import main
 
 from ._support import ThreadedFake
 
@@ -250,9 +250,9 @@ def test_a_tail_error_and_an_api_error_print_escaped(
 
 
 def test_monitor_lines_show_controls_escaped() -> None:
-    from northflank_async._cli_monitor import _line
-    from northflank_async._models import JobBuild
-    from northflank_async._monitoring import BuildEvent
+    from northflank_async._core.models import JobBuild
+    from northflank_async._core.monitoring import BuildEvent
+    from northflank_async.cli.monitor import _line
 
     event = BuildEvent("concluded", JobBuild(id=EVIL, status=EVIL), "p", "j")
     line = _line(event, "table")

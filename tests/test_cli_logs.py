@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from northflank_async import _log_streams
-from northflank_async._cli import main
+from northflank_async._engine import log_streams as _log_streams
+from northflank_async.cli.main import main
 
 from ._support import ThreadedFake
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from northflank_async import BuildStatus, JobBuild, Registry, to_json
-from northflank_async._cli import main
-from northflank_async._stats import build_stats, histogram, percentile
+from northflank_async._core.stats import build_stats, histogram, percentile
+from northflank_async.cli.main import main
 
 from ._support import ThreadedFake
 

@@ -23,10 +23,10 @@ from northflank_async import (
     TooManyRequestsError,
     UnexpectedRedirectError,
 )
-from northflank_async._pagination import CursorTracker
-from northflank_async._ratelimit import RateLimitState, retry_after_seconds
-from northflank_async._retry import RetryPolicy
-from northflank_async._wire import decipher_response, job_path, parse_list_page
+from northflank_async._core.ratelimit import RateLimitState, retry_after_seconds
+from northflank_async._core.retry import RetryPolicy
+from northflank_async._core.wire import decipher_response, job_path, parse_list_page
+from northflank_async._engine.pagination import CursorTracker
 
 from .conftest import list_page
 

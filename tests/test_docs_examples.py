@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 import northflank_async
-from northflank_async import NorthflankClient, _log_streams
+from northflank_async import NorthflankClient
+from northflank_async._engine import log_streams as _log_streams
 from northflank_async.testing import FakeNorthflank
 
 from ._support import ThreadedFake

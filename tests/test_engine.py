@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from northflank_async import DecodeError, JobBuild, NorthflankClient, PaginationError, ServerError
-from northflank_async._models import Page
-from northflank_async._pagination import (
+from northflank_async._core.models import Page
+from northflank_async._engine.pagination import (
     AsyncCursorIterator,
     DecodePage,
     FetchPage,

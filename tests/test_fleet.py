@@ -18,10 +18,10 @@ from northflank_async import (
     RateLimitGateError,
     RedisCoordinator,
 )
-from northflank_async._cli import main
-from northflank_async._fleet import Told, derive_budget_key
-from northflank_async._redis import _RedisBudget
-from northflank_async._secrets import Secret
+from northflank_async._core.fleet import Told, derive_budget_key
+from northflank_async._core.secret import Secret
+from northflank_async._transport.redis_store import _RedisBudget
+from northflank_async.cli.main import main
 from northflank_async.testing import FakeNorthflank
 
 from ._fleet_run import run_fleet

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from northflank_async import ConfigurationError, NorthflankClient, RedisCoordinator
-from northflank_async._cli import main
-from northflank_async._fleet import Told
-from northflank_async._redis import _RedisBudget, _safe
+from northflank_async._core.fleet import Told
+from northflank_async._transport.redis_store import _RedisBudget, _safe
+from northflank_async.cli.main import main
 from northflank_async.testing import FakeNorthflank
 
 from ._redis import RedisServer, require_redis
@@ -108,7 +108,7 @@ def test_a_url_that_cannot_be_used_is_named_without_its_password(url: str) -> No
 
 
 def test_credentials_are_found_in_every_form() -> None:
-    from northflank_async._redis import _credentials
+    from northflank_async._transport.redis_store import _credentials
 
     url = "redis://u:p%40ss@h/0?password=q1&ssl_password=q2&db=3"
     assert set(_credentials(url=url)) == {"p%40ss", "p@ss", "q1", "q2"}

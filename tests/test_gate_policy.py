@@ -25,9 +25,9 @@ from northflank_async import (
     RateLimitGateError,
     RedisCoordinator,
 )
-from northflank_async._fleet import Told
-from northflank_async._http import _RateLimitGate
-from northflank_async._ratelimit import Attempt, RateLimitState
+from northflank_async._core.fleet import Told
+from northflank_async._core.ratelimit import Attempt, RateLimitState
+from northflank_async._transport.http import _RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from ._redis import RedisServer, require_redis

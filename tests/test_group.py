@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from northflank_async import BuildStatus, ConfigurationError, NorthflankClient, RedisCoordinator
-from northflank_async._fleet import decode_event, encode_event
-from northflank_async._monitoring import BuildEvent, JobTracker
-from northflank_async._redis import _RedisGroup
+from northflank_async._core.fleet import decode_event, encode_event
+from northflank_async._core.monitoring import BuildEvent, JobTracker
+from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async.testing import FakeNorthflank
 
 from ._group_run import run_group
@@ -232,7 +232,7 @@ def test_redis_stopped_mid_run_pauses_delivery_and_loses_nothing(
 
 
 def test_cli_group_needs_redis(capsys: pytest.CaptureFixture[str]) -> None:
-    from northflank_async._cli import EXIT_USAGE, main
+    from northflank_async.cli.main import EXIT_USAGE, main
 
     code = main(["monitor", "--project", "p", "--job", "j", "--group", "bots"])
     assert code == EXIT_USAGE

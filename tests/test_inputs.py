@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from northflank_async import ConfigurationError, NorthflankClient
-from northflank_async._checks import check_number
-from northflank_async._wire import job_path
+from northflank_async._core.checks import check_number
+from northflank_async._core.wire import job_path
 
 from .conftest import BASE, TOKEN, sent, wire_build
 

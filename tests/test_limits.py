@@ -24,9 +24,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_async import NorthflankClient, RateLimitError, ResponseTooLargeError
-from northflank_async._http import _RateLimitGate
-from northflank_async._ratelimit import MAX_BUDGET, MAX_RESET_SECONDS, RateLimitState, reset_seconds
-from northflank_async._wire import api_error
+from northflank_async._core.ratelimit import (
+    MAX_BUDGET,
+    MAX_RESET_SECONDS,
+    RateLimitState,
+    reset_seconds,
+)
+from northflank_async._core.wire import api_error
+from northflank_async._transport.http import _RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from .conftest import list_page, wire_build

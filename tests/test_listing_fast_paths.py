@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_async import DecodeError, JobBuild
-from northflank_async._converter import decode_list
-from northflank_async._models import Page
-from northflank_async._pagination import AsyncCursorIterator
-from northflank_async._wire import decode_frame, read_list_frame
+from northflank_async._core.converter import decode_list
+from northflank_async._core.models import Page
+from northflank_async._core.wire import decode_frame, read_list_frame
+from northflank_async._engine.pagination import AsyncCursorIterator
 
 
 def listing(items: list[int], size: int) -> tuple[dict[str | None, Page[int]], list[str | None]]:

@@ -26,11 +26,10 @@ from northflank_async import (
     LogStreamError,
     NorthflankClient,
     PaginationError,
-    _log_streams,
-    _logs,
 )
-from northflank_async._converter import decode
-from northflank_async._logs import (
+from northflank_async._core import logquery as _logs
+from northflank_async._core.converter import decode
+from northflank_async._core.logquery import (
     Resume,
     init_frame,
     log_query,
@@ -38,9 +37,10 @@ from northflank_async._logs import (
     read_frame,
     read_range,
     tail_params,
-    websocket_url,
 )
-from northflank_async._watching import PollSchedule
+from northflank_async._core.urls import check_base_url, websocket_url
+from northflank_async._core.watching import PollSchedule
+from northflank_async._engine import log_streams as _log_streams
 
 TOKEN = "nf-secret-token-0123456789abcdef"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -344,11 +344,13 @@ def test_tail_frames() -> None:
 
 
 def test_websocket_scheme() -> None:
-    assert websocket_url("https://api.example", allow_insecure=False) == "wss://api.example"
-    assert websocket_url("http://127.0.0.1:8080", allow_insecure=False) == "ws://127.0.0.1:8080"
-    assert websocket_url("http://api.example", allow_insecure=True) == "ws://api.example"
+    """The tail's URL follows the base URL the client accepted: its one plain-http decision."""
+    assert websocket_url("https://api.example") == "wss://api.example"
+    assert websocket_url("http://127.0.0.1:8080") == "ws://127.0.0.1:8080"
+    assert check_base_url("http://127.0.0.1:8080/", allow_insecure=False) == "http://127.0.0.1:8080"
+    assert check_base_url("http://api.example", allow_insecure=True) == "http://api.example"
     with pytest.raises(ConfigurationError):
-        websocket_url("http://api.example", allow_insecure=False)
+        check_base_url("http://api.example", allow_insecure=False)
 
 
 def test_state_checks_of_a_quiet_thirty_minute_tail_are_bounded() -> None:
@@ -542,8 +544,12 @@ async def test_the_token_is_in_no_url_log_record_or_error(
     assert TOKEN not in caplog.text  # ...without the token
 
 
-def test_tail_refuses_plain_http_to_another_host() -> None:
+def test_plain_http_is_decided_once_by_the_client() -> None:
+    """A client refuses a plain-http base URL to another host; one made with
+    ``allow_insecure=True`` tails over ws:// too. The tail's own flag is deprecated, ignored."""
+    with pytest.raises(ConfigurationError, match="plain http"):
+        NorthflankClient(TOKEN, base_url="http://logs.example")
     nf = NorthflankClient(TOKEN, base_url="http://logs.example", allow_insecure=True)
-    with pytest.raises(ConfigurationError, match="ws://"):
-        nf.job("p", "j").builds.tail_logs("b")
-    nf.job("p", "j").builds.tail_logs("b", allow_insecure=True)  # allowed: nothing sent yet
+    nf.job("p", "j").builds.tail_logs("b")  # allowed: the client decided; nothing sent yet
+    with pytest.warns(DeprecationWarning, match="allow_insecure"):
+        nf.job("p", "j").builds.tail_logs("b", allow_insecure=False)

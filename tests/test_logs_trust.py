@@ -29,15 +29,15 @@ from northflank_async import (
     NorthflankClient,
     PaginationError,
     UnexpectedRedirectError,
-    _log_streams,
 )
-from northflank_async._logs import (
+from northflank_async._core.logquery import (
     CLOCK_SKEW,
     MAX_RANGE_PAGES,
     RECONNECT_CAP,
     ReconnectPace,
     Resume,
 )
+from northflank_async._engine import log_streams as _log_streams
 from tests._virtual import on_virtual_clock
 
 # A token with a slash, so that the escaped slash (\/) is one of the forms that can spell it.

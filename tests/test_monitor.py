@@ -74,9 +74,9 @@ class TestSharedWaits:
         ticks (looptime's) measuring again finds the read a hair short of due for ever. The
         poller must serve it, not spin (it did in test_workflows, by float rounding)."""
         from northflank_async import JobBuild
-        from northflank_async._coalesce import JobPoller
-        from northflank_async._converter import decode
-        from northflank_async._models import Page
+        from northflank_async._core.converter import decode
+        from northflank_async._core.models import Page
+        from northflank_async._engine.coalesce import JobPoller
 
         from .conftest import wire_build
 

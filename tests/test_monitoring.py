@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_async import BuildStatus, JobBuild
-from northflank_async._monitoring import (
+from northflank_async._core.monitoring import (
     GONE_AFTER,
     MAX_GETS_PER_POLL,
     BudgetPlanner,

@@ -22,11 +22,11 @@ from northflank_async import (
     PaginationError,
     TransportError,
 )
-from northflank_async._checks import MIN_POLL_INTERVAL
-from northflank_async._http import _RateLimitGate
-from northflank_async._models import Page
-from northflank_async._pagination import MAX_EMPTY_PAGES, CursorTracker
-from northflank_async._workflows import MAX_FOLLOW_PAGES
+from northflank_async._core.checks import MIN_POLL_INTERVAL
+from northflank_async._core.models import Page
+from northflank_async._engine.pagination import MAX_EMPTY_PAGES, CursorTracker
+from northflank_async._engine.workflows import MAX_FOLLOW_PAGES
+from northflank_async._transport.http import _RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from ._virtual import in_flight_guard, on_virtual_clock

@@ -21,8 +21,8 @@ from northflank_async import (
     NorthflankError,
     RunStarted,
 )
-from northflank_async._converter import decode
-from northflank_async._wire import decipher_response, parse_data, parse_list_page
+from northflank_async._core.converter import decode
+from northflank_async._core.wire import decipher_response, parse_data, parse_list_page
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -105,7 +105,7 @@ def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     """Run a test with each JSON parser the client may use."""
     import orjson
 
-    from northflank_async import _wire
+    from northflank_async._core import wire as _wire
 
     monkeypatch.setattr(_wire, "loads", {"json": json.loads, "orjson": orjson.loads}[request.param])
     return str(request.param)
@@ -170,7 +170,7 @@ MODEL_FIELDS: dict[type, list[str]] = {
 @given(data=st.data())
 def test_fast_and_detailed_decoders_agree(model: type, data: st.DataObject) -> None:
     """The generated fast hook accepts exactly what cattrs' detailed hook accepts, equally."""
-    from northflank_async._converter import _detailed, _fast
+    from northflank_async._core.converter import _detailed, _fast
 
     payload = data.draw(_model_like(MODEL_FIELDS[model], _wire_like))
     outcomes: list[object] = []
@@ -204,7 +204,7 @@ def test_models_decode_or_name_the_field(model: type, data: st.DataObject) -> No
 )
 def test_datetime_fast_paths_agree_with_the_hook(value: Any) -> None:
     """The inline ISO and epoch paths give the same datetime as the general hook."""
-    from northflank_async._converter import _opt_datetime
+    from northflank_async._core.converter import _opt_datetime
 
     build = decode({"id": "x", "createdAt": value}, JobBuild)
     assert build.created_at == _opt_datetime(value)

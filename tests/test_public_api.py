@@ -94,5 +94,9 @@ def test_the_architecture_page_names_every_module() -> None:
 
     page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
     package = Path(northflank_async.__file__).parent
-    modules = {p.name for p in package.glob("*.py")} - {"_version.py"}
-    assert sorted(name for name in modules if name not in page) == []
+    layers = [p for p in package.iterdir() if (p / "__init__.py").exists() and p.name != "testing"]
+    modules = [p.name for p in package.glob("*.py") if p.name != "_version.py"]
+    for layer in layers:
+        assert f" {layer.name}/ " in page
+        modules += [p.name for p in layer.glob("*.py") if p.name != "__init__.py"]
+    assert sorted(name for name in modules if f" {name} " not in page) == []

@@ -17,7 +17,7 @@ from northflank_async import (
     ServerError,
     TransportError,
 )
-from northflank_async._http import _RateLimitGate
+from northflank_async._transport.http import _RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 PROJECT, JOB = "proj", "job"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from northflank_async._retry import RetryPolicy, RetryRun
+from northflank_async._core.retry import RetryPolicy, RetryRun
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -43,8 +43,8 @@ from northflank_async import (
     ServerError,
     TransportError,
     UnexpectedRedirectError,
-    _cli,
 )
+from northflank_async.cli import main as _cli
 from northflank_async.testing import FakeNorthflank
 
 R = TypeVar("R")

@@ -18,7 +18,7 @@ from northflank_async import (
     ServerError,
     WaitTimeoutError,
 )
-from northflank_async._watching import PollSchedule, Watermark
+from northflank_async._core.watching import PollSchedule, Watermark
 from northflank_async.testing import FakeNorthflank
 
 from ._virtual import on_virtual_clock, virtual_client
@@ -371,7 +371,7 @@ class TestPureParts:
     def test_watermark_scan_and_advance(self) -> None:
         """New builds stop at the first seen id or at an older timestamp."""
         from northflank_async import JobBuild
-        from northflank_async._converter import decode_list
+        from northflank_async._core.converter import decode_list
 
         t = datetime(2026, 1, 1, tzinfo=UTC)
         wire = [wire_build(i, createdAt=(t - timedelta(minutes=i)).isoformat()) for i in range(5)]

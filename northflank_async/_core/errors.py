@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._escape import bounded
+from .escape import bounded
 
 if TYPE_CHECKING:
-    from ._models import JobBuild, JobRun
+    from .models import JobBuild, JobRun
 
 __all__ = [
     "APIError",
@@ -176,7 +176,7 @@ class WaitTimeoutError(NorthflankError, TimeoutError):
     @property
     def build(self) -> JobBuild | None:
         """The last state of the build waited for (``None`` for a run, or if never read)."""
-        from ._models import JobBuild
+        from .models import JobBuild
 
         return self.last if isinstance(self.last, JobBuild) else None
 

@@ -26,9 +26,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
-from ._escape import csv_cell, visible
-from ._json import to_json
-from ._models import Job, JobBuild, JobRun, RunStarted
+from .._core.escape import csv_cell, visible
+from .._core.jsonable import to_json
+from .._core.models import Job, JobBuild, JobRun, RunStarted
 
 __all__ = [
     "BUILD_COLUMNS",

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-import aiohttp
+from .._core.checks import check_number
+from .._core.errors import ConfigurationError
+from .._core.fleet import Coordinator
+from .._core.models import RateLimit
+from .._core.observe import Hook, RequestEnd, RequestStart
+from .._core.retry import RetryPolicy
+from .._core.urls import check_base_url, has_control
+from .._engine.monitor import Monitor
+from .._transport.http import Transport, check_trace_configs
+from .resources import JobHandle, Jobs, _Scope
 
-from ._checks import check_number
-from ._errors import ConfigurationError
-from ._fleet import Coordinator
-from ._http import Transport
-from ._models import RateLimit
-from ._monitor import Monitor
-from ._observe import Hook, RequestEnd, RequestStart
-from ._resources import JobHandle, Jobs, _Scope
-from ._retry import RetryPolicy
+if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
+    import aiohttp
 
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
@@ -27,73 +28,15 @@ DEFAULT_BASE_URL = "https://api.northflank.com"
 _TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _has_control(text: str) -> bool:
-    # C0 controls (CR, LF, NUL, ...), DEL and the C1 range: never legal in a header or a URL.
-    return any(ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F for char in text)
-
-
 def _check_token(token: object) -> None:
     # The message never shows the token: it is a secret, and a broken one is often most of one.
     if not isinstance(token, str):
         raise ConfigurationError(f"the API token must be a string, got {type(token).__name__}")
-    if _has_control(token):
+    if has_control(token):
         raise ConfigurationError(
             "the API token contains a control character (CR, LF, NUL, ...): "
             "check how it was copied or read (a trailing newline?)"
         )
-
-
-def _check_base_url(base_url: str, allow_insecure: bool) -> str:
-    if not isinstance(base_url, str) or _has_control(base_url) or " " in base_url:
-        raise ConfigurationError("base_url must be a URL without spaces or control characters")
-    try:
-        parts = urlsplit(base_url)
-        port = parts.port
-    except ValueError as exc:  # "Invalid IPv6 URL", a port that is not a number or > 65535
-        raise ConfigurationError(f"base_url cannot be parsed: {exc}") from None
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        # Not echoed: the user info may hold a password.
-        raise ConfigurationError(
-            "base_url must not carry user info (user:password@): the API takes a token"
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
-    if port == 0:
-        raise ConfigurationError(f"base_url has port 0, which cannot be connected to: {base_url!r}")
-    if parts.query or parts.fragment:
-        raise ConfigurationError("base_url must not carry a query or fragment")
-    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
-        raise ConfigurationError(
-            f"base_url {base_url!r} is plain http: the token would cross the network in clear. "
-            "Use https://, or pass allow_insecure=True if you really mean it."
-        )
-    return base_url.rstrip("/")
-
-
-def _check_trace_configs(
-    trace_configs: Sequence[aiohttp.TraceConfig] | None, session: aiohttp.ClientSession | None
-) -> list[aiohttp.TraceConfig]:
-    if trace_configs is None:
-        return []
-    if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(trace_configs, Sequence):
-        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
-    if not all(isinstance(trace, aiohttp.TraceConfig) for trace in trace_configs):
-        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
-    if session is not None and trace_configs:
-        raise ConfigurationError(
-            "trace_configs cannot be added to a lent session: pass them to the "
-            "aiohttp.ClientSession you create (ClientSession(trace_configs=[...]))"
-        )
-    return list(trace_configs)
 
 
 class NorthflankClient:
@@ -170,14 +113,14 @@ class NorthflankClient:
                 "coordinator must be a Coordinator such as RedisCoordinator, got "
                 f"{type(coordinator).__name__}"
             )
-        traces = _check_trace_configs(trace_configs, session)
+        traces = check_trace_configs(trace_configs, session)
         start_hook = (
             None if on_request_start is None else Hook(on_request_start, "on_request_start")
         )
         end_hook = None if on_request_end is None else Hook(on_request_end, "on_request_end")
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         self._transport = Transport(
-            base_url=_check_base_url(resolved_url, allow_insecure),
+            base_url=check_base_url(resolved_url, allow_insecure),
             token=token,
             session=session,
             timeout=timeout,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import attrs
 
-from ._ratelimit import reset_seconds, retry_after_seconds
+from .ratelimit import reset_seconds, retry_after_seconds
 
 __all__ = [
     "IDEMPOTENT_METHODS",

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from ._errors import ConfigurationError
+from .errors import ConfigurationError
 
 __all__ = ["Hook", "RequestEnd", "RequestStart"]
 

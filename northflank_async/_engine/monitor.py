@@ -43,9 +43,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._converter import decode
-from ._endpoints import MAX_PER_PAGE, call, list_frames
-from ._errors import (
+from .._core.converter import decode
+from .._core.errors import (
     ClientClosedError,
     DecodeError,
     NorthflankError,
@@ -55,10 +54,9 @@ from ._errors import (
     ServerError,
     TransportError,
 )
-from ._fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
-from ._http import Transport
-from ._models import JobBuild, Page, RateLimit
-from ._monitoring import (
+from .._core.fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
+from .._core.models import JobBuild, Page, RateLimit
+from .._core.monitoring import (
     BudgetPlanner,
     BuildEvent,
     JobLoad,
@@ -68,8 +66,10 @@ from ._monitoring import (
     default_budget,
     next_due,
 )
-from ._pagination import FetchPage, PageWalker
-from ._wire import check_id, job_path
+from .._core.wire import check_id, job_path
+from .._transport.http import Transport
+from .endpoints import MAX_PER_PAGE, call, list_frames
+from .pagination import FetchPage, PageWalker
 
 __all__ = ["Monitor"]
 

@@ -23,9 +23,9 @@ from typing import Any
 
 import attrs
 
-from ._models import JobBuild
-from ._monitoring import answer_waiters
-from ._pagination import FetchPage
+from .._core.models import JobBuild
+from .._core.monitoring import answer_waiters
+from .pagination import FetchPage
 
 __all__ = ["JobPoller", "poller_for"]
 

@@ -14,17 +14,17 @@ from typing import Any
 
 import attrs
 
-from ._checks import check_sha
-from ._coalesce import poller_for
-from ._endpoints import MAX_PER_PAGE, call, list_pages, listing
-from ._http import Transport
-from ._log_streams import LogStream, log_range, log_tail
-from ._logs import log_query
-from ._models import Branch, Job, JobBuild, JobRun, RunStarted
-from ._monitor import Monitor
-from ._pagination import AsyncCursorIterator
-from ._wire import check_id, job_path, project_path
-from ._workflows import BuildFollower, BuildWatcher, RunWatcher, wait_for_build
+from .._core.checks import check_sha
+from .._core.logquery import log_query
+from .._core.models import Branch, Job, JobBuild, JobRun, RunStarted
+from .._core.wire import check_id, job_path, project_path
+from .._engine.coalesce import poller_for
+from .._engine.endpoints import MAX_PER_PAGE, call, list_pages, listing
+from .._engine.log_streams import LogStream, log_range, log_tail
+from .._engine.monitor import Monitor
+from .._engine.pagination import AsyncCursorIterator
+from .._engine.workflows import BuildFollower, BuildWatcher, RunWatcher, wait_for_build
+from .._transport.http import Transport
 
 __all__ = [
     "JobBranches",
@@ -232,7 +232,7 @@ class ScopedBuilds:
         regex_includes: str | None = None,
         regex_not_includes: str | None = None,
         until_concluded: bool = True,
-        allow_insecure: bool = False,
+        allow_insecure: bool | None = None,
     ) -> LogStream:
         """The build's log lines live, over a WebSocket, each once across reconnections.
 
@@ -241,7 +241,9 @@ class ScopedBuilds:
         concluded and its last lines have arrived (the build is read when the stream has been
         quiet for 5 s, then less often, up to once a minute). A dropped connection reconnects
         with the client's backoff and resumes after the last line. ``wss://`` only, unless the
-        base URL is loopback or ``allow_insecure``. Use ``async with`` to close it early.
+        base URL is loopback or the client was made with ``allow_insecure=True`` (this
+        method's ``allow_insecure`` is deprecated and ignored). Use ``async with`` to close it
+        early.
         """
         query = log_query(
             "buildId",
@@ -421,7 +423,7 @@ class ScopedRuns:
         regex_includes: str | None = None,
         regex_not_includes: str | None = None,
         until_concluded: bool = True,
-        allow_insecure: bool = False,
+        allow_insecure: bool | None = None,
     ) -> LogStream:
         """The run's log lines live, over a WebSocket, each once across reconnections.
 
@@ -430,7 +432,9 @@ class ScopedRuns:
         concluded and its last lines have arrived (the run is read when the stream has been
         quiet for 5 s, then less often, up to once a minute). A dropped connection reconnects
         with the client's backoff and resumes after the last line. ``wss://`` only, unless the
-        base URL is loopback or ``allow_insecure``. Use ``async with`` to close it early.
+        base URL is loopback or the client was made with ``allow_insecure=True`` (this
+        method's ``allow_insecure`` is deprecated and ignored). Use ``async with`` to close it
+        early.
         """
         query = log_query(
             "runId",
@@ -679,7 +683,7 @@ class JobBuilds(_Flat):
         regex_includes: str | None = None,
         regex_not_includes: str | None = None,
         until_concluded: bool = True,
-        allow_insecure: bool = False,
+        allow_insecure: bool | None = None,
     ) -> LogStream:
         """The build's log lines live (see `ScopedBuilds.tail_logs()`)."""
         return self._job(project_id, job_id, team_id).builds.tail_logs(
@@ -835,7 +839,7 @@ class JobRuns(_Flat):
         regex_includes: str | None = None,
         regex_not_includes: str | None = None,
         until_concluded: bool = True,
-        allow_insecure: bool = False,
+        allow_insecure: bool | None = None,
     ) -> LogStream:
         """The run's log lines live (see `ScopedRuns.tail_logs()`)."""
         return self._job(project_id, job_id, team_id).runs.tail_logs(

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._models import BuildStatus, JobBuild
+from .models import BuildStatus, JobBuild
 
 __all__ = ["BuildStats", "DayCount", "build_stats", "histogram", "percentile"]
 

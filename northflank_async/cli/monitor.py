@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TextIO
 
-from ._checks import MIN_POLL_INTERVAL
-from ._client import NorthflankClient
-from ._escape import visible
-from ._fleet import check_name
-from ._monitor import Monitor
-from ._monitoring import BuildEvent
-from ._redis import RedisCoordinator
-from ._wire import check_id
+from .._api.client import NorthflankClient
+from .._core.checks import MIN_POLL_INTERVAL
+from .._core.escape import visible
+from .._core.fleet import check_name
+from .._core.monitoring import BuildEvent
+from .._core.wire import check_id
+from .._engine.monitor import Monitor
+from .._transport.redis_store import RedisCoordinator
 
 __all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
 
@@ -107,7 +107,7 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
         return
     if args.redis:
         raise ValueError("--redis and --group watch a real API, not --fake")
-    from .testing import FakeNorthflank  # the server side is demo-only here
+    from ..testing import FakeNorthflank  # the server side is demo-only here
 
     args.project = args.project or DEMO_PROJECT
     args.job = args.job or list(DEMO_JOBS)

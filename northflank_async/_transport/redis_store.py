@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from ._checks import check_number
-from ._errors import ConfigurationError
-from ._fleet import (
+from .._core.checks import check_number
+from .._core.errors import ConfigurationError
+from .._core.fleet import (
     BudgetView,
     Coordinator,
     CoordinatorUnavailable,

@@ -23,7 +23,7 @@ from aiohttp.client_middlewares import ClientHandlerType, ClientMiddlewareType
 from aiohttp.http_exceptions import DecompressSizeError
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from ._errors import (
+from .._core.errors import (
     APIError,
     ClientClosedError,
     ConfigurationError,
@@ -34,7 +34,7 @@ from ._errors import (
     ResponseTooLargeError,
     TransportError,
 )
-from ._fleet import (
+from .._core.fleet import (
     BudgetView,
     Coordinator,
     CoordinatorUnavailable,
@@ -42,16 +42,16 @@ from ._fleet import (
     Told,
     derive_budget_key,
 )
-from ._logs import websocket_url
-from ._models import RateLimit
-from ._observe import Hook, RequestEnd, RequestStart
-from ._ratelimit import Attempt, RateLimitState, told_window
-from ._retry import RetryPolicy, RetryRun
-from ._secrets import FRAGMENT_BODY, HIDDEN, Authorization, Secret
-from ._version import __version__
-from ._wire import api_error, decipher_response
+from .._core.models import RateLimit
+from .._core.observe import Hook, RequestEnd, RequestStart
+from .._core.ratelimit import Attempt, RateLimitState, told_window
+from .._core.retry import RetryPolicy, RetryRun
+from .._core.secret import FRAGMENT_BODY, HIDDEN, Authorization, Secret
+from .._core.urls import websocket_url
+from .._core.wire import api_error, decipher_response
+from .._version import __version__
 
-__all__ = ["Transport", "WebSocket"]
+__all__ = ["Transport", "WebSocket", "check_trace_configs"]
 
 logger = logging.getLogger("northflank_async")
 
@@ -598,22 +598,21 @@ class Transport:
         path: str,
         params: Mapping[str, str],
         *,
-        allow_insecure: bool,
         max_frame_bytes: int,
         first_frame: Callable[[str], str],
         heartbeat: float | None = None,
     ) -> WebSocket:
         """Open a WebSocket on ``path`` and send ``first_frame(token)``, once, unretried.
 
-        ``wss://`` for an https base URL; ``ws://`` only for a loopback host or with
-        ``allow_insecure`` (else `ConfigurationError`). The connection waits at the
+        ``wss://`` for an https base URL, ``ws://`` for the plain http the client accepted
+        (its one decision, `check_base_url`). The connection waits at the
         rate-limit gate like a request; frames are bounded to ``max_frame_bytes``. The token
         goes in the first frame only, never in the URL; failures are typed as for requests.
         The handshake must be answered by a direct 101: a redirect is never followed
         (`UnexpectedRedirectError`, and nothing is sent). ``heartbeat`` pings the server every
         that many quiet seconds and drops the connection when no pong comes within half of it.
         """
-        url = websocket_url(self.base_url, allow_insecure=allow_insecure) + path
+        url = websocket_url(self.base_url) + path
         session = self._ensure_session()
         assert self._gate is not None
         await self._gate.acquire("GET", path)
@@ -913,3 +912,21 @@ async def _close(
 
 # Failures that prove the request never reached the server: safe to repeat even for POST.
 _NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+def check_trace_configs(
+    trace_configs: Sequence[aiohttp.TraceConfig] | None, session: aiohttp.ClientSession | None
+) -> list[aiohttp.TraceConfig]:
+    """The client's ``trace_configs``, checked: a list of them, and none for a lent session."""
+    if trace_configs is None:
+        return []
+    if isinstance(trace_configs, aiohttp.TraceConfig) or not isinstance(trace_configs, Sequence):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if not all(isinstance(trace, aiohttp.TraceConfig) for trace in trace_configs):
+        raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+    if session is not None and trace_configs:
+        raise ConfigurationError(
+            "trace_configs cannot be added to a lent session: pass them to the "
+            "aiohttp.ClientSession you create (ClientSession(trace_configs=[...]))"
+        )
+    return list(trace_configs)

@@ -27,17 +27,17 @@ from typing import Any, TextIO
 
 import attrs
 
-from ._checks import MIN_POLL_INTERVAL, check_number, check_poll_interval, check_sha
-from ._cli_monitor import add_monitor_command, check_monitor_arguments, run_monitor
-from ._cli_output import FORMATS, Output, console, format_seconds
-from ._client import DEFAULT_BASE_URL, NorthflankClient
-from ._errors import ConfigurationError, NorthflankError, WaitTimeoutError
-from ._escape import json_line, visible
-from ._models import BuildStatus, JobBuild, JobRun, LogLine, RunStatus
-from ._redis import RedisCoordinator
-from ._resources import JobHandle
-from ._version import __version__
-from ._wire import check_id
+from .._api.client import DEFAULT_BASE_URL, NorthflankClient
+from .._api.resources import JobHandle
+from .._core.checks import MIN_POLL_INTERVAL, check_number, check_poll_interval, check_sha
+from .._core.errors import ConfigurationError, NorthflankError, WaitTimeoutError
+from .._core.escape import json_line, visible
+from .._core.models import BuildStatus, JobBuild, JobRun, LogLine, RunStatus
+from .._core.wire import check_id
+from .._transport.redis_store import RedisCoordinator
+from .._version import __version__
+from .monitor import add_monitor_command, check_monitor_arguments, run_monitor
+from .output import FORMATS, Output, console, format_seconds
 
 __all__ = ["COMMANDS", "Command", "Context", "command", "main"]
 
@@ -326,7 +326,7 @@ async def _plain_client(
         async with NorthflankClient(coordinator=coordinator) as client:
             yield client
         return
-    from .testing import FakeNorthflank  # imported lazily: the server side is demo-only here
+    from ..testing import FakeNorthflank  # imported lazily: the server side is demo-only here
 
     args.project = args.project or DEMO_PROJECT
     if hasattr(args, "job"):
@@ -512,7 +512,7 @@ def _stats_options(sub: argparse.ArgumentParser) -> None:
     formats=("table", "json"),
 )
 async def _builds_stats(ctx: Context) -> int:
-    from ._stats import build_stats
+    from .._core.stats import build_stats
 
     builds = await ctx.output.collect(ctx.job.builds.list(limit=ctx.args.last), "builds")
     stats = build_stats(builds)
@@ -623,7 +623,7 @@ def _print_stats(out: TextIO, stats: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from ._stats import histogram
+    from .._core.stats import histogram
 
     con = console(out)
     rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"

@@ -27,8 +27,8 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
-from ._errors import DecodeError
-from ._models import (
+from .errors import DecodeError
+from .models import (
     Branch,
     BranchCommit,
     BuildStatus,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
@@ -17,9 +18,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._errors import APIError, PaginationError, ResponseTooLargeError, TransportError
-from ._http import Transport, WebSocket
-from ._logs import (
+from .._core.errors import APIError, PaginationError, ResponseTooLargeError, TransportError
+from .._core.logquery import (
     CLOCK_SKEW,
     MAX_FRAME_BYTES,
     MAX_RANGE_PAGES,
@@ -31,11 +31,11 @@ from ._logs import (
     read_frame,
     read_range,
     tail_params,
-    websocket_url,
 )
-from ._models import LogLine
-from ._retry import RetryPolicy
-from ._watching import PollSchedule
+from .._core.models import LogLine
+from .._core.retry import RetryPolicy
+from .._core.watching import PollSchedule
+from .._transport.http import Transport, WebSocket
 
 __all__ = ["LogStream", "range_lines", "tail_lines"]
 
@@ -169,7 +169,6 @@ class _Tail:
     query: LogQuery
     get: Callable[[], Awaitable[Concludes]]
     until_concluded: bool
-    allow_insecure: bool
     resume: Resume = attrs.field(factory=Resume)
     pace: ReconnectPace = attrs.field(factory=ReconnectPace)
     rng: random.Random = attrs.field(factory=random.Random)
@@ -194,7 +193,6 @@ class _Tail:
         return await self.transport.websocket(
             self.path,
             tail_params(self.query, self.resume),
-            allow_insecure=self.allow_insecure,
             max_frame_bytes=MAX_FRAME_BYTES,
             first_frame=init_frame,
             heartbeat=HEARTBEAT,
@@ -305,14 +303,13 @@ def tail_lines(
     get: Callable[[], Awaitable[Concludes]],
     *,
     until_concluded: bool,
-    allow_insecure: bool,
 ) -> AsyncGenerator[LogLine, None]:
     """The live lines of a build (run), each once across reconnections.
 
     With ``until_concluded`` it ends once ``get()`` says the build has concluded and the lines
     the socket had not delivered have been read by range.
     """
-    tail = _Tail(transport, path, query, get, until_concluded, allow_insecure)
+    tail = _Tail(transport, path, query, get, until_concluded)
     return tail.lines()
 
 
@@ -332,13 +329,21 @@ def log_tail(
     get: Callable[[], Awaitable[Concludes]],
     *,
     until_concluded: bool,
-    allow_insecure: bool,
+    allow_insecure: bool | None = None,
 ) -> LogStream:
-    """The live lines at ``path``; its options are checked here, before anything is sent."""
-    if not isinstance(until_concluded, bool) or not isinstance(allow_insecure, bool):
-        raise ValueError("until_concluded and allow_insecure must be booleans")
-    websocket_url(transport.base_url, allow_insecure=allow_insecure)
-    lines = tail_lines(
-        transport, path, query, get, until_concluded=until_concluded, allow_insecure=allow_insecure
-    )
+    """The live lines at ``path``; its options are checked here, before anything is sent.
+
+    ``allow_insecure`` is deprecated and ignored: whether plain ``ws://`` may carry the token
+    was decided once, by the client, from its base URL (``NorthflankClient(allow_insecure=)``).
+    """
+    if not isinstance(until_concluded, bool):
+        raise ValueError("until_concluded must be a boolean")
+    if allow_insecure is not None:
+        warnings.warn(
+            "tail_logs(allow_insecure=...) is deprecated and ignored: the client's base URL "
+            "check decides once (NorthflankClient(allow_insecure=True))",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    lines = tail_lines(transport, path, query, get, until_concluded=until_concluded)
     return LogStream(lines)

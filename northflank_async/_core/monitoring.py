@@ -42,8 +42,8 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from ._checks import MIN_POLL_INTERVAL, check_number
-from ._models import BuildStatus, JobBuild
+from .checks import MIN_POLL_INTERVAL, check_number
+from .models import BuildStatus, JobBuild
 
 __all__ = [
     "DEFAULT_BUDGET_PER_HOUR",

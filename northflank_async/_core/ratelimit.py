@@ -20,7 +20,7 @@ from email.utils import parsedate_to_datetime
 
 import attrs
 
-from ._models import RateLimit
+from .models import RateLimit
 
 __all__ = [
     "MAX_BUDGET",

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from ._converter import wire_name
+from .converter import wire_name
 
 __all__ = ["to_json"]
 

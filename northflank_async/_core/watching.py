@@ -12,7 +12,7 @@ from datetime import datetime
 
 import attrs
 
-from ._models import JobBuild
+from .models import JobBuild
 
 __all__ = ["PollSchedule", "Watermark"]
 

@@ -25,8 +25,8 @@ from typing import Any, Generic, Protocol, TypeVar, overload
 
 import attrs
 
-from ._errors import NorthflankError, PaginationError
-from ._models import Page
+from .._core.errors import NorthflankError, PaginationError
+from .._core.models import Page
 
 __all__ = [
     "AsyncCursorIterator",

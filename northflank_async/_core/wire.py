@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ._converter import decode_list
-from ._errors import APIError, DecodeError, TooManyRequestsError, error_class_for
-from ._models import Page
-from ._ratelimit import _later, reset_seconds, retry_after_seconds
+from .converter import decode_list
+from .errors import APIError, DecodeError, TooManyRequestsError, error_class_for
+from .models import Page
+from .ratelimit import _later, reset_seconds, retry_after_seconds
 
 __all__ = [
     "api_error",

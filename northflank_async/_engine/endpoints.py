@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from ._checks import check_number
-from ._converter import decode
-from ._errors import DecodeError
-from ._http import Transport
-from ._models import Page
-from ._pagination import AsyncCursorIterator, DecodePage, FetchPage
-from ._wire import decode_frame, parse_data, read_list_frame
+from .._core.checks import check_number
+from .._core.converter import decode
+from .._core.errors import DecodeError
+from .._core.models import Page
+from .._core.wire import decode_frame, parse_data, read_list_frame
+from .._transport.http import Transport
+from .pagination import AsyncCursorIterator, DecodePage, FetchPage
 
 __all__ = ["MAX_PER_PAGE", "call", "list_frames", "list_pages", "listing", "page_decoder"]
 

@@ -19,14 +19,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from ._checks import MIN_POLL_INTERVAL, check_number
-from ._converter import decode_list
-from ._errors import AuthenticationError, ConfigurationError, DecodeError, LogStreamError
-from ._models import LogLine
+from .checks import MIN_POLL_INTERVAL, check_number
+from .converter import decode_list
+from .errors import AuthenticationError, DecodeError, LogStreamError
+from .models import LogLine
 
 __all__ = [
     "CLOCK_SKEW",
@@ -44,7 +43,6 @@ __all__ = [
     "read_frame",
     "read_range",
     "tail_params",
-    "websocket_url",
 ]
 
 #: The largest WebSocket frame a tail accepts: 32 times the API's documented batch (~32 kB).
@@ -447,23 +445,3 @@ def read_frame(
     if kind == "error":
         raise LogStreamError(message or "(no message)")
     raise DecodeError(f"unknown frame type {kind[:40]!r}", field="frame.type")
-
-
-def websocket_url(base_url: str, *, allow_insecure: bool) -> str:
-    """The WebSocket form of the API's base URL: ``wss://``, or ``ws://`` where allowed.
-
-    A plain-http base URL gives ``ws://`` only for a loopback host or with ``allow_insecure``:
-    elsewhere the tail would carry the token in clear (`ConfigurationError`).
-    """
-    from ._client import _is_loopback  # the client's own rule for plain http (import cycle)
-
-    parts = urlsplit(base_url)
-    if parts.scheme == "https":
-        return urlunsplit(parts._replace(scheme="wss"))
-    host = parts.hostname or ""
-    if not allow_insecure and not _is_loopback(host):
-        raise ConfigurationError(
-            f"the base URL {base_url!r} is plain http: a log tail would send the token in clear "
-            "over ws://. Use https://, or pass allow_insecure=True if you really mean it."
-        )
-    return urlunsplit(parts._replace(scheme="ws"))

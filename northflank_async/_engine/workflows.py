@@ -14,12 +14,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar, cast
 
-from ._checks import check_number, check_poll_interval
-from ._coalesce import JobPoller
-from ._errors import PaginationError, RateLimitError, ServerError, TransportError, WaitTimeoutError
-from ._models import JobBuild, JobRun
-from ._pagination import FetchPage, PageWalker
-from ._watching import PollSchedule, Watermark
+from .._core.checks import check_number, check_poll_interval
+from .._core.errors import (
+    PaginationError,
+    RateLimitError,
+    ServerError,
+    TransportError,
+    WaitTimeoutError,
+)
+from .._core.models import JobBuild, JobRun
+from .._core.watching import PollSchedule, Watermark
+from .coalesce import JobPoller
+from .pagination import FetchPage, PageWalker
 
 __all__ = ["BuildFollower", "BuildWatcher", "RunWatcher", "StatusWatcher", "wait_for_build"]
 

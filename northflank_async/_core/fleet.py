@@ -25,10 +25,10 @@ from typing import Any, Protocol, Self
 
 import attrs
 
-from ._errors import ConfigurationError
-from ._models import BuildStatus, JobBuild
-from ._monitoring import BuildEvent
-from ._secrets import Secret
+from .errors import ConfigurationError
+from .models import BuildStatus, JobBuild
+from .monitoring import BuildEvent
+from .secret import Secret
 
 __all__ = [
     "BUDGET_KEY_HMAC_KEY",
