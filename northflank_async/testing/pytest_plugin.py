@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from .._api.client import NorthflankClient
+from .. import NorthflankClient  # the public face only
 from ._fake import FakeNorthflank
 
 __all__ = ["northflank_client", "northflank_fake"]
