@@ -193,9 +193,9 @@ async def _timeout_cost(n: int) -> float:
 
 
 async def _gate_cost(n: int) -> float:
-    from northflank_async._transport.http import _RateLimitGate
+    from northflank_async._transport.gates import RateLimitGate
 
-    gate = _RateLimitGate(60.0)
+    gate = RateLimitGate(60.0)
     headers = _headers()
     started = time.perf_counter()
     for _ in range(n):

@@ -27,7 +27,7 @@ from northflank_async import (
 )
 from northflank_async._core.fleet import Told
 from northflank_async._core.ratelimit import Attempt, RateLimitState
-from northflank_async._transport.http import _RateLimitGate
+from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from ._redis import RedisServer, require_redis
@@ -273,7 +273,7 @@ async def test_2000_builds_through_30_percent_faults_with_a_real_window(seed: in
 
 async def test_a_request_waiting_for_a_spent_window_is_released_by_a_fresher_answer() -> None:
     """The waiter is woken by the answer that gives the budget back, not by its hour's end."""
-    gate = _RateLimitGate(max_wait=4000)
+    gate = RateLimitGate(max_wait=4000)
 
     async def one(headers: dict[str, str], go: asyncio.Event | None = None) -> None:
         await gate.acquire("GET", "/p")

@@ -164,7 +164,7 @@ class TestRelease:
             it = client.jobs.builds.list(project_id="proj", job_id="job")
             await it.__anext__()
             await it.aclose()
-            connector = client._transport._session.connector  # type: ignore[union-attr]
+            connector = client._transport._session.connector
             assert connector is not None
             assert sum(len(v) for v in connector._acquired_per_host.values()) == 0
         gc.collect()

@@ -31,7 +31,7 @@ from northflank_async._core.ratelimit import (
     reset_seconds,
 )
 from northflank_async._core.wire import api_error
-from northflank_async._transport.http import _RateLimitGate
+from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from .conftest import list_page, wire_build
@@ -363,7 +363,7 @@ class TestAbsurdHeaders:
                 )
             assert [len(r) for r in results] == [3] * 20
             gate = nf._transport._gate
-            assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
+            assert isinstance(gate, RateLimitGate) and gate.state.in_flight == 0
         assert answers == 21
 
 
@@ -461,7 +461,7 @@ class TestGateWakeups:
     @pytest.mark.parametrize("ending", ["answer", "headerless", "failure", "cancelled"])
     async def test_waiters_are_woken_by_the_probes_release(self, ending: str) -> None:
         """Whatever ends the probe, the requests waiting on it leave the gate, without polling."""
-        gate = _RateLimitGate(max_wait=60)
+        gate = RateLimitGate(max_wait=60)
         probe_in = asyncio.Event()
         probe_may_end = asyncio.Event()
 
@@ -507,7 +507,7 @@ class TestGateWakeups:
 
     async def test_gate_reads_the_event_loops_clock(self) -> None:
         """The gate computes its waits from loop.time(), so a virtual clock drives it."""
-        gate = _RateLimitGate(max_wait=100)
+        gate = RateLimitGate(max_wait=100)
         loop = asyncio.get_running_loop()
         real_time = loop.time
         virtual = real_time() + 10_000.0  # a clock far from time.monotonic()

@@ -25,7 +25,7 @@ from northflank_async import (
     RequestTimeoutError,
     TransportError,
 )
-from northflank_async._transport.http import _USER_AGENT
+from northflank_async._transport.sender import _USER_AGENT
 from northflank_async.testing import FakeNorthflank
 
 PROJECT, JOB = "proj", "job"

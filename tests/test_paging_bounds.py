@@ -26,7 +26,7 @@ from northflank_async._core.checks import MIN_POLL_INTERVAL
 from northflank_async._core.models import Page
 from northflank_async._engine.pagination import MAX_EMPTY_PAGES, CursorTracker
 from northflank_async._engine.workflows import MAX_FOLLOW_PAGES
-from northflank_async._transport.http import _RateLimitGate
+from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 from ._virtual import in_flight_guard, on_virtual_clock
@@ -137,7 +137,7 @@ class TestCancelledPrefetch:
                 assert prefetch_tasks() == []
                 assert fake.request_count == warm + (2 if later else 1) * count
                 gate = nf._transport._gate
-                assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
+                assert isinstance(gate, RateLimitGate) and gate.state.in_flight == 0
                 for it in listings:  # a cancelled walk is over, as without prefetch
                     assert [b async for b in it] == []
             assert fake.request_count == warm + (2 if later else 1) * count

@@ -17,7 +17,7 @@ from northflank_async import (
     ServerError,
     TransportError,
 )
-from northflank_async._transport.http import _RateLimitGate
+from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
 PROJECT, JOB = "proj", "job"
@@ -266,7 +266,7 @@ class TestCancellation:
                         await asyncio.wait(producers)
                     assert open_connections(nf) == 0
                     gate = nf._transport._gate
-                    assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
+                    assert isinstance(gate, RateLimitGate) and gate.state.in_flight == 0
         assert all(
             outcome is None
             or isinstance(
@@ -301,7 +301,7 @@ class TestCancellation:
                 with pytest.raises(asyncio.CancelledError):
                     await task
                 gate = nf._transport._gate
-                assert isinstance(gate, _RateLimitGate) and gate.state.in_flight == 0
+                assert isinstance(gate, RateLimitGate) and gate.state.in_flight == 0
         finally:
             logging.getLogger("northflank_async").removeHandler(handler)
         assert fake.request_count == 1

@@ -14,9 +14,12 @@ from .._core.fleet import Coordinator
 from .._core.models import RateLimit
 from .._core.observe import Hook, RequestEnd, RequestStart
 from .._core.retry import RetryPolicy
+from .._core.secret import Secret
 from .._core.urls import check_base_url, has_control
 from .._engine.monitor import Monitor
-from .._transport.http import Transport, check_trace_configs
+from .._transport.gates import make_gate
+from .._transport.http import Transport
+from .._transport.sender import AiohttpSender, check_trace_configs
 from .resources import JobHandle, Jobs, _Scope
 
 if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
@@ -119,23 +122,32 @@ class NorthflankClient:
         )
         end_hook = None if on_request_end is None else Hook(on_request_end, "on_request_end")
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
+        secret = Secret(token)
+        attempt_timeout = timeout
         self._transport = Transport(
             base_url=check_base_url(resolved_url, allow_insecure),
-            token=token,
-            session=session,
-            timeout=timeout,
-            connect_timeout=min(connect_timeout, timeout),
+            token=secret,
+            sender=AiohttpSender(
+                session=session,
+                timeout=attempt_timeout,
+                connect_timeout=min(connect_timeout, timeout),
+                max_response_bytes=max_response_bytes,
+                trace_configs=traces,
+                redact=secret.redact,
+            ),
+            gate=make_gate(
+                max_rate_limit_wait, coordinator=coordinator, token=secret, hold=attempt_timeout
+            ),
+            timeout=attempt_timeout,
             policy=RetryPolicy(
                 max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max
             ),
             max_rate_limit_wait=max_rate_limit_wait,
-            max_response_bytes=max_response_bytes,
             on_request_start=start_hook,
             on_request_end=end_hook,
-            trace_configs=traces,
-            coordinator=coordinator,
         )
         self._team_id = team_id
+        self._coordinator = coordinator
         self.jobs = Jobs(self._transport, team_id)
 
     def job(self, project_id: str, job_id: str, team_id: str | None = None) -> JobHandle:
@@ -173,7 +185,7 @@ class NorthflankClient:
         seconds (nor a lease renewed that long) passes to another member. See the guide's
         "Fleet" page.
         """
-        coordinator = self._transport._coordinator
+        coordinator = self._coordinator
         channel = None
         if group is not None:
             if coordinator is None:
@@ -194,7 +206,7 @@ class NorthflankClient:
             group_name=group or "",
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
-            max_rate_limit_wait=self._transport._max_rate_limit_wait,
+            max_rate_limit_wait=self._transport.max_rate_limit_wait,
         )
 
     @property
