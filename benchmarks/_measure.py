@@ -157,6 +157,19 @@ def decode_payload(builds: int) -> bytes:
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 
+def reference_payload(builds: int) -> bytes:
+    """The same builds shaped like the API reference's own example: on concluded builds
+    ``buildConcludedAt`` as an integer (``1606237973``), and every other build with a
+    ``registry`` (``{"uri": ...}``), the two forms the fake's data leaves out."""
+    envelope = json.loads(decode_payload(builds))
+    for index, build in enumerate(envelope["data"]["builds"]):
+        if isinstance(build.get("buildConcludedAt"), float):
+            build["buildConcludedAt"] = int(build["buildConcludedAt"])
+        if index % 2 == 0:
+            build["registry"] = {"uri": f"registry.northflank.com/bench/decode:{build['id']}"}
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
 def _median_seconds(action: Callable[[], object], repeats: int) -> list[float]:
     action()  # warm-up
     times = []

@@ -51,6 +51,7 @@ from _measure import (
     list_ours_prefetch,
     list_raw,
     prefetch_available,
+    reference_payload,
     time_decode,
     time_prefetch,
 )
@@ -357,6 +358,23 @@ def bench_decode(plan: Plan) -> list[Row]:
         passed = per_build <= 3.0 if target else None
         rows.append(Row(f"b.{key}", label, per_build, "µs/build", target, passed, samples=samples))
     rows[0].extra["payload_bytes"] = len(raw)
+    # The reference's example shape: integer buildConcludedAt, half the builds with a registry.
+    shaped = reference_payload(n)
+    samples = time_decode(shaped, plan.decode_repeats)["decode_list"]
+    assert not isinstance(samples, str)
+    per_build = median(samples) / n * 1e6
+    rows.insert(
+        1,
+        Row(
+            "b.decode_list_reference",
+            f"b. decode_list, the reference's shape ({n:,} builds)",
+            per_build,
+            "µs/build",
+            "≤ 2 µs",
+            per_build <= 2.0,
+            samples=samples,
+        ),
+    )
     return rows
 
 

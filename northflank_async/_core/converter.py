@@ -337,11 +337,12 @@ def _fast_hook(cls: type, hooks: dict[str, Any], wires: dict[str, str] | None = 
             namespace[f"known_{index}"] = enum_table[0]
             lines.append(f"    {local} = known_{index}[v] if v in known_{index} else {hook}(v)")
         elif field.type == datetime | None:
-            # The API's two forms: "...Z" strings (already UTC) and epoch seconds as floats.
+            # The API's forms: "...Z" strings (already UTC), and epoch seconds as floats or,
+            # in the reference's own example (buildConcludedAt: 1606237973), as integers.
             lines += [
                 "    if v.__class__ is str and v[-1:] == 'Z':",
                 f"        {local} = fromiso(v)",
-                "    elif v.__class__ is float and v < MS:",
+                "    elif (v.__class__ is float or v.__class__ is int) and v < MS:",
                 f"        {local} = fromts(v, UTC)",
                 "    else:",
                 f"        {local} = {hook}(v)",
