@@ -12,6 +12,16 @@ The fake is independent of the client: it imports nothing else from ``northflank
 Run ``python -m northflank_async.testing --help`` to serve one from the command line.
 """
 
+from ._clock import ManualClock
 from ._fake import Branch, Build, FakeNorthflank, FaultKind, RecordedRequest, Run, TailRecord
 
-__all__ = ["Branch", "Build", "FakeNorthflank", "FaultKind", "RecordedRequest", "Run", "TailRecord"]
+__all__ = [
+    "Branch",
+    "Build",
+    "FakeNorthflank",
+    "FaultKind",
+    "ManualClock",
+    "RecordedRequest",
+    "Run",
+    "TailRecord",
+]

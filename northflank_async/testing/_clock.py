@@ -16,7 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-__all__ = ["WALL_EPOCH_MS", "Clock", "format_ms", "loop_time", "parse_ms", "wall_ms"]
+__all__ = [
+    "WALL_EPOCH_MS",
+    "Clock",
+    "ManualClock",
+    "format_ms",
+    "loop_time",
+    "parse_ms",
+    "wall_ms",
+]
 
 Clock = Callable[[], float]
 """A monotonic time source in seconds."""
@@ -24,6 +32,35 @@ Clock = Callable[[], float]
 #: The fake's wall clock reads this instant (2025-06-30T12:00:00Z) at clock time 0.
 WALL_EPOCH_MS: Final = 1_751_284_800_000
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told: ``FakeNorthflank(clock=ManualClock())``.
+
+    The fake's builds and runs then progress, its logs appear and its rate-limit window
+    resets exactly when a test calls `advance()`, with no sleep and no wall clock::
+
+        clock = ManualClock()
+        async with FakeNorthflank(clock=clock) as fake:
+            ...                  # start a build
+            clock.advance(60)    # a minute later, as far as the fake knows
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._now = float(start)
+
+    def __call__(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward by ``seconds`` (never back) and return the new time."""
+        if not seconds >= 0:  # also refuses nan
+            raise ValueError(f"a clock only moves forward: advance({seconds!r})")
+        self._now += seconds
+        return self._now
+
+    def __repr__(self) -> str:
+        return f"ManualClock(now={self._now:g})"
 
 
 def loop_time() -> float:
