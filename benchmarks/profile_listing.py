@@ -46,6 +46,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from northflank_async import JobBuild, NorthflankClient
 from northflank_async._core import converter as conv
+from northflank_async._core import fieldhooks as hooks
 from northflank_async._core.models import Page
 from northflank_async._core.wire import decode_frame, loads, parse_list_page, read_list_frame
 from northflank_async._engine.pagination import AsyncCursorIterator
@@ -94,7 +95,7 @@ def bench_decoding(builds: list[dict[str, Any]], raw: bytes) -> list[tuple[str, 
             raise AssertionError(f"{name} decodes differently from decode_list")
     sample_iso = next(b["createdAt"] for b in builds if b.get("createdAt"))
     sample_epoch = next(b["buildConcludedAt"] for b in builds if b.get("buildConcludedAt"))
-    aware = conv._opt_datetime(sample_iso)
+    aware = hooks._opt_datetime(sample_iso)
     assert aware is not None
     sample_offset = aware.astimezone(timezone(timedelta(hours=2))).isoformat()
     kwargs = {name: getattr(reference[0], name) for name in _FIELDS}
@@ -136,11 +137,11 @@ def bench_decoding(builds: list[dict[str, Any]], raw: bytes) -> list[tuple[str, 
             "  one `str | None` field via cattrs dispatch (reference)",
             each(lambda: conv._fast.structure("main", optional_str)),
         ),
-        ("  _opt_str('main'), the hook directly", each(lambda: conv._opt_str("main"))),
-        ("  _status('SUCCESS')", each(lambda: conv._status("SUCCESS"))),
-        ("  _opt_datetime(ISO 'Z' string)", each(lambda: conv._opt_datetime(sample_iso))),
-        ("  _opt_datetime(ISO '+02:00' string)", each(lambda: conv._opt_datetime(sample_offset))),
-        ("  _opt_datetime(epoch float)", each(lambda: conv._opt_datetime(sample_epoch))),
+        ("  _opt_str('main'), the hook directly", each(lambda: hooks._opt_str("main"))),
+        ("  _status('SUCCESS')", each(lambda: hooks._status("SUCCESS"))),
+        ("  _opt_datetime(ISO 'Z' string)", each(lambda: hooks._opt_datetime(sample_iso))),
+        ("  _opt_datetime(ISO '+02:00' string)", each(lambda: hooks._opt_datetime(sample_offset))),
+        ("  _opt_datetime(epoch float)", each(lambda: hooks._opt_datetime(sample_epoch))),
         (
             "  datetime.fromisoformat('...Z') (the hook's inline path)",
             each(lambda: datetime.fromisoformat(sample_iso)),

@@ -209,8 +209,9 @@ class TestModelsStayHonest:
 
     @staticmethod
     def both_hooks(cls: type) -> list[Any]:
-        from northflank_async._core.converter import _FIELD_HOOKS, _fast_hook, _object_hook
-        from northflank_async._core.converter import _renamed_hook as renamed
+        from northflank_async._core.fieldhooks import _FIELD_HOOKS
+        from northflank_async._core.structure import _fast_hook, _object_hook
+        from northflank_async._core.structure import _renamed_hook as renamed
 
         fields = attrs.fields(attrs.resolve_types(cls))
         hooks = {f.name: _FIELD_HOOKS[f.type] for f in fields}
@@ -219,7 +220,8 @@ class TestModelsStayHonest:
 
     def test_plain_models_store_into_slots(self) -> None:
         """The shipped models have no rules of their own: the fast hook may skip __init__."""
-        from northflank_async._core.converter import _MODELS, _slot_setters
+        from northflank_async._core.converter import _MODELS
+        from northflank_async._core.structure import _slot_setters
 
         for cls in _MODELS:
             assert _slot_setters(cls) is not None, cls
@@ -304,7 +306,8 @@ class TestModelsStayHonest:
     )
     def test_fields_no_decoder_can_honour_are_refused(self, field: Any) -> None:
         """init=False and takes_self defaults are refused when the hook is made, not later."""
-        from northflank_async._core.converter import ModelError, _fast_hook
+        from northflank_async._core.fieldhooks import ModelError
+        from northflank_async._core.structure import _fast_hook
 
         cls = attrs.make_class("Odd", {"id": attrs.field(), "extra": field}, frozen=True)
         with pytest.raises(ModelError, match=r"Odd\.extra"):

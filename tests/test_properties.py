@@ -204,7 +204,7 @@ def test_models_decode_or_name_the_field(model: type, data: st.DataObject) -> No
 )
 def test_datetime_fast_paths_agree_with_the_hook(value: Any) -> None:
     """The inline ISO and epoch paths give the same datetime as the general hook."""
-    from northflank_async._core.converter import _opt_datetime
+    from northflank_async._core.fieldhooks import _opt_datetime
 
     build = decode({"id": "x", "createdAt": value}, JobBuild)
     assert build.created_at == _opt_datetime(value)
