@@ -204,3 +204,19 @@ class TestDerivedForms:
             @flat_method(ServiceBuilds.get)
             async def get(self: object, *, project_id: str, service_id: str, id: str) -> None:
                 """The item id renamed."""
+
+
+class TestBuildEventOwner:
+    def test_a_service_event_names_its_service(self) -> None:
+        from northflank_async import BuildEvent, JobBuild
+        from northflank_async._core.fleet import decode_event, encode_event
+
+        event = BuildEvent("concluded", JobBuild(id="b", concluded=True), P, service_id=S)
+        assert (event.owner_kind, event.owner_id, event.job_id) == ("service", S, None)
+        assert decode_event(encode_event(event)) == event
+        job = BuildEvent("created", JobBuild(id="b"), P, J)
+        assert (job.owner_kind, job.owner_id, job.service_id) == ("job", J, None)
+        with pytest.raises(ValueError, match="exactly one"):
+            BuildEvent("created", JobBuild(id="b"), P, J, service_id=S)
+        with pytest.raises(ValueError, match="exactly one"):
+            BuildEvent("created", JobBuild(id="b"), P)
