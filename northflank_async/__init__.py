@@ -9,17 +9,11 @@
             print(build.id, build.status, build.created_at)
 """
 
+from ._api.builds import Builds, ScopedBuilds, ServiceBuilds
 from ._api.client import DEFAULT_BASE_URL, NorthflankClient
-from ._api.resources import (
-    JobBranches,
-    JobBuilds,
-    JobHandle,
-    JobRuns,
-    Jobs,
-    ScopedBranches,
-    ScopedBuilds,
-    ScopedRuns,
-)
+from ._api.flat import JobBranches, JobBuilds, JobRuns, Jobs
+from ._api.handles import JobHandle, ServiceHandle
+from ._api.runs import ScopedBranches, ScopedRuns
 from ._core.errors import (
     APIError,
     AuthenticationError,
@@ -45,6 +39,7 @@ from ._core.errors import (
 )
 from ._core.fleet import Coordinator
 from ._core.jsonable import to_json
+from ._core.logfilter import LogFilter
 from ._core.models import (
     Branch,
     BranchCommit,
@@ -81,6 +76,7 @@ __all__ = [
     "BuildFollower",
     "BuildStatus",
     "BuildWatcher",
+    "Builds",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -95,6 +91,7 @@ __all__ = [
     "JobRuns",
     "JobType",
     "Jobs",
+    "LogFilter",
     "LogLine",
     "LogStream",
     "LogStreamError",
@@ -123,6 +120,8 @@ __all__ = [
     "ScopedBuilds",
     "ScopedRuns",
     "ServerError",
+    "ServiceBuilds",
+    "ServiceHandle",
     "TooManyRequestsError",
     "TransportError",
     "UnexpectedRedirectError",

@@ -60,6 +60,7 @@ def served() -> Iterator[ThreadedFake]:
             for project, job in JOBS:
                 fake.add_job(project, job, builds=30)
             fake.add_job("p", "j", builds=[{"id": "joyous-view-6290", "status": "SUCCESS"}])
+            fake.add_service("my-project", "website", builds=3)
 
         threaded.call(seed)
         yield threaded

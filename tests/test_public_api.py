@@ -10,15 +10,16 @@ import northflank_async.testing
 EXPECTED = {
     "DEFAULT_BASE_URL", "APIError", "AsyncCursorIterator", "AuthenticationError",
     "BadRequestError", "Branch", "BranchCommit", "BuildEvent", "BuildFollower", "BuildStatus",
-    "BuildWatcher", "ClientClosedError", "ConfigurationError", "ConflictError", "Coordinator",
-    "DecodeError", "Job", "JobBranches", "JobBuild", "JobBuilds", "JobHandle", "JobRun", "JobRuns",
-    "JobType", "Jobs", "LogLine", "LogStream", "LogStreamError", "Monitor", "MonitorPlan",
-    "NorthflankClient", "NorthflankError", "NotFoundError", "Page", "PaginationError",
-    "PermissionDeniedError", "PlanEntry", "RateLimit", "RateLimitError", "RateLimitGateError",
-    "RedisCoordinator", "Registry", "RequestEnd", "RequestStart",
+    "BuildWatcher", "Builds", "ClientClosedError", "ConfigurationError", "ConflictError",
+    "Coordinator", "DecodeError", "Job", "JobBranches", "JobBuild", "JobBuilds", "JobHandle",
+    "JobRun", "JobRuns", "JobType", "Jobs", "LogFilter", "LogLine", "LogStream", "LogStreamError",
+    "Monitor", "MonitorPlan", "NorthflankClient", "NorthflankError", "NotFoundError", "Page",
+    "PaginationError", "PermissionDeniedError", "PlanEntry", "RateLimit", "RateLimitError",
+    "RateLimitGateError", "RedisCoordinator", "Registry", "RequestEnd", "RequestStart",
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
-    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "TooManyRequestsError",
-    "TransportError", "UnexpectedRedirectError", "WaitTimeoutError", "__version__", "to_json",
+    "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "ServiceBuilds",
+    "ServiceHandle", "TooManyRequestsError", "TransportError", "UnexpectedRedirectError",
+    "WaitTimeoutError", "__version__", "to_json",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from .._core.errors import ConfigurationError
 from .._core.fleet import Coordinator
 from .._core.models import RateLimit
 from .._core.observe import Hook, RequestEnd, RequestStart
+from .._core.owners import JOB, SERVICE, Owner
 from .._core.retry import RetryPolicy
 from .._core.secret import Secret
 from .._core.urls import check_base_url, has_control
@@ -20,7 +21,8 @@ from .._engine.monitor import Monitor
 from .._transport.gates import make_gate
 from .._transport.http import Transport
 from .._transport.sender import AiohttpSender, check_trace_configs
-from .resources import JobHandle, Jobs, _Scope
+from .flat import Jobs
+from .handles import JobHandle, ServiceHandle
 
 if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
     import aiohttp
@@ -157,9 +159,20 @@ class NorthflankClient:
         ids are checked here, before any request.
         """
         team = team_id if team_id is not None else self._team_id
-        scope = _Scope(project_id, job_id, team)
-        scope.path()  # refuse bad ids now, not at the first request
-        return JobHandle(self._transport, scope)
+        return JobHandle(self._transport, Owner(JOB, project_id, job_id, team).checked())
+
+    def service(
+        self, project_id: str, service_id: str, team_id: str | None = None
+    ) -> ServiceHandle:
+        """A handle on one service: ``service.builds`` has the methods of a job's builds.
+
+        ``team_id`` (else the client's ``team_id``) selects the organisation route form. The
+        ids are checked here, before any request.
+        """
+        team = team_id if team_id is not None else self._team_id
+        return ServiceHandle(
+            self._transport, Owner(SERVICE, project_id, service_id, team).checked()
+        )
 
     def monitor(
         self,

@@ -195,6 +195,7 @@ def encode_event(event: BuildEvent) -> str:
         "kind": event.kind,
         "project_id": event.project_id,
         "job_id": event.job_id,
+        "service_id": event.service_id,
         "id": build.id,
     }
     for name in _EVENT_FIELDS:
@@ -222,7 +223,13 @@ def decode_event(payload: str) -> BuildEvent:
             created_at=moment("created_at"),
             build_concluded_at=moment("build_concluded_at"),
         )
-        return BuildEvent(record["kind"], build, record["project_id"], record["job_id"])
+        return BuildEvent(
+            record["kind"],
+            build,
+            record["project_id"],
+            record.get("job_id"),
+            service_id=record.get("service_id"),
+        )
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"not a group event: {error}") from None
 

@@ -23,6 +23,7 @@ __all__ = [
     "check_id",
     "decipher_response",
     "job_path",
+    "owner_path",
     "parse_data",
     "parse_list_page",
     "project_path",
@@ -67,12 +68,31 @@ def project_path(project_id: str, team_id: str | None, *tail: str) -> str:
     return "/" + "/".join(parts)
 
 
+def owner_path(
+    segment: str,
+    id_name: str,
+    *,
+    project_id: str,
+    owner_id: str,
+    team_id: str | None = None,
+    tail: tuple[str, ...] = (),
+) -> str:
+    """The path of an endpoint of a project's job or service (``segment``: ``jobs``, ...).
+
+    ``id_name`` names the owner's id in errors (``job_id``, ``service_id``): a bad owner id is
+    checked first, so that it is named as such.
+    """
+    _segment(owner_id, id_name)
+    return project_path(project_id, team_id, segment, owner_id, *tail)
+
+
 def job_path(
     *, project_id: str, job_id: str, team_id: str | None = None, tail: tuple[str, ...] = ()
 ) -> str:
     """The path of a job endpoint in the team (``team_id``) or project route form."""
-    _segment(job_id, "job_id")  # checked first, so that a bad job id is named as such
-    return project_path(project_id, team_id, "jobs", job_id, *tail)
+    return owner_path(
+        "jobs", "job_id", project_id=project_id, owner_id=job_id, team_id=team_id, tail=tail
+    )
 
 
 # --------------------------------------------------------------------------- answers

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import attrs
 
 from .._api.client import DEFAULT_BASE_URL, NorthflankClient
-from .._api.resources import JobHandle
+from .._api.handles import JobHandle
 from .._core.checks import MIN_POLL_INTERVAL, check_number, check_poll_interval, check_sha
 from .._core.errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from .._core.escape import json_line, visible

@@ -77,6 +77,7 @@ def _line(event: BuildEvent, fmt: str) -> str:
             "kind": event.kind,
             "project_id": event.project_id,
             "job_id": event.job_id,
+            **({"service_id": event.service_id} if event.service_id is not None else {}),
             "build_id": build.id,
             "status": None if build.status is None else str(build.status),
             "success": build.success,
@@ -84,7 +85,7 @@ def _line(event: BuildEvent, fmt: str) -> str:
         return json.dumps(record)
     # Ids and a status the API made up are shown, never obeyed (escape sequences, CRs, bidi).
     status = visible(str(build.status or "-"))
-    return f"{event.kind:<10}  {visible(event.job_id):<16}  {visible(build.id):<24}  {status}"
+    return f"{event.kind:<10}  {visible(event.owner_id):<16}  {visible(build.id):<24}  {status}"
 
 
 @asynccontextmanager

@@ -477,6 +477,32 @@ class FakeNorthflank:
         self._store.add_run_history(job, runs)
         return stored
 
+    def add_service(
+        self, project_id: str, service_id: str, builds: int | list[Build] = 0, **fields: Any
+    ) -> list[Build]:
+        """Register a service (and its project), its builds appended after existing ones.
+
+        Its builds are served under ``/v1/projects/{p}/services/{s}/build`` (and the team
+        form), with their logs at ``.../build-logs``, exactly like a job's; ``builds`` works
+        as in `add_job`. A started service build takes ``sha``, ``branch`` or
+        ``pullRequestId`` (not both of the last two: 400). Returns the builds stored.
+        """
+        if isinstance(builds, bool) or not isinstance(builds, int | list):
+            raise TypeError("builds must be an int or a list of builds")
+        if isinstance(builds, int) and builds < 0:
+            raise ValueError("builds must be >= 0")
+        service = self._store.add_service(project_id, service_id, fields)
+        return self._store.add_builds(service, builds)
+
+    def service_builds(self, project_id: str, service_id: str) -> list[Build]:
+        """Return the builds of a registered service, newest first (the live objects)."""
+        service = self._store.services.get(project_id, {}).get(service_id)
+        if service is None:
+            raise KeyError(f"unknown service {project_id}/{service_id}: call add_service first")
+        for build in service.builds:
+            self._progress.advance(build_key(service, build["id"]), poll=False)
+        return list(service.builds)
+
     def add_build(self, project_id: str, job_id: str, **fields: Any) -> Build:
         """Push a new build at the head of a registered job, as if it was started now.
 

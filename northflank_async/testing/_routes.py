@@ -134,9 +134,10 @@ class _BadBody:
 class _Call:
     """A routed, authenticated API call: decoded path parameters plus query and body."""
 
-    params: tuple[str, ...]  # projectId, then jobId, then the build or run id
+    params: tuple[str, ...]  # projectId, then jobId (serviceId), then the build or run id
     query: Mapping[str, str]
     body: Any
+    segment: str = "jobs"  # the owner's route segment: "jobs" or "services"
 
     @property
     def project_id(self) -> str:
@@ -437,7 +438,8 @@ class Routes:
                 continue
             if method == request.method:
                 query = {key: request.query[key] for key in request.query}
-                return handler, _Call(params, query, body)
+                segment = pattern[2] if len(pattern) > 2 else "jobs"
+                return handler, _Call(params, query, body, str(segment))
             allowed.append(method)
         if allowed:
             raise _ApiError(405, "Method not allowed", headers={"Allow": ", ".join(allowed)})
@@ -452,7 +454,14 @@ class Routes:
         return jobs
 
     def _find_job(self, call: _Call) -> Job:
-        job = self._find_project(call).get(call.job_id)
+        """The job, or the service on a ``services`` route (both own builds alike)."""
+        jobs = self._find_project(call)
+        if call.segment == "services":
+            service = self.store.services.get(call.project_id, {}).get(call.job_id)
+            if service is None:
+                raise _ApiError(404, "Service not found", details={"serviceId": call.job_id})
+            return service
+        job = jobs.get(call.job_id)
         if job is None:
             raise _ApiError(404, "Job not found", details={"jobId": call.job_id})
         return job
@@ -511,8 +520,12 @@ class Routes:
 
     def _start_build(self, call: _Call) -> dict[str, Any]:
         job = self._find_job(call)
-        sha = _validate_start_body(call.body)
-        build = self.store.create_build(job, {} if sha is None else {"sha": sha})
+        if call.segment == "services":
+            fields = _validate_service_start_body(call.body)
+        else:
+            sha = _validate_start_body(call.body)
+            fields = {} if sha is None else {"sha": sha}
+        build = self.store.create_build(job, fields)
         return {"data": build}
 
     def _abort_build(self, call: _Call) -> dict[str, Any]:
@@ -653,6 +666,12 @@ class Routes:
         ("GET", ("projects", _P, "jobs", _P, "branches"), _list_branches),
         ("GET", ("projects", _P, "jobs", _P, "build-logs"), _build_logs),
         ("GET", ("projects", _P, "jobs", _P, "logs"), _run_logs),
+        # A service's builds: the same handlers, the owner found under "services".
+        ("GET", ("projects", _P, "services", _P, "build"), _list_builds),
+        ("POST", ("projects", _P, "services", _P, "build"), _start_build),
+        ("GET", ("projects", _P, "services", _P, "build", _P), _get_build),
+        ("DELETE", ("projects", _P, "services", _P, "build", _P), _abort_build),
+        ("GET", ("projects", _P, "services", _P, "build-logs"), _build_logs),
     )
 
 
@@ -717,6 +736,23 @@ def _validate_start_body(body: Any) -> str | None:
     if "overrides" in checked and not isinstance(checked["overrides"], dict):
         raise _invalid("overrides", "must be an object")
     return sha
+
+
+def _validate_service_start_body(body: Any) -> dict[str, Any]:
+    """Check a service's start-build body: sha, branch or pullRequestId (not both), overrides."""
+    checked = _validate_body_object(body)
+    if checked is None:
+        return {}
+    _refuse_unknown(checked, {"sha", "branch", "pullRequestId", "overrides"})
+    _validate_start_body({k: v for k, v in checked.items() if k in ("sha", "overrides")})
+    if "branch" in checked and "pullRequestId" in checked:
+        raise _invalid("pullRequestId", "not allowed with branch")
+    branch, pull = checked.get("branch"), checked.get("pullRequestId")
+    if "branch" in checked and not (isinstance(branch, str) and branch):
+        raise _invalid("branch", "must be a non-empty string")
+    if "pullRequestId" in checked and (isinstance(pull, bool) or not isinstance(pull, int | str)):
+        raise _invalid("pullRequestId", "must be an integer or a string")
+    return {k: checked[k] for k in ("sha", "branch", "pullRequestId") if k in checked}
 
 
 _RUN_OBJECTS: Final = frozenset({"runtimeEnvironment", "runtimeFiles", "billing", "docker"})

@@ -142,6 +142,7 @@ class Job:
     branches: dict[str, Branch] = dataclasses.field(default_factory=dict)
     newest_ms: int | None = None
     oldest_ms: int | None = None
+    kind: str = "job"  # or "service": its builds only (no runs, no branches)
 
     def note_created(self, created_ms: int | None) -> None:
         """Widen the known createdAt range with one build's creation time."""
@@ -164,6 +165,7 @@ class Store:
         self._clock = clock
         self._progress = progress
         self.projects: dict[str, dict[str, Job]] = {}
+        self.services: dict[str, dict[str, Job]] = {}
         self._ids: set[str] = set()
         self._run_ids: set[str] = set()
         self._moves = 0
@@ -206,6 +208,18 @@ class Store:
         if fields:
             job.record.update(json.loads(json.dumps(dict(fields))))  # a copy, and JSON
         return job
+
+    def add_service(self, project_id: str, service_id: str, fields: Mapping[str, Any]) -> Job:
+        """Register a service (and project) with its record, or update its record."""
+        self.projects.setdefault(project_id, {})
+        services = self.services.setdefault(project_id, {})
+        service = services.get(service_id)
+        if service is None:
+            record = {"id": service_id, "name": service_id, "projectId": project_id}
+            service = services[service_id] = Job(project_id, service_id, record, kind="service")
+        if fields:
+            service.record.update(json.loads(json.dumps(dict(fields))))
+        return service
 
     # ------------------------------------------------------------------ builds
 
@@ -488,7 +502,8 @@ class Store:
 
 def build_key(job: Job, build_id: str) -> tuple[str, str, str, str]:
     """The progress engine's key of a build."""
-    return ("build", job.project_id, job.job_id, build_id)
+    owner = job.job_id if job.kind == "job" else f"{job.kind}/{job.job_id}"
+    return ("build", job.project_id, owner, build_id)
 
 
 def run_key(job: Job, run_id: str) -> tuple[str, str, str, str]:

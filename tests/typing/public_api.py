@@ -198,3 +198,40 @@ async def _monitor(nf: NorthflankClient) -> None:
             assert_type(event.build, JobBuild)
     async for build in nf.job("p", "j").builds.outcomes(since="b"):
         assert_type(build, JobBuild)
+
+
+async def services(nf: NorthflankClient) -> None:
+    from northflank_async import (
+        Builds,
+        LogFilter,
+        LogStream,
+        ScopedBuilds,
+        ServiceBuilds,
+        ServiceHandle,
+    )
+
+    service = nf.service("p", "s", team_id=None)
+    assert_type(service, ServiceHandle)
+    assert_type(service.service_id, str)
+    assert_type(service.builds, ServiceBuilds)
+    builds: Builds = service.builds
+    job_builds: Builds = nf.job("p", "j").builds
+    assert_type(nf.job("p", "j").builds, ScopedBuilds)
+    assert_type(builds.list(), AsyncCursorIterator[JobBuild])
+    assert_type(await builds.get("b"), JobBuild)
+    assert_type(await job_builds.wait("b", timeout=60.0), JobBuild)
+    assert_type(await service.builds.start(branch="main"), JobBuild)
+    assert_type(await service.builds.start(pull_request_id=42, sha="a" * 40), JobBuild)
+    assert_type(await service.builds.abort("b"), None)
+    assert_type(await service.builds.wait("b"), JobBuild)
+    async for state in service.builds.watch("b"):
+        assert_type(state, JobBuild)
+    only = LogFilter(container="main", text_includes="error")
+    assert_type(only.text_includes, str | None)
+    assert_type(service.builds.logs("b", filter=only), LogStream)
+    assert_type(service.builds.tail_logs("b", text_includes="x"), LogStream)
+    assert_type(
+        nf.jobs.builds.logs(project_id="p", job_id="j", build_id="b", filter=only), LogStream
+    )
+    async for build in service.builds.outcomes():
+        assert_type(build, JobBuild)
