@@ -14,6 +14,7 @@ from .._core.fleet import Coordinator
 from .._core.models import RateLimit
 from .._core.observe import Hook, RequestEnd, RequestStart
 from .._core.retry import RetryPolicy
+from .._core.secret import TOKEN_VARIABLES
 from .._core.urls import check_base_url, has_control
 from .._engine.monitor import Monitor
 from .._transport.http import Transport, check_trace_configs
@@ -25,7 +26,6 @@ if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported ther
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
 DEFAULT_BASE_URL = "https://api.northflank.com"
-_TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 
 
 def _check_token(token: object) -> None:
@@ -91,7 +91,7 @@ class NorthflankClient:
         coordinator: Coordinator | None = None,
     ) -> None:
         token = token or next(
-            (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
+            (os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None
         )
         if not token:
             raise ConfigurationError(
