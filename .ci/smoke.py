@@ -50,7 +50,7 @@ def main(wheel: Path, sdist: Path) -> list[str]:
     entry_points = importlib.metadata.distribution(DIST).entry_points
     declared = {(ep.group, ep.name): ep.value for ep in entry_points}
     check(
-        declared.get(("console_scripts", "northflank-async")) == f"{PACKAGE}.cli.main:main",
+        declared.get(("console_scripts", "northflank-async")) == f"{PACKAGE}.cli:main",
         f"console script missing or wrong: {declared}",
     )
     plugin = declared.get(("pytest11", PACKAGE))

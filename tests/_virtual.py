@@ -90,12 +90,10 @@ def cli_on_virtual_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     clients are `GuardedClient`s. Its polls (at least MIN_POLL_INTERVAL, 1 s, apart) then
     take no real time, whether it serves its own fake (``--fake``) or talks to a
     `ThreadedFake` (whose clock is real: a build there advances one stage per read)."""
-    from northflank_async.cli import main as _cli
-    from northflank_async.cli import monitor as _cli_monitor
+    from northflank_async.cli import demo
 
     monkeypatch.setattr(asyncio, "run", run_virtual)
-    monkeypatch.setattr(_cli, "NorthflankClient", GuardedClient)
-    monkeypatch.setattr(_cli_monitor, "NorthflankClient", GuardedClient)
+    monkeypatch.setattr(demo, "NorthflankClient", GuardedClient)  # the CLI's one maker of clients
 
 
 @asynccontextmanager

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 
 from ._support import ThreadedFake
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from northflank_async import __version__
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 
 from ._support import ThreadedFake
 
@@ -133,7 +133,7 @@ class TestFormats:
     def test_json_tool_parses_listing(self) -> None:
         """The acceptance check as a user runs it: `... --format json | python -m json.tool`."""
         listing = subprocess.run(
-            [sys.executable, "-c", "from northflank_async.cli.main import main; raise SystemExit("
+            [sys.executable, "-c", "from northflank_async.cli import main; raise SystemExit("
              "main(['runs', 'list', '--fake', '--limit', '5', '--format', 'json']))"],
             capture_output=True, text=True, check=True, timeout=60,
         )  # fmt: skip
@@ -344,7 +344,7 @@ def test_follow_ctrl_c_exits_130_without_traceback() -> None:
     # test sees what a user's Ctrl-C does however the suite itself was started.
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from northflank_async.cli.main import main\n"
+        "from northflank_async.cli import main\n"
         "raise SystemExit(main(['builds', 'follow', '--fake', '--poll-interval', '1']))"
     )
     with subprocess.Popen(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from northflank_async._engine import log_streams as _log_streams
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 
 from ._support import ThreadedFake
 

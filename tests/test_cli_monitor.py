@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 
 
 def test_monitor_reports_each_outcome_once(capsys: pytest.CaptureFixture[str]) -> None:
@@ -57,7 +57,7 @@ def test_monitor_ctrl_c_exits_130_without_traceback() -> None:
     """SIGINT ends `monitor --fake` with status 130, no traceback, its spend reported."""
     code = (
         "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from northflank_async.cli.main import main\n"
+        "from northflank_async.cli import main\n"
         "raise SystemExit(main(['monitor', '--fake', '--format', 'jsonl']))"
     )
     with subprocess.Popen(

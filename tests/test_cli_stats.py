@@ -11,7 +11,7 @@ import pytest
 
 from northflank_async import BuildStatus, JobBuild, Registry, to_json
 from northflank_async._core.stats import build_stats, histogram, percentile
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 
 from ._support import ThreadedFake
 

@@ -21,7 +21,7 @@ from northflank_async import (
 from northflank_async._core.fleet import Told, derive_budget_key
 from northflank_async._core.secret import Secret
 from northflank_async._transport.redis_store import _RedisBudget
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 from northflank_async.testing import FakeNorthflank
 
 from ._fleet_run import run_fleet

@@ -15,7 +15,7 @@ import pytest
 from northflank_async import ConfigurationError, NorthflankClient, RedisCoordinator
 from northflank_async._core.fleet import Told
 from northflank_async._transport.redis_store import _RedisBudget, _safe
-from northflank_async.cli.main import main
+from northflank_async.cli import main
 from northflank_async.testing import FakeNorthflank
 
 from ._redis import RedisServer, require_redis

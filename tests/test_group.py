@@ -232,7 +232,7 @@ def test_redis_stopped_mid_run_pauses_delivery_and_loses_nothing(
 
 
 def test_cli_group_needs_redis(capsys: pytest.CaptureFixture[str]) -> None:
-    from northflank_async.cli.main import EXIT_USAGE, main
+    from northflank_async.cli import EXIT_USAGE, main
 
     code = main(["monitor", "--project", "p", "--job", "j", "--group", "bots"])
     assert code == EXIT_USAGE

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import aiohttp
 import pytest
 
+import northflank_async.cli as _cli
 from northflank_async import (
     APIError,
     AuthenticationError,
@@ -44,7 +45,7 @@ from northflank_async import (
     TransportError,
     UnexpectedRedirectError,
 )
-from northflank_async.cli import main as _cli
+from northflank_async.cli import demo as _cli_demo
 from northflank_async.testing import FakeNorthflank
 
 R = TypeVar("R")
@@ -425,7 +426,7 @@ def test_cli(
     monkeypatch.setenv("NORTHFLANK_API_BASE_URL", base_url_for(case, served))
     # Only the retry and timeout settings differ from a user's run: no backoff waits.
     client = functools.partial(NorthflankClient, **OPTIONS | case.options)
-    monkeypatch.setattr(_cli, "NorthflankClient", client)
+    monkeypatch.setattr(_cli_demo, "NorthflankClient", client)  # where the CLI makes it
     code = _cli.main(["builds", "get", "--project", PROJECT, "--job", JOB, "--build", case.build])
     out, err = capsys.readouterr()
     assert code == _cli.EXIT_ERROR

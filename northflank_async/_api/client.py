@@ -15,7 +15,7 @@ from .._core.models import RateLimit
 from .._core.observe import Hook, RequestEnd, RequestStart
 from .._core.owners import JOB, SERVICE, Owner
 from .._core.retry import RetryPolicy
-from .._core.secret import Secret
+from .._core.secret import TOKEN_VARIABLES, Secret
 from .._core.urls import check_base_url, has_control
 from .._engine.monitor import Monitor
 from .._transport.gates import make_gate
@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported ther
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
 DEFAULT_BASE_URL = "https://api.northflank.com"
-_TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 
 
 def _check_token(token: object) -> None:
@@ -96,7 +95,7 @@ class NorthflankClient:
         coordinator: Coordinator | None = None,
     ) -> None:
         token = token or next(
-            (os.environ[name] for name in _TOKEN_VARIABLES if os.environ.get(name)), None
+            (os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None
         )
         if not token:
             raise ConfigurationError(

@@ -11,7 +11,11 @@ from typing import Any, AnyStr
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-__all__ = ["FRAGMENT_BODY", "HIDDEN", "Authorization", "Secret"]
+__all__ = ["FRAGMENT_BODY", "HIDDEN", "TOKEN_VARIABLES", "Authorization", "Secret"]
+
+# Where the token is read from when none is given, first set first: the client and the CLI's
+# "no token" check both read this one list.
+TOKEN_VARIABLES = ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN")
 
 HIDDEN = "<token hidden>"
 _HIDDEN = HIDDEN

@@ -1,8 +1,8 @@
 """``northflank-async monitor``: print the build events of many jobs as they happen.
 
 Self-contained: `add_monitor_command()` adds the subcommand to the parser, and
-`run_monitor()` runs it. ``--fake`` watches an embedded fake API whose demo jobs gain
-builds and run them to an outcome on their own.
+`run_monitor()` runs it. ``--fake`` watches the demo API (`demo.MONITOR_DEMO`), whose jobs
+gain builds and run them to an outcome on their own.
 """
 
 from __future__ import annotations
@@ -11,22 +11,18 @@ import argparse
 import json
 import sys
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any, TextIO
 
-from .._api.client import NorthflankClient
 from .._core.checks import MIN_POLL_INTERVAL
 from .._core.escape import visible
 from .._core.fleet import check_name
 from .._core.monitoring import BuildEvent
 from .._core.wire import check_id
 from .._engine.monitor import Monitor
-from .._transport.redis_store import RedisCoordinator
+from .demo import MONITOR_DEMO, open_client
 
 __all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
-
-DEMO_PROJECT = "demo-project"
-DEMO_JOBS = ("nightly", "tests")
 
 
 def add_monitor_command(commands: Any) -> None:
@@ -90,38 +86,15 @@ def _line(event: BuildEvent, fmt: str) -> str:
 
 @asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
-    group = getattr(args, "monitor_group", None)
-    if not args.fake:
-        async with AsyncExitStack() as stack:
-            coordinator = None
-            if args.redis:
-                coordinator = await stack.enter_async_context(RedisCoordinator.from_url(args.redis))
-            client = await stack.enter_async_context(
-                NorthflankClient(team_id=args.team, coordinator=coordinator)
-            )
-            monitor = await stack.enter_async_context(
-                client.monitor(args.budget, group=group, lease=args.lease)
-            )
-            for job in args.job:
-                monitor.watch_job(args.project, job)
-            yield monitor
-        return
-    if args.redis:
+    if args.fake and args.redis:
         raise ValueError("--redis and --group watch a real API, not --fake")
-    from ..testing import FakeNorthflank  # the server side is demo-only here
-
-    args.project = args.project or DEMO_PROJECT
-    args.job = args.job or list(DEMO_JOBS)
-    async with FakeNorthflank() as fake:
-        for job in args.job:
-            fake.add_job(args.project, job, builds=20)
-        fake.simulate(new_build_every=1.0, step=0.3, seed=7)
-        async with (
-            NorthflankClient(fake.token, base_url=fake.base_url) as client,
-            client.monitor(
-                args.budget or 3600 * 20, floor=MIN_POLL_INTERVAL, idle_cap=2.0
-            ) as monitor,
-        ):
+    async with open_client(args, MONITOR_DEMO, team_id=args.team) as client:
+        if args.fake:  # polls as often as the floor allows, for the demo's events to show
+            budget = args.budget or 3600 * 20
+            monitoring = client.monitor(budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0)
+        else:
+            monitoring = client.monitor(args.budget, group=args.monitor_group, lease=args.lease)
+        async with monitoring as monitor:
             for job in args.job:
                 monitor.watch_job(args.project, job)
             yield monitor

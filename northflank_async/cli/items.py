@@ -1,0 +1,253 @@
+"""Builds and runs: their commands, generated from one table, `KINDS`.
+
+A row (`Kind`) says what a kind of item is called (its group, and the noun that names its id
+option, ``--build``), which owners have it (``--job``; a service's builds: add ``"service"``
+once `registry.OWNERS` has it), how to reach its resource from an owner's handle, which of the
+commands below it has, and how it starts. `register()` turns each row into commands:
+
+- ``list``: ``--limit``, ``--per-page``; a table, JSON, JSON lines or CSV
+- ``get``, ``abort``: the item given by ``--NOUN ID``
+- ``start``: the kind's own options (`Start`), ``--wait`` to watch it to its outcome
+- ``watch``: each change of status; exits by the outcome
+- ``logs``: a range, or live with ``--follow`` (`logs.show_logs`)
+
+Commands a single kind has (``builds follow``, ``builds stats``) are in `commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import attrs
+
+from .logs import logs_options, show_logs
+from .options import id_option, listing_options, watch_options
+from .output import FORMATS
+from .registry import (
+    EXIT_OK,
+    GROUP_HELP,
+    Context,
+    Handler,
+    UsageError,
+    command,
+    outcome_exit_status,
+)
+
+__all__ = ["KINDS", "Kind", "Start", "register"]
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+@attrs.frozen
+class Start:
+    """How a kind starts an item.
+
+    ``options`` adds what picks it (``--sha``, ``--branch``, ...); ``call(resource, args)``
+    starts it; ``shows_state``: the answer is the item's first state (a build), printed as the
+    first row of ``--wait``, rather than only its id (a run's `RunStarted`).
+    """
+
+    options: Arguments
+    call: Callable[[Any, argparse.Namespace], Awaitable[Any]]
+    shows_state: bool
+
+
+@attrs.frozen
+class Kind:
+    """One kind of item and the commands it has (see the module's docstring)."""
+
+    group: str
+    noun: str
+    about: str
+    resource: Callable[[Any], Any]
+    commands: tuple[str, ...]
+    help: Mapping[str, str] = attrs.field(factory=dict)
+    start: Start | None = None
+    owners: tuple[str, ...] = ("job",)
+
+
+_HELP = {
+    "list": "list the {noun}s",
+    "get": "show one {noun}",
+    "start": "start a {noun}; --wait to watch it to the end",
+    "abort": "abort a running {noun}",
+    "watch": "print each status change of a {noun}; exit 0 on success, non-zero otherwise",
+    "logs": "print a {noun}'s log; --follow prints it live until the {noun} concludes",
+}
+
+
+async def _watch(ctx: Context, watcher: AsyncIterator[Any], first: Any = None) -> int:
+    """Print the first state, then each change of status; exit by the outcome."""
+    last = first
+    with ctx.output.stream() as show:
+        if first is not None:
+            show(first)
+        async for item in watcher:
+            if last is None or (item.status, item.is_concluded) != (
+                last.status,
+                last.is_concluded,
+            ):
+                show(item)  # the start line already showed the first state
+            last = item
+    assert last is not None
+    return outcome_exit_status(last)
+
+
+def _list(kind: Kind) -> tuple[Arguments, Handler]:
+    async def handler(ctx: Context) -> int:
+        args = ctx.args
+        items = kind.resource(ctx.owner).list(per_page=args.per_page, limit=args.limit)
+        await ctx.output.listing(items, kind.group)
+        return EXIT_OK
+
+    return listing_options, handler
+
+
+def _get(kind: Kind) -> tuple[Arguments, Handler]:
+    async def handler(ctx: Context) -> int:
+        ctx.output.one(await kind.resource(ctx.owner).get(getattr(ctx.args, kind.noun)))
+        return EXIT_OK
+
+    return id_option(kind.noun), handler
+
+
+def _start(kind: Kind) -> tuple[Arguments, Handler]:
+    start = kind.start
+    assert start is not None, f"{kind.group} has no Start"
+
+    def arguments(sub: argparse.ArgumentParser) -> None:
+        start.options(sub)
+        sub.add_argument(
+            "--wait", action="store_true", help=f"watch the {kind.noun}; exit by its outcome"
+        )
+        watch_options(sub, kind.noun)
+
+    async def handler(ctx: Context) -> int:
+        args = ctx.args
+        resource = kind.resource(ctx.owner)
+        started = await start.call(resource, args)
+        if not args.wait:
+            ctx.output.one(started)
+            return EXIT_OK
+        if not start.shows_state:
+            ctx.output.note(f"started {kind.noun} {started.id}")
+        watcher = resource.watch(started.id, poll_interval=args.poll_interval, timeout=args.timeout)
+        return await _watch(ctx, watcher, started if start.shows_state else None)
+
+    return arguments, handler
+
+
+def _abort(kind: Kind) -> tuple[Arguments, Handler]:
+    async def handler(ctx: Context) -> int:
+        item_id = getattr(ctx.args, kind.noun)
+        await kind.resource(ctx.owner).abort(item_id)
+        ctx.output.note(f"aborted {item_id}")
+        return EXIT_OK
+
+    return id_option(kind.noun), handler
+
+
+def _watch_command(kind: Kind) -> tuple[Arguments, Handler]:
+    item_option = id_option(kind.noun)
+
+    def arguments(sub: argparse.ArgumentParser) -> None:
+        item_option(sub)
+        watch_options(sub, kind.noun)
+
+    async def handler(ctx: Context) -> int:
+        args = ctx.args
+        watcher = kind.resource(ctx.owner).watch(
+            getattr(args, kind.noun), poll_interval=args.poll_interval, timeout=args.timeout
+        )
+        return await _watch(ctx, watcher)
+
+    return arguments, handler
+
+
+def _logs(kind: Kind) -> tuple[Arguments, Handler]:
+    async def handler(ctx: Context) -> int:
+        return await show_logs(ctx, kind.resource(ctx.owner), getattr(ctx.args, kind.noun))
+
+    return logs_options(id_option(kind.noun)), handler
+
+
+_MAKERS: dict[str, Callable[[Kind], tuple[Arguments, Handler]]] = {
+    "list": _list,
+    "get": _get,
+    "start": _start,
+    "abort": _abort,
+    "watch": _watch_command,
+    "logs": _logs,
+}
+_FORMATS = {"logs": ("text", "jsonl")}
+
+
+async def _start_build(builds: Any, args: argparse.Namespace) -> Any:
+    try:
+        return await builds.start(sha=args.sha, branch=args.branch)
+    except ValueError as exc:  # an unknown --branch: the caller's to fix, nothing started
+        raise UsageError(str(exc)) from None
+
+
+def _build_start_options(sub: argparse.ArgumentParser) -> None:
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--sha", help="40-character commit sha (default: the branch head)")
+    what.add_argument("--branch", metavar="NAME", help="build the head commit of this branch")
+
+
+async def _start_run(runs: Any, args: argparse.Namespace) -> Any:
+    return await runs.start(build_id=args.build, sha=args.sha)
+
+
+def _run_start_options(sub: argparse.ArgumentParser) -> None:
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument("--build", metavar="ID", help="run exactly this build")
+    what.add_argument("--sha", help="run the build of this 40-character commit sha")
+
+
+_EVERY = ("list", "get", "start", "abort", "watch", "logs")
+
+KINDS = (
+    Kind(
+        "builds",
+        "build",
+        "job builds",
+        lambda owner: owner.builds,
+        _EVERY,
+        help={
+            "list": "list a job's builds, newest first",
+            "watch": "print each status change; exit 0 on success, non-zero otherwise",
+        },
+        start=Start(_build_start_options, _start_build, shows_state=True),
+    ),
+    Kind(
+        "runs",
+        "run",
+        "job runs",
+        lambda owner: owner.runs,
+        _EVERY,
+        help={
+            "list": "list a job's runs",
+            "watch": "print each status change of a run; exit 0 on success, 1 on failure",
+        },
+        start=Start(_run_start_options, _start_run, shows_state=False),
+    ),
+)
+
+
+def register(kinds: tuple[Kind, ...] = KINDS) -> None:
+    """Register the commands of each kind (in `registry.COMMANDS`)."""
+    for kind in kinds:
+        GROUP_HELP[kind.group] = kind.about
+        for name in kind.commands:
+            arguments, handler = _MAKERS[name](kind)
+            text = kind.help.get(name) or _HELP[name].format(noun=kind.noun)
+            formats = _FORMATS.get(name, FORMATS)
+            command(
+                kind.group, name, text, arguments=arguments, owners=kind.owners, formats=formats
+            )(handler)
+
+
+register()

@@ -1,0 +1,256 @@
+"""The command registry: every ``northflank-async GROUP NAME`` is one `Command` in `COMMANDS`.
+
+A command is a group and a name (``builds list``), a function that adds its own options to
+its subparser, and an async handler that gets a `Context` and returns the exit status.
+Register one with `command()`. Every command gets the options of `_common()` (``--project``,
+its owner's id, ``--team``, ``--format``, ``--fake``, ``--redis``, ``--budget-key``); the
+options many commands share (``--limit``, ``--poll-interval``, ...) are in `options`, and
+`options.check_arguments()` checks each of them, by name, before anything is sent.
+
+An owner is what a command's items belong to: a job today (``--job``). `OWNERS` maps its
+name to its option and to the handle it opens on the client; a command lists the owners it
+accepts (``owners=("job",)``; none: the project is enough). A second owner of builds (a
+service) is one more entry here and its name in the builds row of `items.KINDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+
+from .._api.client import DEFAULT_BASE_URL, NorthflankClient
+from .._api.handles import JobHandle
+from .._core.models import BuildStatus, JobBuild, JobRun, RunStatus
+from .._core.secret import TOKEN_VARIABLES
+from .._version import __version__
+from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT
+from .output import FORMATS, Output
+
+__all__ = [
+    "COMMANDS",
+    "EPILOG",
+    "EXIT_ABORTED",
+    "EXIT_BUILD_FAILED",
+    "EXIT_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
+    "GROUP_HELP",
+    "OWNERS",
+    "Command",
+    "Context",
+    "Owner",
+    "UsageError",
+    "build_parser",
+    "command",
+    "outcome_exit_status",
+]
+
+EXIT_OK, EXIT_BUILD_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
+
+_TOKEN, *_OTHER_TOKENS = TOKEN_VARIABLES
+_TOKEN_LINES = "".join(
+    f"  {name:<25}read when {_TOKEN} is unset\n" for name in _OTHER_TOKENS
+)  # fmt: skip
+
+EPILOG = f"""\
+environment variables:
+  {_TOKEN:<25}the API token (never printed); not needed with --fake
+{_TOKEN_LINES}\
+  NORTHFLANK_API_BASE_URL  the API's address (default {DEFAULT_BASE_URL})
+  NO_COLOR                 set (non-empty): no colour, even on a terminal
+  FORCE_COLOR              set (non-empty): colour even when stdout is not a terminal
+  COLUMNS                  the width tables fit into (default: the terminal's)
+
+exit statuses:
+  0    done; for watch and start --wait: the build or run succeeded
+  1    the build or run concluded without success
+  2    usage error: a bad or missing argument, id or setting (nothing was sent)
+  3    the build was aborted
+  4    the API or the network failed (one line on stderr)
+  5    --timeout ran out before the build or run concluded
+  130  interrupted (Ctrl-C)
+
+shell completion: northflank-async completion bash|zsh|tcsh (see docs/cli.md)
+"""
+
+
+def outcome_exit_status(item: JobBuild | JobRun) -> int:
+    """The exit status that reports a concluded build's or run's outcome."""
+    if isinstance(item, JobRun):
+        return EXIT_OK if item.status == RunStatus.SUCCESS else EXIT_BUILD_FAILED
+    if item.status == BuildStatus.SUCCESS or (item.status is None and item.success):
+        return EXIT_OK
+    if item.status == BuildStatus.ABORTED:
+        return EXIT_ABORTED
+    return EXIT_BUILD_FAILED
+
+
+class UsageError(Exception):
+    """The caller's input is wrong (exit 2): found before anything was sent."""
+
+
+@attrs.frozen
+class Owner:
+    """What items belong to: its option (``--NAME ID``), its demo id, the handle it opens."""
+
+    name: str
+    help: str
+    demo: str
+    handle: Callable[[NorthflankClient, argparse.Namespace], Any]
+
+
+OWNERS: dict[str, Owner] = {
+    "job": Owner(
+        "job",
+        "job id",
+        DEMO_JOB,
+        lambda client, args: client.job(args.project, args.job, args.team),
+    ),
+}
+
+
+@attrs.define
+class Context:
+    """What a handler works with: the parsed options, the client and the output."""
+
+    args: argparse.Namespace
+    client: NorthflankClient
+    output: Output
+
+    @property
+    def job(self) -> JobHandle:
+        """The job named by ``--project``/``--job``/``--team``."""
+        return self.client.job(self.args.project, self.args.job, self.args.team)
+
+    @property
+    def owner(self) -> Any:
+        """The handle of the owner the options name (``nf.job(...)`` for ``--job``)."""
+        spec: Command = self.args.spec
+        name = next(n for n in spec.owners if getattr(self.args, n, None) is not None)
+        return OWNERS[name].handle(self.client, self.args)
+
+
+Handler = Callable[[Context], Awaitable[int]]
+
+
+@attrs.frozen
+class Command:
+    """One command: ``group name``, its help, its options, its handler.
+
+    ``owners`` are the owners (`OWNERS`) whose id it takes, one of them required; none: it
+    needs ``--project`` only. ``formats`` are the ``--format`` choices it offers.
+    """
+
+    group: str
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Handler
+    owners: tuple[str, ...] = ("job",)
+    formats: tuple[str, ...] = FORMATS
+
+
+COMMANDS: list[Command] = []
+GROUP_HELP: dict[str, str] = {}
+# The order of a group's commands in --help (registration order for any other name).
+_ORDER = ("list", "get", "start", "abort", "watch", "follow", "stats", "logs")
+
+
+def command(
+    group: str,
+    name: str,
+    help: str,
+    *,
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
+    owners: tuple[str, ...] = ("job",),
+    formats: tuple[str, ...] = FORMATS,
+) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as ``northflank-async GROUP NAME``."""
+
+    def register(handler: Handler) -> Handler:
+        COMMANDS.append(Command(group, name, help, arguments, handler, owners, formats))
+        return handler
+
+    return register
+
+
+_FORMAT_HELP = {
+    "text": "one line per log line: time, container, text (default)",
+    "table": "a table that fits the terminal (default)",
+    "json": "one JSON document (a list, or an object for one item)",
+    "jsonl": "one JSON object per line",
+    "csv": "comma-separated values with a header row",
+}
+
+
+def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
+    sub.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
+    owners = sub.add_mutually_exclusive_group() if len(spec.owners) > 1 else sub
+    for owner in map(OWNERS.__getitem__, spec.owners):
+        owners.add_argument(
+            f"--{owner.name}", metavar="ID", help=f"{owner.help} (with --fake: {owner.demo})"
+        )
+    sub.add_argument("--team", metavar="ID", help="team id, for organisation-scoped tokens")
+    sub.add_argument(
+        "--format",
+        choices=spec.formats,
+        default="table" if "table" in spec.formats else spec.formats[0],
+        help="output: " + ", ".join(_FORMAT_HELP[f] for f in spec.formats),
+    )
+    sub.add_argument(
+        "--fake",
+        action="store_true",
+        help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
+        "(no token or network needed)",
+    )
+    sub.add_argument(
+        "--redis",
+        metavar="URL",
+        help="share one request budget with every process on this Redis (redis://host:6379/0)",
+    )
+    sub.add_argument(
+        "--budget-key",
+        metavar="NAME",
+        help="with --redis: the budget's name, shared by several tokens of one account "
+        "(default: a keyed hash of the token)",
+    )
+
+
+def build_parser(more: Callable[[Any], None]) -> argparse.ArgumentParser:
+    """The parser of every registered command; ``more`` adds the others (monitor, completion)."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="northflank-async",
+        description="Work with Northflank jobs, builds and runs from the shell.",
+        epilog=EPILOG,
+        formatter_class=formatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
+    first = {spec.group: index for index, spec in reversed(list(enumerate(COMMANDS)))}
+    place = {name: index for index, name in enumerate(_ORDER)}
+    subparsers: dict[str, Any] = {}
+    for spec in sorted(COMMANDS, key=lambda c: (first[c.group], place.get(c.name, len(_ORDER)))):
+        if spec.group not in subparsers:
+            group = groups.add_parser(
+                spec.group, help=GROUP_HELP.get(spec.group), epilog=EPILOG,
+                formatter_class=formatter,
+            )  # fmt: skip
+            subparsers[spec.group] = group.add_subparsers(
+                dest="command", required=True, metavar="COMMAND"
+            )
+        sub = subparsers[spec.group].add_parser(
+            spec.name, help=spec.help, description=spec.help, epilog=EPILOG,
+            formatter_class=formatter,
+        )  # fmt: skip
+        _common(sub, spec)
+        spec.arguments(sub)
+        sub.set_defaults(spec=spec)
+    more(groups)
+    return parser
