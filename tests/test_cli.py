@@ -229,3 +229,34 @@ class TestWatchExitCodes:
         """Local validation happens before any request, and is a usage error."""
         assert run("start", "--sha", "xyz") == 2
         assert served.call(lambda: served.fake.request_count) == 0
+
+
+class TestServices:
+    """``--service`` where ``--job`` is accepted for builds: the same commands, a service's."""
+
+    def test_list_and_start_a_services_builds(
+        self, served: ThreadedFake, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        served.call(lambda: served.fake.add_service("p", "web", builds=3))
+        assert (
+            main(["builds", "list", "--project", "p", "--service", "web", "--format", "json"]) == 0
+        )
+        listed = json.loads(capsys.readouterr().out)
+        assert [b["id"] for b in listed] == [
+            b["id"] for b in served.fake.service_builds("p", "web")
+        ]
+        code = main(["builds", "start", "--project", "p", "--service", "web", "--branch", "dev"])
+        assert code == 0
+        started = served.fake.service_builds("p", "web")[0]
+        assert started["branch"] == "dev"
+        assert started["id"] in capsys.readouterr().out
+
+    def test_a_job_and_a_service_together_are_refused(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        assert main(["builds", "list", "--fake", "--job", "j", "--service", "s"]) == 2
+        assert "not allowed with" in capsys.readouterr().err
+
+    def test_the_fake_serves_a_demo_service(self, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(["builds", "list", "--fake", "--service", "website", "--limit", "2"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 3

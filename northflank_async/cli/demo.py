@@ -37,6 +37,7 @@ __all__ = [
 
 DEMO_PROJECT = "demo-project"
 DEMO_JOB = "nightly"
+DEMO_SERVICE = "website"
 DEMO_BUILDS = 250
 DEMO_RUNS = 40
 
@@ -77,13 +78,18 @@ MONITOR_DEMO = Demo(jobs=(DEMO_JOB, "tests"), builds=20, new_build_every=1.0, st
 
 
 @asynccontextmanager
-async def serve(demo: Demo, project: str, jobs: Sequence[str]) -> AsyncIterator[FakeNorthflank]:
-    """A running fake API with ``jobs`` of ``project`` seeded as ``demo`` says."""
+async def serve(
+    demo: Demo, project: str, jobs: Sequence[str], services: Sequence[str] = ()
+) -> AsyncIterator[FakeNorthflank]:
+    """A running fake API with ``jobs`` (and ``services``) of ``project`` seeded as ``demo``
+    says."""
     from ..testing import FakeNorthflank
 
     async with FakeNorthflank() as fake:
         for job in jobs:
             fake.add_job(project, job, builds=demo.builds, runs=demo.runs, **demo.job_fields)
+        for service in services:
+            fake.add_service(project, service, builds=demo.builds)
         if demo.build_step is not None:
             fake.configure_builds(step=demo.build_step)
         if demo.run_step is not None:
@@ -106,8 +112,11 @@ async def _coordinator(args: argparse.Namespace) -> AsyncIterator[RedisCoordinat
 
 def _demo_ids(args: argparse.Namespace, demo: Demo) -> list[str]:
     """Fill ``--project`` and ``--job`` (one id, or a list of them) with the demo's where the
-    caller named none; the jobs to seed: those named, or the demo's."""
+    caller named none; the jobs to seed: those named, or the demo's. With ``--service`` the
+    command is the service's: no job is filled in (`_demo_services` seeds the service)."""
     args.project = args.project or DEMO_PROJECT
+    if getattr(args, "service", None) is not None:
+        return list(demo.jobs)
     if not hasattr(args, "job"):  # a project's command: the demo's jobs
         return list(demo.jobs)
     if isinstance(args.job, list):  # monitor: --job repeated
@@ -132,7 +141,8 @@ async def open_client(
                 yield client
             return
         jobs = _demo_ids(args, demo)
-        async with serve(demo, args.project, jobs) as fake:
+        services = [args.service] if getattr(args, "service", None) is not None else []
+        async with serve(demo, args.project, jobs, services) as fake:
             nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
             async with nf as client:
                 if getattr(args, "poll_interval", None) is not None:

@@ -213,14 +213,15 @@ KINDS = (
     Kind(
         "builds",
         "build",
-        "job builds",
+        "builds of a job or a service",
         lambda owner: owner.builds,
         _EVERY,
         help={
-            "list": "list a job's builds, newest first",
+            "list": "list the builds of a job (or a service), newest first",
             "watch": "print each status change; exit 0 on success, non-zero otherwise",
         },
         start=Start(_build_start_options, _start_build, shows_state=True),
+        owners=("job", "service"),
     ),
     Kind(
         "runs",

@@ -7,10 +7,10 @@ its owner's id, ``--team``, ``--format``, ``--fake``, ``--redis``, ``--budget-ke
 options many commands share (``--limit``, ``--poll-interval``, ...) are in `options`, and
 `options.check_arguments()` checks each of them, by name, before anything is sent.
 
-An owner is what a command's items belong to: a job today (``--job``). `OWNERS` maps its
-name to its option and to the handle it opens on the client; a command lists the owners it
-accepts (``owners=("job",)``; none: the project is enough). A second owner of builds (a
-service) is one more entry here and its name in the builds row of `items.KINDS`.
+An owner is what a command's items belong to: a job (``--job``) or a service (``--service``).
+`OWNERS` maps its name to its option and to the handle it opens on the client; a command lists
+the owners it accepts (``owners=("job",)``; none: the project is enough), and takes exactly one
+of them.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from .._api.handles import JobHandle
 from .._core.models import BuildStatus, JobBuild, JobRun, RunStatus
 from .._core.secret import TOKEN_VARIABLES
 from .._version import __version__
-from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT
+from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT, DEMO_SERVICE
 from .output import FORMATS, Output
 
 __all__ = [
@@ -111,6 +111,12 @@ OWNERS: dict[str, Owner] = {
         "job id",
         DEMO_JOB,
         lambda client, args: client.job(args.project, args.job, args.team),
+    ),
+    "service": Owner(
+        "service",
+        "service id",
+        DEMO_SERVICE,
+        lambda client, args: client.service(args.project, args.service, args.team),
     ),
 }
 
