@@ -60,6 +60,17 @@ class FakeProcess:
         self.project = ""
         self.job = ""
 
+    @classmethod
+    def static_pages(
+        cls, *, builds: int, per_page: int, shape: str = "fake", python: str = sys.executable
+    ) -> FakeProcess:
+        """A server whose answers cost nothing (``_static_pages.py``): pages serialised once."""
+        proc = cls(builds=builds, python=python)
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_static_pages.py")
+        proc._argv = [python, script, "--builds", str(builds), "--per-page", str(per_page),
+                      "--shape", shape]  # fmt: skip
+        return proc
+
     def start(self) -> None:
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115  (closed in stop())
         self._proc = subprocess.Popen(

@@ -97,8 +97,10 @@ def test_missing_token(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.M
 
 
 def test_missing_ids_without_fake(capsys: pytest.CaptureFixture[str]) -> None:
-    """--project and --job are required against the real API."""
+    """--project and --job (for builds: or --service) are required against the real API."""
     assert main(["builds", "list"]) == 2
+    assert "--project and --job or --service are required" in capsys.readouterr().err
+    assert main(["runs", "list"]) == 2
     assert "--project and --job are required" in capsys.readouterr().err
 
 
