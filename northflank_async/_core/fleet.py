@@ -26,8 +26,8 @@ from typing import Any, Protocol, Self
 import attrs
 
 from .errors import ConfigurationError
+from .events import BuildEvent
 from .models import BuildStatus, JobBuild
-from .monitoring import BuildEvent
 from .secret import Secret
 
 __all__ = [

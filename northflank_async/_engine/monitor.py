@@ -1,7 +1,7 @@
 """The build monitor: the outcome of every build of many jobs, within a request budget.
 
-The decisions are the pure core's (``_monitoring``): what a poll means (`JobTracker`),
-how the budget is spread (`BudgetPlanner`) and when the next request may go
+The decisions are the pure core's (``_core.tracking``, ``_core.planning``): what a poll
+means (`JobTracker`), how the budget is spread (`BudgetPlanner`) and when the next request may go
 (`RequestLedger`). This module is the loop that drives them: one task per monitor,
 polling one job at a time when its turn comes, through the client's transport (its rate-limit
 gate is shared with every other call of the client) and the one pagination engine.
@@ -22,7 +22,7 @@ What one odd answer may not do (docs/resilience.md, "Monitor and polling loops")
 * a build that cannot be decoded (a malformed ``createdAt``...) is skipped, logged once and
   counted (``plan.skipped``): the rest of its page is used, and its job stays watched;
 * a tracked build leaves tracking only after ``GONE_AFTER`` polls in a row proved it gone, and
-  is reported if it is listed again (``_monitoring``);
+  is reported if it is listed again (``_core.tracking``);
 * a poll makes at most ``MAX_GETS_PER_POLL`` ``get`` calls, reading list pages first;
 * a 429 that asks every poll to wait longer than the client's ``max_rate_limit_wait`` is
   honoured but never silently: it is logged as a warning once and shown in ``plan``
@@ -54,18 +54,18 @@ from .._core.errors import (
     ServerError,
     TransportError,
 )
+from .._core.events import BuildEvent
 from .._core.fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
 from .._core.models import JobBuild, Page, RateLimit
-from .._core.monitoring import (
+from .._core.planning import (
     BudgetPlanner,
-    BuildEvent,
     JobLoad,
-    JobTracker,
     MonitorPlan,
     RequestLedger,
     default_budget,
     next_due,
 )
+from .._core.tracking import JobTracker
 from .._core.wire import check_id, job_path
 from .._transport.http import Transport
 from .endpoints import MAX_PER_PAGE, call, list_frames
