@@ -173,7 +173,7 @@ class NorthflankClient:
         seconds (nor a lease renewed that long) passes to another member. See the guide's
         "Fleet" page.
         """
-        coordinator = self._transport._coordinator
+        coordinator = self._transport.coordinator
         channel = None
         if group is not None:
             if coordinator is None:
@@ -182,7 +182,7 @@ class NorthflankClient:
                     "NorthflankClient(coordinator=RedisCoordinator.from_url(...))"
                 )
             check_number(lease, "lease", above=True, error=ConfigurationError)
-            channel = coordinator._group_channel(group)
+            channel = self._transport.group_channel(group)
         return Monitor(
             self._transport,
             budget_per_hour=budget_per_hour,
@@ -194,7 +194,7 @@ class NorthflankClient:
             group_name=group or "",
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
-            max_rate_limit_wait=self._transport._max_rate_limit_wait,
+            max_rate_limit_wait=self._transport.max_rate_limit_wait,
         )
 
     @property

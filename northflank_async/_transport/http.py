@@ -38,6 +38,7 @@ from .._core.fleet import (
     BudgetView,
     Coordinator,
     CoordinatorUnavailable,
+    GroupChannel,
     SharedBudget,
     Told,
     derive_budget_key,
@@ -424,6 +425,23 @@ class Transport:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def coordinator(self) -> Coordinator | None:
+        """The store this client shares with a fleet (``None``: the client is alone)."""
+        return self._coordinator
+
+    @property
+    def max_rate_limit_wait(self) -> float:
+        """The longest rate-limit wait of a request, in seconds: a longer one raises."""
+        return self._max_rate_limit_wait
+
+    def group_channel(self, group: str) -> GroupChannel:
+        """The channel of monitoring group ``group`` on the coordinator (the coordinator's
+        interface with the client is private: the transport is its one user)."""
+        if self._coordinator is None:
+            raise ConfigurationError("a monitoring group needs a client with a coordinator")
+        return self._coordinator._group_channel(group)
 
     @property
     def rate_limit(self) -> RateLimit | None:
