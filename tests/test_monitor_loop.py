@@ -10,6 +10,7 @@ requests booked in the budget.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +131,29 @@ async def test_a_bug_in_the_loop_ends_the_iteration(setup: Setup) -> None:
         with pytest.raises(RuntimeError, match="a bug under a poll"):
             await monitor.__anext__()
     assert monitor_tasks() == set()
+
+
+async def test_a_loop_ended_by_a_bug_leaves_no_error_unretrieved(setup: Setup) -> None:
+    """The bug is raised from the iteration; closing collects the loop's task, so asyncio has
+    no "Task exception was never retrieved" to report when the task is freed."""
+    reported: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(
+        lambda _, context: reported.append(context["message"])
+    )
+    setup.fake.add_job(P, "j", builds=1)
+    monitor = setup.monitor()
+
+    async def poll(job: object) -> None:
+        raise RuntimeError("a bug under a poll")
+
+    monitor._poll = poll  # type: ignore[method-assign]
+    monitor.watch_job(P, "j")
+    async with monitor:
+        with pytest.raises(RuntimeError, match="a bug under a poll"):
+            await monitor.__anext__()
+    del monitor
+    gc.collect()
+    assert reported == []
 
 
 async def test_every_request_is_booked_in_the_budget(setup: Setup) -> None:
