@@ -37,6 +37,7 @@ from ._core.errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
+from ._core.events import BuildEvent
 from ._core.fleet import Coordinator
 from ._core.jsonable import to_json
 from ._core.logfilter import LogFilter
@@ -55,8 +56,8 @@ from ._core.models import (
     RunStarted,
     RunStatus,
 )
-from ._core.monitoring import BuildEvent, MonitorPlan, PlanEntry
 from ._core.observe import RequestEnd, RequestStart
+from ._core.planning import MonitorPlan, PlanEntry
 from ._engine.log_streams import LogStream
 from ._engine.monitor import Monitor
 from ._engine.pagination import AsyncCursorIterator

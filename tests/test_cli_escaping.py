@@ -250,8 +250,8 @@ def test_a_tail_error_and_an_api_error_print_escaped(
 
 
 def test_monitor_lines_show_controls_escaped() -> None:
+    from northflank_async._core.events import BuildEvent
     from northflank_async._core.models import JobBuild
-    from northflank_async._core.monitoring import BuildEvent
     from northflank_async.cli.monitor import _line
 
     event = BuildEvent("concluded", JobBuild(id=EVIL, status=EVIL), "p", "j")

@@ -47,7 +47,7 @@ async def coordinator(redis_server: RedisServer) -> AsyncIterator[RedisCoordinat
 
 
 def budget(coordinator: RedisCoordinator, key: str = "k") -> _RedisBudget:
-    shared = coordinator._shared_budget(key)
+    shared = coordinator.shared_budget(key)
     assert isinstance(shared, _RedisBudget)
     return shared
 

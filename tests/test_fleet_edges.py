@@ -51,7 +51,7 @@ async def coordinator(redis_server: RedisServer) -> AsyncIterator[RedisCoordinat
 
 
 def budget(coordinator: RedisCoordinator) -> _RedisBudget:
-    shared = coordinator._shared_budget("k")
+    shared = coordinator.shared_budget("k")
     assert isinstance(shared, _RedisBudget)
     return shared
 

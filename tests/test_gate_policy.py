@@ -316,7 +316,7 @@ async def coordinator() -> AsyncIterator[RedisCoordinator]:
 
 async def test_the_fleet_believes_the_latest_answers_window(coordinator: RedisCoordinator) -> None:
     """The store takes the window's end from the answer it hears last, earlier or later."""
-    shared = coordinator._shared_budget("k")
+    shared = coordinator.shared_budget("k")
     assert (await shared.reserve("p", 30)).probe
     await shared.settle("p", Told(limit=1000, remaining=999, reset=3600), cancelled=False)
     assert (await shared.reserve("a", 30)).go

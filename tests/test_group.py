@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from northflank_async import BuildStatus, ConfigurationError, NorthflankClient, RedisCoordinator
+from northflank_async._core.events import BuildEvent
 from northflank_async._core.fleet import decode_event, encode_event
-from northflank_async._core.monitoring import BuildEvent, JobTracker
+from northflank_async._core.tracking import JobTracker
 from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async.testing import FakeNorthflank
 
@@ -46,7 +47,7 @@ async def coordinator(redis_server: RedisServer) -> AsyncIterator[RedisCoordinat
 
 
 def group(coordinator: RedisCoordinator, name: str = "g") -> _RedisGroup:
-    channel = coordinator._group_channel(name)
+    channel = coordinator.group_channel(name)
     assert isinstance(channel, _RedisGroup)
     return channel
 

@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from northflank_async import BuildEvent, Monitor, NorthflankClient
-from northflank_async._core.monitoring import GONE_AFTER, MAX_GETS_PER_POLL
+from northflank_async._core.tracking import GONE_AFTER, MAX_GETS_PER_POLL
 
 from ._virtual import in_flight_guard, on_virtual_clock
 

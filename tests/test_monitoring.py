@@ -13,18 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from northflank_async import BuildStatus, JobBuild
-from northflank_async._core.monitoring import (
-    GONE_AFTER,
-    MAX_GETS_PER_POLL,
+from northflank_async._core.events import BuildEvent
+from northflank_async._core.planning import (
     BudgetPlanner,
-    BuildEvent,
     JobLoad,
-    JobTracker,
     RequestLedger,
     answer_waiters,
     default_budget,
     next_due,
 )
+from northflank_async._core.tracking import GONE_AFTER, MAX_GETS_PER_POLL, JobTracker
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 RUNNING = BuildStatus.BUILDING

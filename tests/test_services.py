@@ -14,6 +14,7 @@ import pytest
 from northflank_async import (
     BuildStatus,
     ConflictError,
+    JobBuild,
     LogFilter,
     NorthflankClient,
     NotFoundError,
@@ -126,6 +127,38 @@ class TestServiceBuilds:
             route(team, "/build"),
         }
 
+    @ROUTES
+    @on_virtual_clock
+    async def test_a_monitor_of_one_service_reports_a_new_builds_outcome_once(
+        self, team: str | None
+    ) -> None:
+        """watch_service: a build started after the first poll is created, then concluded,
+        each once, and its events name the service."""
+        async with FakeNorthflank(rate_limit=None) as fake:
+            fake.add_service(P, S, builds=3)
+            fake.configure_builds(step=5.0)
+            async with virtual_client(fake, backoff_base=0, team_id=team) as nf:
+                async with nf.monitor(budget_per_hour=3600, floor=1) as monitor:
+                    monitor.watch_service(P, S)
+                    await monitor.ready()
+                    started = await nf.service(P, S).builds.start(branch="main")
+                    events = []
+                    async for event in monitor:
+                        events.append(event)
+                        if event.kind == "concluded":
+                            break
+                # The outcomes() shortcut: the same monitor for one service.
+                second = await nf.service(P, S).builds.start(branch="main")
+                outcomes = nf.service(P, S).builds.outcomes(since=started.id)
+                seen = [build.id async for build in _first(outcomes, 1)]
+        ours = [e for e in events if e.build.id == started.id]
+        assert ours[0].kind == "created" and ours[-1].kind == "concluded"
+        assert [e.kind for e in ours].count("concluded") == 1
+        assert all(e.service_id == S and e.job_id is None for e in events)
+        assert all(e.owner_kind == "service" and e.owner_id == S for e in events)
+        assert ours[-1].build.is_concluded
+        assert seen == [second.id]  # built after `since`, concluded, yielded once
+
     async def test_logs_with_a_filter(self, fake: FakeNorthflank, nf: NorthflankClient) -> None:
         """Logs at /services/{id}/build-logs; a LogFilter and its keywords send the same query."""
         build_id = next(b["id"] for b in fake.service_builds(P, S) if b["status"] == "SUCCESS")
@@ -220,3 +253,16 @@ class TestBuildEventOwner:
             BuildEvent("created", JobBuild(id="b"), P, J, service_id=S)
         with pytest.raises(ValueError, match="exactly one"):
             BuildEvent("created", JobBuild(id="b"), P)
+
+
+async def _first(items: AsyncIterator[JobBuild], count: int) -> AsyncIterator[JobBuild]:
+    """The first ``count`` items, then the iterator closed."""
+    taken = 0
+    try:
+        async for item in items:
+            yield item
+            taken += 1
+            if taken == count:
+                return
+    finally:
+        await items.aclose()  # type: ignore[attr-defined]

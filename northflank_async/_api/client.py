@@ -206,7 +206,7 @@ class NorthflankClient:
                     "NorthflankClient(coordinator=RedisCoordinator.from_url(...))"
                 )
             check_number(lease, "lease", above=True, error=ConfigurationError)
-            channel = coordinator._group_channel(group)
+            channel = coordinator.group_channel(group)
         return Monitor(
             self._transport,
             budget_per_hour=budget_per_hour,

@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import math
 import sys
+from datetime import datetime
 
-__all__ = ["MIN_POLL_INTERVAL", "check_number", "check_poll_interval", "check_sha"]
+from .models import JobBuild
+
+__all__ = [
+    "MIN_POLL_INTERVAL",
+    "check_number",
+    "check_poll_interval",
+    "check_sha",
+    "check_since",
+]
 
 _FLOAT_MAX = sys.float_info.max
 
@@ -73,3 +82,13 @@ def check_sha(sha: str | None) -> None:
         not isinstance(sha, str) or len(sha) != _SHA_LENGTH or not _HEX.issuperset(sha)
     ):
         raise ValueError(f"sha must be a 40-character hex commit id, got {sha!r}")
+
+
+def check_since(since: str | datetime | JobBuild | None) -> None:
+    """Refuse a ``since`` that is not a build id, a build, an aware datetime or None."""
+    if isinstance(since, datetime) and since.tzinfo is None:
+        raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
+    if isinstance(since, str) and not since:
+        raise ValueError("since must be a non-empty build id")
+    if since is not None and not isinstance(since, str | datetime | JobBuild):
+        raise ValueError(f"since must be a build id, a build or a datetime, got {since!r}")

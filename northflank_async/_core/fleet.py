@@ -6,7 +6,7 @@ request budget (`SharedBudget`); ``_http``'s fleet gate reserves a slot there be
 every attempt and settles it with the answer's ``x-ratelimit-*`` headers.
 
 Growing it: a coordinator hands out one object per shared concern, keyed under its namespace
-(``_shared_budget(key)`` today). Group monitoring would add ``_group_lease(group)`` (one
+(``shared_budget(key)`` today). Group monitoring would add ``group_channel(group)`` (one
 leader at a time, with a fencing token that every write of the leader carries) and
 ``_group_delivery(group)`` (events handed to one member each, acknowledged, and handed again
 after a consumer's lease expires), on the same connection and namespace, without touching the
@@ -26,8 +26,8 @@ from typing import Any, Protocol, Self
 import attrs
 
 from .errors import ConfigurationError
+from .events import BuildEvent
 from .models import BuildStatus, JobBuild
-from .monitoring import BuildEvent
 from .secret import Secret
 
 __all__ = [
@@ -247,10 +247,10 @@ class Coordinator(abc.ABC):
     """
 
     @abc.abstractmethod
-    def _shared_budget(self, derived_key: str) -> SharedBudget:
+    def shared_budget(self, derived_key: str) -> SharedBudget:
         """The budget of a client whose token derives ``derived_key`` (unless one is named)."""
 
-    def _group_channel(self, group: str) -> GroupChannel:
+    def group_channel(self, group: str) -> GroupChannel:
         """The channel of monitoring group ``group`` (`ConfigurationError` if not supported)."""
         raise ConfigurationError(f"{type(self).__name__} does not support monitoring groups")
 

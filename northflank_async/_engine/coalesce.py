@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from .._core.models import JobBuild
-from .._core.monitoring import answer_waiters
+from .._core.planning import answer_waiters
 from .pagination import FetchPage
 
 __all__ = ["JobPoller", "poller_for"]

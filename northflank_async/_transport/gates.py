@@ -300,5 +300,5 @@ def make_gate(
     """
     if coordinator is None:
         return RateLimitGate(max_wait)
-    budget = coordinator._shared_budget(derive_budget_key(token))
+    budget = coordinator.shared_budget(derive_budget_key(token))
     return FleetGate(coordinator, budget, max_wait, hold)

@@ -472,10 +472,10 @@ class RedisCoordinator(Coordinator):
         """Seconds between two attempts to reach Redis while it is unreachable."""
         return self._recheck
 
-    def _shared_budget(self, derived_key: str) -> SharedBudget:
+    def shared_budget(self, derived_key: str) -> SharedBudget:
         return _RedisBudget(self, self.budget_key or derived_key)
 
-    def _group_channel(self, group: str) -> GroupChannel:
+    def group_channel(self, group: str) -> GroupChannel:
         return _RedisGroup(self, check_name(group, "group"))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:

@@ -16,8 +16,8 @@ from typing import Any, TextIO
 
 from .._core.checks import MIN_POLL_INTERVAL
 from .._core.escape import visible
+from .._core.events import BuildEvent
 from .._core.fleet import check_name
-from .._core.monitoring import BuildEvent
 from .._core.wire import check_id
 from .._engine.monitor import Monitor
 from .demo import MONITOR_DEMO, open_client

@@ -1,74 +1,25 @@
-"""The pure core of the build monitor: what is new, what to poll next, what a request costs.
+"""What one watched job has shown, and one poll of it. Pure: no sockets, no event loop.
 
-No sockets and no event loop: time is a number passed in (a monotonic clock), so the whole
-model is unit-tested without I/O. The I/O layer drives it, one poll at a time:
-
-* `JobTracker` holds what one watched job has shown so far. A poll is a transaction
-  (`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls
-  for tracked builds that fell off them are added to it, and `JobTracker.commit()` turns it
-  into `BuildEvent` values at once. A poll that fails half-way is dropped: the tracker
-  has not changed, so nothing is lost and nothing is doubled.
-* `RequestLedger` counts the requests spent on a monotonic clock and says when the next
-  one may go so that no rolling hour ever holds more than the budget.
-* `BudgetPlanner` spreads the budget across the jobs as poll intervals.
-* `answer_waiters()` lets concurrent ``wait()`` / ``watch()`` calls on one job share a list
-  request.
-
-The planner's formula. Each job first gets the interval it would like with no budget::
-
-    desired = floor                                                  (a job with running builds)
-    desired = min(idle_cap, floor * active_weight + idle_growth * idle_for)      (an idle job)
-
-so an idle job starts ``active_weight`` times slower than an active one and backs off as it
-stays idle (``idle_growth = 0.5``: the interval grows by half the idle time, about what a
-``PollSchedule`` with factor 1.5 does poll by poll), up to ``idle_cap``. The demand is
-``D = sum(3600 / desired)`` polls an hour; ``U = budget * (1 - reserve)`` is what the budget
-leaves for polls once a share is kept for the occasional ``get``. When ``D <= U`` every job
-gets its desired interval; otherwise every interval is stretched by the same factor ``D / U``,
-so the polls spend exactly ``U`` an hour and the ratios between jobs hold. Intervals only
-ever grow from ``desired``, so none falls below ``floor``; the budget may push an idle job
-beyond ``idle_cap``. With ``n`` equal jobs and no reserve a saturated plan polls each every
-``n * 3600 / budget`` seconds: 20 jobs at 500 an hour, one poll every 144 s (the ideal).
+`JobTracker` holds what one watched job has shown so far. A poll is a transaction
+(`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls for tracked
+builds that fell off them are added to it, and `JobTracker.commit()` turns it into `BuildEvent`
+values at once. A poll that fails half-way is dropped: the tracker has not changed, so nothing
+is lost and nothing is doubled. A tracker's `position()` is what a monitoring group stores.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Literal, TypeAlias
 
 import attrs
 
-from .checks import MIN_POLL_INTERVAL, check_number
+from .checks import check_number, check_since
+from .events import BuildEvent, BuildEventKind
 from .models import BuildStatus, JobBuild
 
-__all__ = [
-    "DEFAULT_BUDGET_PER_HOUR",
-    "GONE_AFTER",
-    "MAX_GETS_PER_POLL",
-    "BudgetPlanner",
-    "BuildEvent",
-    "BuildEventKind",
-    "JobLoad",
-    "JobTracker",
-    "MonitorPlan",
-    "PageAnswers",
-    "PlanEntry",
-    "RequestLedger",
-    "TrackerPoll",
-    "answer_waiters",
-    "default_budget",
-    "next_due",
-]
-
-BuildEventKind: TypeAlias = Literal["created", "status", "concluded"]
-_KINDS = ("created", "status", "concluded")
-
-HOUR = 3600.0
-DEFAULT_BUDGET_PER_HOUR = 500
+__all__ = ["GONE_AFTER", "MAX_GETS_PER_POLL", "JobTracker", "TrackerPoll"]
 
 #: Polls in a row in which a tracked build must be proven gone (neither listed nor answered by
 #: its ``get``: a 404, or an answer that cannot be decoded) before it leaves tracking. One 404
@@ -81,54 +32,6 @@ GONE_AFTER = 3
 #: page answers up to ``per_page`` builds), and the rest wait for the next polls, the builds
 #: confirmed least recently first.
 MAX_GETS_PER_POLL = 10
-
-
-# --------------------------------------------------------------------------- events
-
-
-@attrs.frozen
-class BuildEvent:
-    """Something the monitor saw happen to a build of a watched job or service.
-
-    ``kind`` is ``"created"`` (a build new to the monitor), ``"status"`` (a running build
-    changed status) or ``"concluded"`` (the build finished; ``build`` holds its outcome).
-    The build's owner is ``job_id`` for a job, ``service_id`` for a service (exactly one is
-    set); ``owner_kind`` and ``owner_id`` name either.
-    """
-
-    kind: BuildEventKind = attrs.field(validator=attrs.validators.in_(_KINDS))
-    build: JobBuild
-    project_id: str
-    job_id: str | None = None
-    service_id: str | None = attrs.field(default=None, kw_only=True)
-
-    def __attrs_post_init__(self) -> None:
-        if (self.job_id is None) == (self.service_id is None):
-            raise ValueError("a build event names its job or its service, exactly one")
-
-    @property
-    def owner_kind(self) -> Literal["job", "service"]:
-        """``"job"`` or ``"service"``: what owns the build."""
-        return "job" if self.job_id is not None else "service"
-
-    @property
-    def owner_id(self) -> str:
-        """The id of the job or service that owns the build."""
-        owner = self.job_id if self.job_id is not None else self.service_id
-        assert owner is not None  # checked when made
-        return owner
-
-
-# --------------------------------------------------------------------------- tracking
-
-
-def _check_since(since: str | datetime | JobBuild | None) -> None:
-    if isinstance(since, datetime) and since.tzinfo is None:
-        raise ValueError("since must be a timezone-aware datetime (or a build id, or None)")
-    if isinstance(since, str) and not since:
-        raise ValueError("since must be a non-empty build id")
-    if since is not None and not isinstance(since, str | datetime | JobBuild):
-        raise ValueError(f"since must be a build id, a build or a datetime, got {since!r}")
 
 
 @attrs.define(eq=False)
@@ -158,8 +61,9 @@ class JobTracker:
     """
 
     project_id: str
-    job_id: str
+    job_id: str  # the owner's id: a job's, or with ``owner_kind="service"`` a service's
     since: str | datetime | JobBuild | None = attrs.field(default=None, kw_only=True)
+    owner_kind: str = attrs.field(default="job", kw_only=True)
     memory: int = attrs.field(default=1000, kw_only=True)
     max_gets: int = attrs.field(default=MAX_GETS_PER_POLL, kw_only=True)
     _ids: deque[str] = attrs.field(init=False)
@@ -179,7 +83,7 @@ class JobTracker:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
             raise ValueError(f"memory must be a positive int, got {self.memory!r}")
         check_number(self.max_gets, "max_gets", integer=True, minimum=1)
-        _check_since(self.since)
+        check_since(self.since)
         self._ids = deque(maxlen=self.memory)
         self._snapshot_pending = self.since is None
         if isinstance(self.since, datetime):
@@ -229,13 +133,19 @@ class JobTracker:
 
     @classmethod
     def from_position(
-        cls, project_id: str, job_id: str, position: Mapping[str, object], *, memory: int = 1000
+        cls,
+        project_id: str,
+        job_id: str,
+        position: Mapping[str, object],
+        *,
+        memory: int = 1000,
+        owner_kind: str = "job",
     ) -> JobTracker:
         """The tracker a `position()` describes; ``ValueError`` for one that is not."""
         try:
             if position.get("v") != 1:
                 raise ValueError("unknown version")
-            tracker = cls(project_id, job_id, memory=memory)
+            tracker = cls(project_id, job_id, memory=memory, owner_kind=owner_kind)
             time = position["time"]
             tracker._time = None if time is None else datetime.fromisoformat(str(time))
             ids = position["ids"]
@@ -322,6 +232,8 @@ class JobTracker:
     # -- internals
 
     def _event(self, kind: BuildEventKind, build: JobBuild) -> BuildEvent:
+        if self.owner_kind == "service":
+            return BuildEvent(kind, build, self.project_id, service_id=self.job_id)
         return BuildEvent(kind, build, self.project_id, self.job_id)
 
     def _update(self, build: JobBuild, events: list[BuildEvent]) -> None:
@@ -489,238 +401,3 @@ class TrackerPoll:
         if build_id not in self.missing:
             raise ValueError(f"build {build_id!r} is not a missing tracked build of this poll")
         self._gone.add(build_id)
-
-
-# --------------------------------------------------------------------------- coalescing
-
-
-@attrs.frozen
-class PageAnswers:
-    """What one list page tells the waiters of a job: builds ``found``, ids still ``missing``."""
-
-    found: Mapping[str, JobBuild]
-    missing: frozenset[str]
-
-
-def answer_waiters(waiting: Iterable[str], newest_first: Sequence[JobBuild]) -> PageAnswers:
-    """Which of the build ids waited on a page answers, and which still need a ``get``.
-
-    All the ``wait()`` / ``watch()`` calls on builds of one job share one list request per
-    poll: each waiter reads its build from ``found``; only the ids in ``missing`` (not listed,
-    e.g. fallen off the newest page) cost a ``get`` each.
-    """
-    wanted = set(waiting)
-    found: dict[str, JobBuild] = {}
-    for build in newest_first:
-        if build.id in wanted and build.id not in found:
-            found[build.id] = build
-    return PageAnswers(found=found, missing=frozenset(wanted - found.keys()))
-
-
-# --------------------------------------------------------------------------- budget
-
-
-def _check_budget(budget_per_hour: int) -> None:
-    if (
-        isinstance(budget_per_hour, bool)
-        or not isinstance(budget_per_hour, int)
-        or budget_per_hour < 1
-    ):
-        raise ValueError(f"budget_per_hour must be a positive int, got {budget_per_hour!r}")
-
-
-def _check_time(value: float, name: str) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
-
-
-def default_budget(announced_limit: int | None) -> int:
-    """The default budget: half the account's limit as the API announces it, else 500."""
-    if announced_limit is None or announced_limit < 2:
-        return DEFAULT_BUDGET_PER_HOUR
-    return announced_limit // 2
-
-
-@attrs.define
-class RequestLedger:
-    """The requests spent, as times on a monotonic clock, and when the next one may go.
-
-    A rolling hour is any interval ``[t, t + 3600)``. Requests sent at or after
-    `next_allowed()` never put more than the budget in one. Only the last hour is kept.
-    """
-
-    window: float = attrs.field(default=HOUR, validator=_positive)
-    _times: list[float] = attrs.field(factory=list)  # sorted
-
-    def record(self, at: float) -> None:
-        """Count a request sent at ``at``."""
-        _check_time(at, "at")
-        bisect.insort(self._times, float(at))
-        # Nothing that left the window before the latest request can share a window with a
-        # request sent after it.
-        latest = self._times[-1]
-        cut = 0
-        while self._times[cut] + self.window <= latest:
-            cut += 1
-        del self._times[:cut]
-
-    def spent_in_window(self, now: float) -> int:
-        """Requests sent in the hour up to ``now`` (``now - 3600 < t <= now``)."""
-        _check_time(now, "now")
-        return sum(1 for t in self._times if t <= now and t + self.window > now)
-
-    def next_allowed(self, now: float, budget_per_hour: int) -> float:
-        """The earliest time, from ``now`` on, at which one more request keeps the budget."""
-        _check_time(now, "now")
-        _check_budget(budget_per_hour)
-        if not self._times:
-            return float(now)
-        earliest = max(float(now), self._times[-1])
-        if len(self._times) >= budget_per_hour:
-            earliest = max(earliest, self._times[-budget_per_hour] + self.window)
-        return earliest
-
-    def claim(self, now: float, budget_per_hour: int) -> float:
-        """Book the next request: its `next_allowed()` time, recorded at once.
-
-        Concurrent senders that each claim a slot never exceed the budget together.
-        """
-        at = self.next_allowed(now, budget_per_hour)
-        self.record(at)
-        return at
-
-
-@attrs.frozen(kw_only=True)
-class JobLoad:
-    """What the planner needs of a job: whether it runs builds, and for how long it is idle."""
-
-    project_id: str
-    job_id: str
-    active: bool
-    idle_for: float = 0.0
-
-
-@attrs.frozen(kw_only=True)
-class PlanEntry:
-    """One job of a plan: poll every ``interval`` seconds; ``active`` if it runs builds."""
-
-    project_id: str
-    job_id: str
-    interval: float
-    active: bool
-
-
-@attrs.frozen(kw_only=True)
-class MonitorPlan:
-    """The monitor's plan: its budget, each job's interval, spend this hour and per hour; the
-    builds skipped as undecodable and a rate-limit pause in force, if any.
-
-    ``expected_per_hour`` is the polls the intervals make in an hour plus the reserve kept for
-    ``get`` calls; it never exceeds ``budget_per_hour``.
-    """
-
-    budget_per_hour: int
-    jobs: tuple[PlanEntry, ...]
-    spent_this_hour: int
-    expected_per_hour: float
-    skipped: int = 0
-    """Builds skipped so far because they could not be decoded (each logged once)."""
-    paused_for: float = 0.0
-    """Seconds left of a pause of every poll the API asked for (a 429's ``Retry-After``)."""
-    paused_too_long: bool = False
-    """Whether that pause is longer than the client's ``max_rate_limit_wait`` (it is logged)."""
-
-    def entry(self, project_id: str, job_id: str) -> PlanEntry:
-        """The plan of one job (``KeyError`` if the plan has no such job)."""
-        for entry in self.jobs:
-            if entry.project_id == project_id and entry.job_id == job_id:
-                return entry
-        raise KeyError((project_id, job_id))
-
-
-@attrs.frozen(kw_only=True)
-class BudgetPlanner:
-    """Spreads ``budget_per_hour`` over the watched jobs as poll intervals (see the module doc)."""
-
-    budget_per_hour: int = DEFAULT_BUDGET_PER_HOUR
-    floor: float = attrs.field(default=10.0, validator=_positive)
-    idle_cap: float = attrs.field(default=300.0, validator=_positive)
-    active_weight: float = attrs.field(default=4.0, validator=_positive)
-    idle_growth: float = attrs.field(default=0.5)
-    reserve: float = attrs.field(default=0.05)
-
-    def __attrs_post_init__(self) -> None:
-        _check_budget(self.budget_per_hour)
-        # The one floor of every polling loop: no job is polled more than once a second.
-        check_number(self.floor, "floor", minimum=MIN_POLL_INTERVAL)
-        if self.idle_cap < self.floor:
-            raise ValueError("idle_cap must be no smaller than floor")
-        if self.active_weight < 1:
-            raise ValueError("active_weight must be >= 1 (active jobs poll at least as often)")
-        _check_time(self.idle_growth, "idle_growth")
-        if self.idle_growth < 0:
-            raise ValueError("idle_growth must be >= 0")
-        _check_time(self.reserve, "reserve")
-        if not 0 <= self.reserve < 1:
-            raise ValueError("reserve must be a fraction in [0, 1)")
-
-    def desired_interval(self, job: JobLoad) -> float:
-        """The interval a job would get with no budget to share."""
-        if job.active:
-            return self.floor
-        _check_time(job.idle_for, "idle_for")
-        if job.idle_for < 0:
-            raise ValueError("idle_for must be >= 0")
-        start = self.floor * self.active_weight
-        return max(self.floor, min(self.idle_cap, start + self.idle_growth * job.idle_for))
-
-    def plan(self, jobs: Iterable[JobLoad], *, spent_this_hour: int = 0) -> MonitorPlan:
-        """Each job's interval, stretched evenly when the jobs want more than the budget."""
-        jobs = list(jobs)
-        keys = [(job.project_id, job.job_id) for job in jobs]
-        if len(set(keys)) != len(keys):
-            raise ValueError("each job may appear once in a plan")
-        desired = [self.desired_interval(job) for job in jobs]
-        demand = sum(HOUR / interval for interval in desired)
-        usable = self.budget_per_hour * (1 - self.reserve)
-        stretch = max(1.0, demand / usable)
-        entries = tuple(
-            PlanEntry(
-                project_id=job.project_id,
-                job_id=job.job_id,
-                interval=interval * stretch,
-                active=job.active,
-            )
-            for job, interval in zip(jobs, desired, strict=True)
-        )
-        polls = sum(HOUR / entry.interval for entry in entries)
-        reserve = self.budget_per_hour * self.reserve if entries else 0.0
-        return MonitorPlan(
-            budget_per_hour=self.budget_per_hour,
-            jobs=entries,
-            spent_this_hour=spent_this_hour,
-            expected_per_hour=min(float(self.budget_per_hour), polls + reserve),
-        )
-
-
-def next_due(
-    plan: MonitorPlan, last_polled: Mapping[tuple[str, str], float], now: float
-) -> tuple[PlanEntry, float] | None:
-    """The job to poll next and when (never before ``now``); ``None`` for a plan of no jobs.
-
-    ``last_polled`` maps ``(project_id, job_id)`` to the time of the job's last poll; a job
-    never polled is due at ``now``. Ties go to the job listed first in the plan.
-    """
-    _check_time(now, "now")
-    best: tuple[PlanEntry, float] | None = None
-    for entry in plan.jobs:
-        last = last_polled.get((entry.project_id, entry.job_id))
-        due = now if last is None else max(now, last + entry.interval)
-        if best is None or due < best[1]:
-            best = (entry, due)
-    return best

@@ -1,0 +1,51 @@
+"""The monitor's events: what it saw happen to a build. Pure: no I/O.
+
+`JobTracker` (``tracking``) makes them; the monitor hands them out, and a group's stream keeps
+them as text (``fleet.encode_event``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import attrs
+
+from .models import JobBuild
+
+__all__ = ["BuildEvent", "BuildEventKind"]
+
+BuildEventKind: TypeAlias = Literal["created", "status", "concluded"]
+_KINDS = ("created", "status", "concluded")
+
+
+@attrs.frozen
+class BuildEvent:
+    """Something the monitor saw happen to a build of a watched job or service.
+
+    ``kind`` is ``"created"`` (a build new to the monitor), ``"status"`` (a running build
+    changed status) or ``"concluded"`` (the build finished; ``build`` holds its outcome).
+    The build's owner is ``job_id`` for a job, ``service_id`` for a service (exactly one is
+    set); ``owner_kind`` and ``owner_id`` name either.
+    """
+
+    kind: BuildEventKind = attrs.field(validator=attrs.validators.in_(_KINDS))
+    build: JobBuild
+    project_id: str
+    job_id: str | None = None
+    service_id: str | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.job_id is None) == (self.service_id is None):
+            raise ValueError("a build event names its job or its service, exactly one")
+
+    @property
+    def owner_kind(self) -> Literal["job", "service"]:
+        """``"job"`` or ``"service"``: what owns the build."""
+        return "job" if self.job_id is not None else "service"
+
+    @property
+    def owner_id(self) -> str:
+        """The id of the job or service that owns the build."""
+        owner = self.job_id if self.job_id is not None else self.service_id
+        assert owner is not None  # checked when made
+        return owner
