@@ -148,6 +148,10 @@ def test_example_runs(source: str, environment: ThreadedFake) -> None:
         if ".follow(" in source:
             assert "poll_interval=1" in source, "a follow example must say its poll_interval"
             run_virtual(_run_follower(code, namespace, environment, out))
+        elif code.co_flags & inspect.CO_COROUTINE and "RedisCoordinator" in source:
+            # Real time: the virtual clock would jump while a Redis answer is on its way (only
+            # the fake's HTTP answers are guarded), and a request's timeout would expire.
+            asyncio.run(_run_async(code, namespace, environment))
         elif code.co_flags & inspect.CO_COROUTINE:
             run_virtual(_run_async(code, namespace, environment))
         else:
