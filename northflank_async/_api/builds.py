@@ -55,7 +55,7 @@ class Builds(Items[JobBuild]):
         self._owner.path(BUILDS.segment, item_id)  # a bad id surfaces now, not at a poll
         transport, path = self._transport, self._owner.path(BUILDS.segment)
         poller = poller_for(
-            transport.pollers,
+            self._ctx.pollers,
             path,
             self._get,
             lambda: list_pages(transport, path, BUILDS.key, JobBuild, MAX_PER_PAGE),
@@ -170,9 +170,7 @@ class Builds(Items[JobBuild]):
         checked here, before anything is sent.
         """
         owner = self._owner
-        monitor = Monitor(
-            self._transport, budget_per_hour=budget_per_hour, default_team=owner.team_id
-        )
+        monitor = Monitor(self._ctx, budget_per_hour=budget_per_hour)
         watch = getattr(monitor, f"watch_{owner.kind.name}", None)
         if watch is None:
             raise NotImplementedError(f"the monitor cannot watch a {owner.kind.name} yet")
@@ -215,7 +213,7 @@ class ScopedBuilds(Builds):
             raise ValueError("pass sha or branch, not both")
         check_sha(sha)
         if branch is not None:
-            sha = await ScopedBranches(self._transport, self._owner).head(branch)
+            sha = await ScopedBranches(self._ctx, self._owner).head(branch)
         return await self._start({} if sha is None else {"sha": sha}, overrides)
 
 

@@ -17,6 +17,7 @@ from .._core.owners import JOB, SERVICE, Owner
 from .._core.retry import RetryPolicy
 from .._core.secret import TOKEN_VARIABLES, Secret
 from .._core.urls import check_base_url, has_control
+from .._engine.context import ClientContext
 from .._engine.monitor import Monitor
 from .._transport.gates import make_gate
 from .._transport.http import Transport
@@ -147,9 +148,10 @@ class NorthflankClient:
             on_request_start=start_hook,
             on_request_end=end_hook,
         )
-        self._team_id = team_id
-        self._coordinator = coordinator
-        self.jobs = Jobs(self._transport, team_id)
+        # What resources and monitors are lent: the transport, the default team, the
+        # coordinator and the shared polls, in one place.
+        self._ctx = ClientContext(self._transport, team_id, coordinator)
+        self.jobs = Jobs(self._ctx)
 
     def job(self, project_id: str, job_id: str, team_id: str | None = None) -> JobHandle:
         """A handle on one job: ``job.builds``, ``job.runs`` and ``job.branches`` need no ids.
@@ -157,8 +159,8 @@ class NorthflankClient:
         ``team_id`` (else the client's ``team_id``) selects the organisation route form. The
         ids are checked here, before any request.
         """
-        team = team_id if team_id is not None else self._team_id
-        return JobHandle(self._transport, Owner(JOB, project_id, job_id, team).checked())
+        owner = Owner(JOB, project_id, job_id, self._ctx.team(team_id))
+        return JobHandle(self._ctx, owner.checked())
 
     def service(
         self, project_id: str, service_id: str, team_id: str | None = None
@@ -168,10 +170,8 @@ class NorthflankClient:
         ``team_id`` (else the client's ``team_id``) selects the organisation route form. The
         ids are checked here, before any request.
         """
-        team = team_id if team_id is not None else self._team_id
-        return ServiceHandle(
-            self._transport, Owner(SERVICE, project_id, service_id, team).checked()
-        )
+        owner = Owner(SERVICE, project_id, service_id, self._ctx.team(team_id))
+        return ServiceHandle(self._ctx, owner.checked())
 
     def monitor(
         self,
@@ -197,7 +197,7 @@ class NorthflankClient:
         seconds (nor a lease renewed that long) passes to another member. See the guide's
         "Fleet" page.
         """
-        coordinator = self._coordinator
+        coordinator = self._ctx.coordinator
         channel = None
         if group is not None:
             if coordinator is None:
@@ -208,9 +208,8 @@ class NorthflankClient:
             check_number(lease, "lease", above=True, error=ConfigurationError)
             channel = coordinator.group_channel(group)
         return Monitor(
-            self._transport,
+            self._ctx,
             budget_per_hour=budget_per_hour,
-            default_team=self._team_id,
             floor=floor,
             idle_cap=idle_cap,
             per_page=per_page,
@@ -224,7 +223,7 @@ class NorthflankClient:
     @property
     def team_id(self) -> str | None:
         """The default team of every call (``None``: the project route form)."""
-        return self._team_id
+        return self._ctx.default_team
 
     @property
     def base_url(self) -> str:

@@ -15,11 +15,11 @@ from .._core.logfilter import LogFilter
 from .._core.models import Branch, Job, JobBuild, JobRun, RunStarted
 from .._core.owners import JOB, Owner
 from .._core.wire import project_path
+from .._engine.context import ClientContext
 from .._engine.endpoints import MAX_PER_PAGE, listing
 from .._engine.log_streams import LogStream
 from .._engine.pagination import AsyncCursorIterator
 from .._engine.workflows import BuildFollower, BuildWatcher, RunWatcher
-from .._transport.http import Transport
 from .builds import ScopedBuilds
 from .derive import flat_method
 from .handles import JobHandle
@@ -36,13 +36,12 @@ class _Flat:
 
     _kind = JOB
 
-    def __init__(self, transport: Transport, default_team: str | None) -> None:
-        self._transport = transport
-        self._default_team = default_team
+    def __init__(self, ctx: ClientContext) -> None:
+        self._ctx = ctx
+        self._transport = ctx.transport
 
     def _owner(self, project_id: str, owner_id: str, team_id: str | None) -> Owner:
-        team = team_id if team_id is not None else self._default_team
-        return Owner(self._kind, project_id, owner_id, team).checked()
+        return Owner(self._kind, project_id, owner_id, self._ctx.team(team_id)).checked()
 
     def _scoped(self, owner: Owner) -> Any:
         raise NotImplementedError
@@ -52,7 +51,7 @@ class JobBuilds(_Flat):
     """``nf.jobs.builds``: the builds of a job, its ids passed on every call."""
 
     def _scoped(self, owner: Owner) -> ScopedBuilds:
-        return ScopedBuilds(self._transport, owner)
+        return ScopedBuilds(self._ctx, owner)
 
     @flat_method(ScopedBuilds.list)
     def list(
@@ -191,7 +190,7 @@ class JobRuns(_Flat):
     """``nf.jobs.runs``: the runs of a job, its ids passed on every call."""
 
     def _scoped(self, owner: Owner) -> ScopedRuns:
-        return ScopedRuns(self._transport, owner)
+        return ScopedRuns(self._ctx, owner)
 
     @flat_method(ScopedRuns.list)
     def list(
@@ -307,7 +306,7 @@ class JobBranches(_Flat):
     """``nf.jobs.branches``: the branches of a job's repository."""
 
     def _scoped(self, owner: Owner) -> ScopedBranches:
-        return ScopedBranches(self._transport, owner)
+        return ScopedBranches(self._ctx, owner)
 
     @flat_method(ScopedBranches.list)
     def list(
@@ -326,11 +325,11 @@ class JobBranches(_Flat):
 class Jobs(_Flat):
     """``nf.jobs``: the jobs of a project, and their builds, runs and branches."""
 
-    def __init__(self, transport: Transport, default_team: str | None = None) -> None:
-        super().__init__(transport, default_team)
-        self.builds = JobBuilds(transport, default_team)
-        self.runs = JobRuns(transport, default_team)
-        self.branches = JobBranches(transport, default_team)
+    def __init__(self, ctx: ClientContext) -> None:
+        super().__init__(ctx)
+        self.builds = JobBuilds(ctx)
+        self.runs = JobRuns(ctx)
+        self.branches = JobBranches(ctx)
 
     def list(
         self,
@@ -343,10 +342,9 @@ class Jobs(_Flat):
         prefetch: int = 0,
     ) -> AsyncCursorIterator[Job]:
         """Every job of a project (the list answer leaves out some fields: see `Job`)."""
-        team = team_id if team_id is not None else self._default_team
         return listing(
             self._transport,
-            project_path(project_id, team, "jobs"),
+            project_path(project_id, self._ctx.team(team_id), "jobs"),
             "jobs",
             Job,
             per_page=per_page,
@@ -357,4 +355,4 @@ class Jobs(_Flat):
 
     async def get(self, project_id: str, job_id: str, *, team_id: str | None = None) -> Job:
         """One job, by id."""
-        return await JobHandle(self._transport, self._owner(project_id, job_id, team_id)).get()
+        return await JobHandle(self._ctx, self._owner(project_id, job_id, team_id)).get()

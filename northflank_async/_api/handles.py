@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from .._core.models import Job
 from .._core.owners import Owner
+from .._engine.context import ClientContext
 from .._engine.endpoints import call
-from .._transport.http import Transport
 from .builds import ScopedBuilds, ServiceBuilds
 from .runs import ScopedBranches, ScopedRuns
 
@@ -13,8 +13,9 @@ __all__ = ["JobHandle", "ServiceHandle"]
 
 
 class _Handle:
-    def __init__(self, transport: Transport, owner: Owner) -> None:
-        self._transport = transport
+    def __init__(self, ctx: ClientContext, owner: Owner) -> None:
+        self._ctx = ctx
+        self._transport = ctx.transport
         self._owner = owner
 
     @property
@@ -40,11 +41,11 @@ class JobHandle(_Handle):
     ``await job.get()`` reads the job itself.
     """
 
-    def __init__(self, transport: Transport, owner: Owner) -> None:
-        super().__init__(transport, owner)
-        self.builds = ScopedBuilds(transport, owner)
-        self.runs = ScopedRuns(transport, owner)
-        self.branches = ScopedBranches(transport, owner)
+    def __init__(self, ctx: ClientContext, owner: Owner) -> None:
+        super().__init__(ctx, owner)
+        self.builds = ScopedBuilds(ctx, owner)
+        self.runs = ScopedRuns(ctx, owner)
+        self.branches = ScopedBranches(ctx, owner)
 
     @property
     def job_id(self) -> str:
@@ -64,9 +65,9 @@ class ServiceHandle(_Handle):
     `ServiceBuilds.start` differs (a branch or a pull request may be built).
     """
 
-    def __init__(self, transport: Transport, owner: Owner) -> None:
-        super().__init__(transport, owner)
-        self.builds = ServiceBuilds(transport, owner)
+    def __init__(self, ctx: ClientContext, owner: Owner) -> None:
+        super().__init__(ctx, owner)
+        self.builds = ServiceBuilds(ctx, owner)
 
     @property
     def service_id(self) -> str:

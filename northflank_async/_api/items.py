@@ -16,11 +16,11 @@ from .._core.logfilter import LogFilter, choose_filter
 from .._core.logquery import log_query
 from .._core.models import JobBuild, JobRun
 from .._core.owners import Owner
+from .._engine.context import ClientContext
 from .._engine.endpoints import MAX_PER_PAGE, call, listing
 from .._engine.log_streams import LogStream, log_range, log_tail
 from .._engine.pagination import AsyncCursorIterator
 from .._engine.workflows import StatusWatcher, wait_for_build
-from .._transport.http import Transport
 
 __all__ = ["BUILDS", "RUNS", "ItemRoute", "Items"]
 
@@ -47,8 +47,9 @@ class Items(Generic[T]):
     _route: ItemRoute
     _model: type[T]
 
-    def __init__(self, transport: Transport, owner: Owner) -> None:
-        self._transport = transport
+    def __init__(self, ctx: ClientContext, owner: Owner) -> None:
+        self._ctx = ctx
+        self._transport = ctx.transport
         self._owner = owner
 
     def list(

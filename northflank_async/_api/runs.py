@@ -14,11 +14,11 @@ from .._core.checks import check_sha
 from .._core.logfilter import LogFilter
 from .._core.models import Branch, JobRun, RunStarted
 from .._core.owners import Owner
+from .._engine.context import ClientContext
 from .._engine.endpoints import MAX_PER_PAGE, call, listing
 from .._engine.log_streams import LogStream
 from .._engine.pagination import AsyncCursorIterator
 from .._engine.workflows import RunWatcher
-from .._transport.http import Transport
 from .derive import item_method
 from .items import RUNS, Items
 
@@ -136,8 +136,9 @@ class ScopedRuns(Items[JobRun]):
 class ScopedBranches:
     """``nf.job(...).branches``: the branches of one job's repository."""
 
-    def __init__(self, transport: Transport, owner: Owner) -> None:
-        self._transport = transport
+    def __init__(self, ctx: ClientContext, owner: Owner) -> None:
+        self._ctx = ctx
+        self._transport = ctx.transport
         self._owner = owner
 
     def list(

@@ -43,7 +43,7 @@ from .._core.fleet import GroupChannel
 from .._core.models import JobBuild, RateLimit
 from .._core.owners import JOB, SERVICE, Owner
 from .._core.planning import BudgetPlanner, MonitorPlan, default_budget, next_due
-from .._transport.http import Transport
+from .context import ClientContext
 from .endpoints import MAX_PER_PAGE
 from .group import GroupLeadership
 from .leadership import Leadership, SoloLeadership
@@ -82,10 +82,9 @@ class Monitor(AsyncIterator[BuildEvent]):
 
     def __init__(
         self,
-        transport: Transport,
+        ctx: ClientContext,
         *,
         budget_per_hour: int | None = None,
-        default_team: str | None = None,
         floor: float = 10.0,
         idle_cap: float = 300.0,
         per_page: int = MAX_PER_PAGE,
@@ -103,9 +102,9 @@ class Monitor(AsyncIterator[BuildEvent]):
         an_int = isinstance(per_page, int) and not isinstance(per_page, bool)
         if not an_int or not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be an int in 1..{MAX_PER_PAGE}, got {per_page!r}")
-        self._transport = transport
+        self._transport = ctx.transport
         self._budget = budget_per_hour
-        self._team = default_team
+        self._team = ctx.default_team
         self._per_page = per_page
         self._jobs: dict[tuple[str, str], WatchedJob] = {}
         self._events: asyncio.Queue[BuildEvent | BaseException] = asyncio.Queue()

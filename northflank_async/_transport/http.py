@@ -65,7 +65,6 @@ class Transport:
         self._max_rate_limit_wait = max_rate_limit_wait
         self._closed = False
         self._rng = random.Random()
-        self.pollers: dict[str, Any] = {}  # the shared build polls of wait()/watch() (_coalesce)
 
     @property
     def closed(self) -> bool:

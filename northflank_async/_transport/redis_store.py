@@ -473,9 +473,12 @@ class RedisCoordinator(Coordinator):
         return self._recheck
 
     def shared_budget(self, derived_key: str) -> SharedBudget:
+        """The fleet's budget: under ``budget_key`` if one was named, else ``derived_key``
+        (a keyed hash of the token; the client's gate asks for it)."""
         return _RedisBudget(self, self.budget_key or derived_key)
 
     def group_channel(self, group: str) -> GroupChannel:
+        """The store of monitoring group ``group``: its lease, positions and events."""
         return _RedisGroup(self, check_name(group, "group"))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
