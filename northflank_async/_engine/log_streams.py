@@ -1,9 +1,9 @@
 """Build and run logs, the loops: a range read page by page, and a live tail.
 
-Every decision is the pure core's (`.._core.logquery`, `.logwire` and `.logresume`: queries,
-envelopes, frames, what a continuation repeats); this module only sends through the
-transport, waits and yields. Time is read from the event loop, so that the loops run on a
-virtual clock in tests.
+Every decision is the pure core's (`.._core.logquery`, `.._core.logwire` and
+`.._core.logresume`: queries, envelopes, frames, what a continuation repeats); this module
+only sends through the transport, waits and yields. Time is read from the event loop, so
+that the loops run on a virtual clock in tests.
 """
 
 from __future__ import annotations
