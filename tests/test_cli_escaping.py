@@ -22,7 +22,7 @@ from aiohttp import web
 
 from northflank_async import LogStreamError
 from northflank_async._core.escape import bounded, csv_cell, json_line, visible
-from northflank_async._core.logquery import read_frame
+from northflank_async._core.logwire import read_frame
 from northflank_async.cli import main
 
 from ._support import ThreadedFake

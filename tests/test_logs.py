@@ -27,12 +27,12 @@ from northflank_async import (
     NorthflankClient,
     PaginationError,
 )
-from northflank_async._core import logquery as _logs
+from northflank_async._core import logresume as _logs
 from northflank_async._core.converter import decode
-from northflank_async._core.logquery import (
-    Resume,
+from northflank_async._core.logquery import log_query
+from northflank_async._core.logresume import Resume
+from northflank_async._core.logwire import (
     init_frame,
-    log_query,
     range_params,
     read_frame,
     read_range,

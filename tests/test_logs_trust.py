@@ -30,13 +30,8 @@ from northflank_async import (
     PaginationError,
     UnexpectedRedirectError,
 )
-from northflank_async._core.logquery import (
-    CLOCK_SKEW,
-    MAX_RANGE_PAGES,
-    RECONNECT_CAP,
-    ReconnectPace,
-    Resume,
-)
+from northflank_async._core.logresume import CLOCK_SKEW, RECONNECT_CAP, ReconnectPace, Resume
+from northflank_async._core.logwire import MAX_RANGE_PAGES
 from northflank_async._engine import log_streams as _log_streams
 from tests._virtual import on_virtual_clock
 

@@ -133,7 +133,7 @@ class Items(Generic[T]):
             duration=duration,
             line_limit=line_limit,
             direction=direction,
-            **chosen.keywords(),
+            filter=chosen,
         )
         return log_range(self._transport, self._owner.path(self._route.log_segment), query)
 
@@ -161,7 +161,7 @@ class Items(Generic[T]):
             regex_not_includes=regex_not_includes,
         )
         query = log_query(
-            self._route.log_id, item_id, start=start, line_limit=line_limit, **chosen.keywords()
+            self._route.log_id, item_id, start=start, line_limit=line_limit, filter=chosen
         )
         return log_tail(
             self._transport,

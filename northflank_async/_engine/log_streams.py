@@ -1,8 +1,9 @@
 """Build and run logs, the loops: a range read page by page, and a live tail.
 
-Every decision is the pure `._logs`' (queries, envelopes, frames, what a continuation
-repeats); this module only sends through the transport, waits and yields. Time is read from
-the event loop, so that the loops run on a virtual clock in tests.
+Every decision is the pure core's (`.._core.logquery`, `.._core.logwire` and
+`.._core.logresume`: queries, envelopes, frames, what a continuation repeats); this module
+only sends through the transport, waits and yields. Time is read from the event loop, so
+that the loops run on a virtual clock in tests.
 """
 
 from __future__ import annotations
@@ -19,13 +20,11 @@ from typing import Any, Protocol
 import attrs
 
 from .._core.errors import APIError, PaginationError, ResponseTooLargeError, TransportError
-from .._core.logquery import (
-    CLOCK_SKEW,
+from .._core.logquery import LogQuery
+from .._core.logresume import CLOCK_SKEW, ReconnectPace, Resume
+from .._core.logwire import (
     MAX_FRAME_BYTES,
     MAX_RANGE_PAGES,
-    LogQuery,
-    ReconnectPace,
-    Resume,
     init_frame,
     range_params,
     read_frame,

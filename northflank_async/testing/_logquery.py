@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from ._clock import parse_ms
-from ._logs import LogLine, Timed
+from ._records import LogLine, Timed
+from ._requests import ApiError
 
 __all__ = [
     "DEFAULT_WINDOW_S",
@@ -26,7 +27,6 @@ __all__ = [
     "MAX_TAIL_LINES",
     "TAIL_DEFAULT_LINES",
     "LogQuery",
-    "QueryError",
     "check_shape",
     "envelope",
     "line_text",
@@ -47,16 +47,6 @@ LOG_SHAPES: Final = ("data", "data.logs", "data.data")
 _FILTERS: Final = ("textIncludes", "textNotIncludes", "regexIncludes", "regexNotIncludes")
 _NUMBER_RE: Final = re.compile(r"[0-9]+(\.[0-9]+)?")
 _DIGITS_RE: Final = re.compile(r"[0-9]{1,9}")
-
-
-class QueryError(Exception):
-    """A query the API refuses: a status, a message and details for the error envelope."""
-
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,7 +75,7 @@ def _time(query: Mapping[str, str], name: str) -> int | None:
         return None
     ms = parse_ms(raw)
     if ms is None:
-        raise QueryError(400, f"Invalid {name}", {name: "must be an ISO-8601 timestamp"})
+        raise ApiError(400, f"Invalid {name}", {name: "must be an ISO-8601 timestamp"})
     return ms
 
 
@@ -95,7 +85,7 @@ def _duration_ms(query: Mapping[str, str]) -> int | None:
         return None
     seconds = float(raw) if _NUMBER_RE.fullmatch(raw) and len(raw) <= 15 else math.nan
     if not (math.isfinite(seconds) and seconds > 0):
-        raise QueryError(400, "Invalid duration", {"duration": "must be a number of seconds > 0"})
+        raise ApiError(400, "Invalid duration", {"duration": "must be a number of seconds > 0"})
     return round(seconds * 1000)
 
 
@@ -106,14 +96,14 @@ def _limit(query: Mapping[str, str], high: int | None) -> int | None:
     value = int(raw) if _DIGITS_RE.fullmatch(raw) else 0
     if value < 1 or (high is not None and value > high):
         bounds = f"between 1 and {high}" if high is not None else ">= 1"
-        raise QueryError(400, "Invalid lineLimit", {"lineLimit": f"must be an integer {bounds}"})
+        raise ApiError(400, "Invalid lineLimit", {"lineLimit": f"must be an integer {bounds}"})
     return value
 
 
 def _filter(query: Mapping[str, str]) -> Callable[[str], bool] | None:
     given = [name for name in _FILTERS if name in query]
     if len(given) > 1:
-        raise QueryError(
+        raise ApiError(
             400, "At most one of " + ", ".join(_FILTERS) + " may be given", {"filters": given}
         )
     if not given:
@@ -126,7 +116,7 @@ def _filter(query: Mapping[str, str]) -> Callable[[str], bool] | None:
     try:
         pattern = re.compile(value)
     except (re.error, RecursionError, OverflowError) as error:
-        raise QueryError(400, f"Invalid {name}", {name: f"not a valid regex: {error}"}) from None
+        raise ApiError(400, f"Invalid {name}", {name: f"not a valid regex: {error}"}) from None
     if name == "regexIncludes":
         return lambda text: pattern.search(text) is not None
     return lambda text: pattern.search(text) is None
@@ -138,13 +128,13 @@ def parse_log_query(
     """Check a logs query (range, or a tail's) and resolve its window at `now_ms`."""
     item_id = query.get(id_param)
     if not item_id:
-        raise QueryError(400, f"Missing {id_param}", {id_param: "required"})
+        raise ApiError(400, f"Missing {id_param}", {id_param: "required"})
     start, end, duration = _time(query, "startTime"), _time(query, "endTime"), _duration_ms(query)
     given = [name for name in ("startTime", "endTime", "duration") if name in query]
     if len(given) > 2:
-        raise QueryError(400, "At most two of startTime, endTime and duration", {"given": given})
+        raise ApiError(400, "At most two of startTime, endTime and duration", {"given": given})
     if tail and end is not None:
-        raise QueryError(400, "A tail takes no endTime", {"endTime": "not allowed with a tail"})
+        raise ApiError(400, "A tail takes no endTime", {"endTime": "not allowed with a tail"})
     window = DEFAULT_WINDOW_S * 1000
     if start is not None:
         if end is None and duration is not None:
@@ -154,10 +144,10 @@ def parse_log_query(
     else:
         start = now_ms - (window if duration is None else duration)
     if end is not None and start > end:
-        raise QueryError(400, "startTime is after endTime", {"startTime": "after endTime"})
+        raise ApiError(400, "startTime is after endTime", {"startTime": "after endTime"})
     direction = query.get("direction", "forward")
     if direction not in ("forward", "backward"):
-        raise QueryError(400, "Invalid direction", {"direction": "forward or backward"})
+        raise ApiError(400, "Invalid direction", {"direction": "forward or backward"})
     container = query.get("containerName")
     return LogQuery(
         item_id=item_id,

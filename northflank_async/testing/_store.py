@@ -1,174 +1,52 @@
-"""The store: projects, jobs, builds, runs and branches, and the data generator.
+"""The store: projects, jobs (services), builds, runs and branches, kept consistent.
 
-Everything is kept as JSON objects in the API's wire format, newest first. The store
-owns the data and its consistency (ids unique, ``createdAt`` ordered, concluded items
-with their concluded fields); it hands started items to the progress engine, which moves
-them along through the callbacks given here.
+Everything is kept as JSON objects in the API's wire format (`._records`), newest first. The
+store owns the data and its consistency (ids unique, ``createdAt`` ordered, concluded items
+with their concluded fields); `._generate` makes the history it is seeded with. It hands
+started items to the progress engine, which moves them along through the callbacks given
+here, and tells the log book (`._logs`) where each live item stands.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import random
 from collections.abc import Mapping
 from typing import Any, Final
 
 from ._clock import WALL_EPOCH_MS, Clock, format_ms, parse_ms, wall_ms
+from ._generate import HISTORY_ANCHOR_MS, DataGenerator
 from ._logs import LogBook
 from ._progress import ProgressEngine
-
-__all__ = [
-    "BUILD_FINAL",
-    "BUILD_PIPELINE",
-    "BUILD_STATUSES",
-    "RUN_FINAL",
-    "RUN_PIPELINE",
-    "Branch",
-    "Build",
-    "Job",
-    "Run",
-    "Store",
-]
-
-Build = dict[str, Any]
-"""A build as stored and served: a JSON object in the wire format of the API."""
-Run = dict[str, Any]
-"""A job run as stored and served (wire format)."""
-Branch = dict[str, Any]
-"""A branch as stored and served: ``{"id", "name", "commit": {"sha", ...}}``."""
-
-#: Every status value the reference documents for a build.
-BUILD_STATUSES: Final = (
-    "QUEUED",
-    "PENDING",
-    "UNSCHEDULABLE",
-    "STARTING",
-    "CLONING",
-    "BUILDING",
-    "UPLOADING",
-    "ABORTED",
-    "FAILURE",
-    "SUBMISSION_FAILURE",
-    "SUCCESS",
-    "CRASHED",
-    "IN_PROGRESS",
+from ._records import (
+    BUILD_FINAL,
+    BUILD_MESSAGES,
+    BUILD_PIPELINE,
+    RUN_FINAL,
+    RUN_PIPELINE,
+    Branch,
+    Build,
+    Job,
+    Run,
+    build_key,
+    registry_uri,
+    run_key,
 )
-#: The stages a started build walks through, one step at a time, before its outcome.
-BUILD_PIPELINE: Final = ("QUEUED", "PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING")
-#: Statuses a build can end in; they are the allowed outcomes of `configure_builds`.
-BUILD_FINAL: Final = frozenset({"SUCCESS", "FAILURE", "CRASHED", "SUBMISSION_FAILURE", "ABORTED"})
-#: A started run answers RUNNING to its first two polls and concludes on the third.
-RUN_PIPELINE: Final = ("RUNNING", "RUNNING", "RUNNING")
-#: Statuses a run can end in (an aborted run ends FAILED: the reference knows no other).
-RUN_FINAL: Final = frozenset({"SUCCESS", "FAILED"})
-_MESSAGES: Final = {
-    "SUCCESS": "Image successfully built",
-    "FAILURE": "Build failed",
-    "CRASHED": "Build crashed",
-    "SUBMISSION_FAILURE": "Build submission failed",
-    "ABORTED": "Build aborted",
-}
-#: Weights of the statuses of generated history: mostly concluded, a few still running.
-_HISTORY_WEIGHTS: Final = {
-    "SUCCESS": 60,
-    "FAILURE": 18,
-    "ABORTED": 6,
-    "CRASHED": 2,
-    "SUBMISSION_FAILURE": 2,
-    "UNSCHEDULABLE": 1,
-    "QUEUED": 1,
-    "PENDING": 1,
-    "STARTING": 1,
-    "CLONING": 1,
-    "BUILDING": 3,
-    "UPLOADING": 1,
-    "IN_PROGRESS": 3,
-}
-# fmt: off
-_ADJECTIVES: Final = (
-    "amber", "autumn", "bold", "brave", "brisk", "calm", "clever", "cosmic", "crimson",
-    "daring", "eager", "fancy", "fierce", "gentle", "golden", "happy", "hidden", "jolly",
-    "joyous", "keen", "lively", "lucky", "mellow", "misty", "noble", "patient", "polished",
-    "quiet", "rapid", "rustic", "shiny", "silent", "silver", "smooth", "snowy", "solar", "spry",
-    "steady", "stellar", "sunny", "swift", "tidy", "vivid", "wandering", "witty", "young",
-    "zesty",
-)
-_NOUNS: Final = (
-    "anchor", "badger", "beacon", "brook", "canyon", "cedar", "comet", "coral", "delta",
-    "ember", "falcon", "field", "forest", "galaxy", "garden", "glacier", "harbor", "heron",
-    "island", "lagoon", "lantern", "maple", "meadow", "mesa", "meteor", "nebula", "oasis",
-    "orbit", "otter", "pebble", "pine", "prairie", "quartz", "raven", "reef", "river",
-    "sparrow", "summit", "thunder", "tide", "trail", "valley", "view", "willow", "zephyr",
-)
-# fmt: on
-_BRANCHES: Final = ("main", "main", "main", "main", "develop", "release/2.4", "fix/flaky-ci")
-#: The branches every job starts with, "main" first.
-_JOB_BRANCHES: Final = ("main", "develop", "release/2.4", "fix/flaky-ci")
-#: The newest generated build of a fresh job is created shortly before this instant.
-_HISTORY_ANCHOR_MS: Final = WALL_EPOCH_MS
+
+__all__ = ["Store"]
+
 #: A job's ``createdAt``: a year before the anchor, older than any generated history.
 _JOB_CREATED_MS: Final = WALL_EPOCH_MS - 365 * 86_400_000
-
-
-def build_concluded(build: Build) -> bool:
-    """Whether a build has concluded: its ``concluded`` flag, else a final status."""
-    concluded = build.get("concluded")
-    if isinstance(concluded, bool):
-        return concluded
-    return build.get("status") in BUILD_FINAL
-
-
-def run_concluded(run: Run) -> bool:
-    """Whether a run has concluded: its ``concluded`` flag, else a final status."""
-    concluded = run.get("concluded")
-    if isinstance(concluded, bool):
-        return concluded
-    return run.get("status") in RUN_FINAL
-
-
-@dataclasses.dataclass(slots=True)
-class Job:
-    """One job: its record, builds, runs and branches (lists newest first, by-id indexes)."""
-
-    project_id: str
-    job_id: str
-    record: dict[str, Any]
-    builds: list[Build] = dataclasses.field(default_factory=list)
-    by_id: dict[str, Build] = dataclasses.field(default_factory=dict)
-    runs: list[Run] = dataclasses.field(default_factory=list)
-    runs_by_id: dict[str, Run] = dataclasses.field(default_factory=dict)
-    run_deployments: dict[str, Any] = dataclasses.field(default_factory=dict)
-    branches: dict[str, Branch] = dataclasses.field(default_factory=dict)
-    newest_ms: int | None = None
-    oldest_ms: int | None = None
-    kind: str = "job"  # or "service": its builds only (no runs, no branches)
-
-    def note_created(self, created_ms: int | None) -> None:
-        """Widen the known createdAt range with one build's creation time."""
-        if created_ms is None:
-            return
-        self.newest_ms = created_ms if self.newest_ms is None else max(self.newest_ms, created_ms)
-        self.oldest_ms = created_ms if self.oldest_ms is None else min(self.oldest_ms, created_ms)
-
-    def listed_record(self) -> dict[str, Any]:
-        """The job as the list endpoint shows it (without projectId and createdAt)."""
-        return {k: v for k, v in self.record.items() if k not in ("projectId", "createdAt")}
 
 
 class Store:
     """All data of the fake, generated reproducibly from `seed`."""
 
     def __init__(self, *, seed: int, clock: Clock, progress: ProgressEngine) -> None:
-        self._seed = seed
-        self._rng = random.Random(seed)
+        self._generate = DataGenerator(seed)
         self._clock = clock
         self._progress = progress
         self.projects: dict[str, dict[str, Job]] = {}
         self.services: dict[str, dict[str, Job]] = {}
-        self._ids: set[str] = set()
-        self._run_ids: set[str] = set()
-        self._moves = 0
         self.logs = LogBook(seed)
 
     # ------------------------------------------------------------------ lookups
@@ -204,7 +82,8 @@ class Store:
                 "suspended": False,
             }
             job = jobs[job_id] = Job(project_id, job_id, record)
-            self._generate_branches(job)
+            for name, sha in self._generate.job_branches(job):
+                self.set_branch(job, name, sha, date_ms=HISTORY_ANCHOR_MS)
         if fields:
             job.record.update(json.loads(json.dumps(dict(fields))))  # a copy, and JSON
         return job
@@ -226,7 +105,7 @@ class Store:
     def add_builds(self, job: Job, builds: int | list[Build]) -> list[Build]:
         """Append generated (an int) or given builds after the job's existing ones."""
         if isinstance(builds, int):
-            stored = self._generate_history(job, builds)
+            stored = self._generate.build_history(job, builds)
         else:
             stored = [self._checked_copy(job, build) for build in builds]
         for build in stored:
@@ -238,13 +117,13 @@ class Store:
     def create_build(self, job: Job, fields: Mapping[str, Any]) -> Build:
         """Prepend a build created now; it progresses if it sits in a pipeline stage."""
         created_ms = max(wall_ms(self._clock), (job.newest_ms or 0) + 1)
-        build_id = fields["id"] if "id" in fields else self._new_id()
-        self._ids.add(build_id)
+        build_id = fields["id"] if "id" in fields else self._generate.new_id()
+        self._generate.ids.add(build_id)
         build: Build = {
             "id": build_id,
             "branch": "main",
             "status": "QUEUED",
-            "sha": self._new_sha(),
+            "sha": self._generate.new_sha(),
             "concluded": False,
             "createdAt": format_ms(created_ms),
         }
@@ -295,13 +174,13 @@ class Store:
         build["status"] = status
         build["concluded"] = True
         build["success"] = status == "SUCCESS"
-        build["message"] = _MESSAGES.get(status, status.capitalize())
+        build["message"] = BUILD_MESSAGES.get(status, status.capitalize())
         # After createdAt even if createdAt was pushed into the future by ordering.
         now_ms = wall_ms(self._clock if at is None else (lambda: at))
         concluded_ms = max(now_ms, created_ms + 1)
         build["buildConcludedAt"] = round(concluded_ms / 1000, 3)
         if status == "SUCCESS":
-            build["registry"] = {"uri": self._registry_uri(job, build["id"])}
+            build["registry"] = {"uri": registry_uri(job, build["id"])}
         self.logs.build_status(build_key(job, build["id"]), status, concluded_ms)
 
     def _checked_copy(self, job: Job, build: Build) -> Build:
@@ -310,114 +189,28 @@ class Store:
         if build["id"] in job.by_id:
             raise ValueError(f"each build needs a new string id, got {build.get('id')!r}")
         copied: Build = json.loads(json.dumps(build))  # also proves it is JSON
-        self._ids.add(copied["id"])
+        self._generate.ids.add(copied["id"])
         return copied
-
-    def _new_id(self) -> str:
-        while True:
-            adjective, noun = self._rng.choice(_ADJECTIVES), self._rng.choice(_NOUNS)
-            build_id = f"{adjective}-{noun}-{self._rng.randint(1000, 9999)}"
-            if build_id not in self._ids:
-                self._ids.add(build_id)
-                return build_id
-
-    def _new_sha(self) -> str:
-        return f"{self._rng.getrandbits(160):040x}"
-
-    def _registry_uri(self, job: Job, build_id: str) -> str:
-        return f"registry.northflank.com/{job.project_id}/{job.job_id}:{build_id}"
-
-    def _generate_history(self, job: Job, count: int) -> list[Build]:
-        if count < 0:
-            raise ValueError("builds must be >= 0")
-        rng = self._rng
-        created_ms = job.oldest_ms if job.oldest_ms is not None else _HISTORY_ANCHOR_MS
-        builds = []
-        for _ in range(count):
-            # Between 1 minute and 4 hours apart, so createdAt strictly decreases.
-            created_ms -= rng.randint(60_000, 4 * 3_600_000)
-            builds.append(self._historic_build(job, created_ms))
-        return builds
-
-    def _historic_build(self, job: Job, created_ms: int) -> Build:
-        rng = self._rng
-        status = rng.choices(list(_HISTORY_WEIGHTS), weights=list(_HISTORY_WEIGHTS.values()))[0]
-        build: Build = {"id": self._new_id()}
-        if rng.random() < 0.95:
-            build["branch"] = rng.choice(_BRANCHES)
-        pull_request = rng.random()
-        if pull_request < 0.25:
-            build["pullRequestId"] = rng.randint(1, 2500)
-        elif pull_request < 0.5:
-            build["pullRequestId"] = None
-        build["status"] = status
-        if rng.random() < 0.97:
-            build["sha"] = self._new_sha()
-        if status == "SUCCESS":
-            build["registry"] = {"uri": self._registry_uri(job, build["id"])}
-        concluded = status in BUILD_FINAL
-        build["concluded"] = concluded
-        build["createdAt"] = format_ms(created_ms)
-        if concluded:
-            build["success"] = status == "SUCCESS"
-            build["message"] = _MESSAGES[status] if rng.random() < 0.8 else None
-            duration_ms = rng.randint(20_000, 900_000)
-            build["buildConcludedAt"] = round((created_ms + duration_ms) / 1000, 3)
-        elif rng.random() < 0.5:
-            build["message"] = None
-        return build
 
     # ------------------------------------------------------------------ runs
 
-    def _side_rng(self, job: Job, purpose: str) -> random.Random:
-        """A generator of its own per job and purpose: runs and branches never shift
-        the sequence that builds are generated from."""
-        return random.Random(f"{self._seed}/{purpose}/{job.project_id}/{job.job_id}")
-
-    def _new_run_id(self, rng: random.Random) -> str:
-        while True:
-            run_id = f"run-{rng.getrandbits(48):012x}"
-            if run_id not in self._run_ids:
-                self._run_ids.add(run_id)
-                return run_id
-
     def add_run_history(self, job: Job, count: int) -> list[Run]:
         """Append `count` generated concluded runs, older than the job's existing ones."""
-        if count < 0:
-            raise ValueError("runs must be >= 0")
-        rng = self._side_rng(job, f"runs{len(job.runs)}")
         started_ms = min(
-            [parse_ms(run.get("startedAt")) or _HISTORY_ANCHOR_MS for run in job.runs]
-            + [_HISTORY_ANCHOR_MS]
+            [parse_ms(run.get("startedAt")) or HISTORY_ANCHOR_MS for run in job.runs]
+            + [HISTORY_ANCHOR_MS]
         )
-        stored = []
-        for _ in range(count):
-            started_ms -= rng.randint(60_000, 12 * 3_600_000)
-            succeeded = rng.random() < 0.8
-            run_id = self._new_run_id(rng)
-            run: Run = {
-                "id": run_id,
-                "runName": f"{job.job_id}-{run_id[4:9]}",
-                "status": "SUCCESS" if succeeded else "FAILED",
-                "concluded": True,
-                "active": 0,
-                "succeeded": int(succeeded),
-                "failed": int(not succeeded),
-                "backoffLimit": 0,
-                "completions": 1,
-                "startedAt": format_ms(started_ms),
-                "concludedAt": format_ms(started_ms + rng.randint(5_000, 1_800_000)),
-            }
+        stored = self._generate.run_history(job, count, started_ms)
+        for run in stored:
             job.runs.append(run)
-            job.runs_by_id[run_id] = run
-            stored.append(run)
+            job.runs_by_id[run["id"]] = run
         return stored
 
     def create_run(self, job: Job, fields: Mapping[str, Any], deployment: Any = None) -> Run:
         """Prepend a run started now; it progresses while RUNNING and not concluded."""
-        rng = self._side_rng(job, f"run{len(job.runs)}")
-        run_id = fields["id"] if "id" in fields else self._new_run_id(rng)
-        self._run_ids.add(run_id)
+        rng = self._generate.side_rng(job, f"run{len(job.runs)}")
+        run_id = fields["id"] if "id" in fields else self._generate.new_run_id(rng)
+        self._generate.run_ids.add(run_id)
         newest = max([parse_ms(r.get("startedAt")) or 0 for r in job.runs[:1]] + [0])
         run: Run = {
             "id": run_id,
@@ -477,19 +270,12 @@ class Store:
 
     # ------------------------------------------------------------------ branches
 
-    def _generate_branches(self, job: Job) -> None:
-        rng = self._side_rng(job, "branches")
-        for name in _JOB_BRANCHES:
-            sha = f"{rng.getrandbits(160):040x}"
-            self.set_branch(job, name, sha, date_ms=_HISTORY_ANCHOR_MS)
-
     def set_branch(
         self, job: Job, name: str, sha: str | None = None, *, date_ms: int | None = None
     ) -> Branch:
         """Add branch `name`, or move it, to commit `sha` (a new random commit when None)."""
         if sha is None:
-            self._moves += 1
-            sha = f"{self._side_rng(job, f'{name}/{self._moves}').getrandbits(160):040x}"
+            sha = self._generate.branch_sha(job, name)
         date = format_ms(wall_ms(self._clock) if date_ms is None else date_ms)
         commit = {"sha": sha, "message": f"Update {name}", "date": date}
         branch = job.branches.get(name)
@@ -498,14 +284,3 @@ class Store:
         else:
             branch["commit"] = commit
         return branch
-
-
-def build_key(job: Job, build_id: str) -> tuple[str, str, str, str]:
-    """The progress engine's key of a build."""
-    owner = job.job_id if job.kind == "job" else f"{job.kind}/{job.job_id}"
-    return ("build", job.project_id, owner, build_id)
-
-
-def run_key(job: Job, run_id: str) -> tuple[str, str, str, str]:
-    """The progress engine's key of a run."""
-    return ("run", job.project_id, job.job_id, run_id)

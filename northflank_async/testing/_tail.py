@@ -21,8 +21,9 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from ._logquery import TAIL_DEFAULT_LINES, LogQuery, QueryError, matching
-from ._logs import LogLine, Timed
+from ._logquery import TAIL_DEFAULT_LINES, LogQuery, matching
+from ._records import LogLine, Timed
+from ._requests import ApiError
 
 __all__ = ["TAIL_FAULTS", "TAIL_FRAME_BYTES", "TailRecord", "Tails", "check_tail_step"]
 
@@ -160,7 +161,7 @@ class Tails:
     ) -> web.WebSocketResponse:
         """Upgrade `request` and run one tail until the client (or a fault) ends it.
 
-        `parse` checks the query (QueryError: an error frame); `lines` returns the
+        `parse` checks the query (ApiError: an error frame); `lines` returns the
         item's visible lines now.
         """
         # A short close timeout: a client that does not answer the close handshake must
@@ -186,24 +187,16 @@ class Tails:
         return ws
 
 
+@dataclasses.dataclass(slots=True)
 class _Run:
     """One tail connection's conversation."""
 
-    def __init__(
-        self,
-        tails: Tails,
-        ws: web.WebSocketResponse,
-        request: web.Request,
-        session: _Session,
-        step: _Step,
-        closing: asyncio.Event,
-    ) -> None:
-        self.tails = tails
-        self.ws = ws
-        self.request = request
-        self.session = session
-        self.step = step
-        self.closing = closing
+    tails: Tails
+    ws: web.WebSocketResponse
+    request: web.Request
+    session: _Session
+    step: _Step
+    closing: asyncio.Event
 
     async def end(self, how: str, code: int, message: str | None = None) -> None:
         """Send an error frame (when `message`), close with `code` and stop."""
@@ -226,7 +219,7 @@ class _Run:
         await self.authenticate(token)
         try:
             query = parse()
-        except QueryError as error:
+        except ApiError as error:
             await self.end("error", _POLICY, error.message)
         await self.after_frames()  # a fault after 0 frames strikes right after auth
         # The tail's start: the last lineLimit (default 10) lines of its window.
