@@ -14,7 +14,8 @@ import pytest
 
 from northflank_async import ConfigurationError, NorthflankClient, RedisCoordinator
 from northflank_async._core.fleet import Told
-from northflank_async._transport.redis_store import _RedisBudget, _safe
+from northflank_async._transport.redis_store import _RedisBudget
+from northflank_async._transport.redis_support import safe as _safe
 from northflank_async.cli import main
 from northflank_async.testing import FakeNorthflank
 
@@ -108,7 +109,7 @@ def test_a_url_that_cannot_be_used_is_named_without_its_password(url: str) -> No
 
 
 def test_credentials_are_found_in_every_form() -> None:
-    from northflank_async._transport.redis_store import _credentials
+    from northflank_async._transport.redis_support import credentials as _credentials
 
     url = "redis://u:p%40ss@h/0?password=q1&ssl_password=q2&db=3"
     assert set(_credentials(url=url)) == {"p%40ss", "p@ss", "q1", "q2"}

@@ -34,6 +34,15 @@ class BuildEvent:
     job_id: str | None = None
     service_id: str | None = attrs.field(default=None, kw_only=True)
 
+    @classmethod
+    def of_owner(
+        cls, kind: BuildEventKind, build: JobBuild, project_id: str, owner_kind: str, owner_id: str
+    ) -> BuildEvent:
+        """The event of a build of a job (``owner_kind="job"``) or of a service."""
+        if owner_kind == "service":
+            return cls(kind, build, project_id, service_id=owner_id)
+        return cls(kind, build, project_id, owner_id)
+
     def __attrs_post_init__(self) -> None:
         if (self.job_id is None) == (self.service_id is None):
             raise ValueError("a build event names its job or its service, exactly one")

@@ -1,6 +1,6 @@
 """What one watched job has shown, and one poll of it. Pure: no sockets, no event loop.
 
-`JobTracker` holds what one watched job has shown so far. A poll is a transaction
+`JobTracker` holds what one watched job (or service) has shown so far. A poll is a transaction
 (`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls for tracked
 builds that fell off them are added to it, and `JobTracker.commit()` turns it into `BuildEvent`
 values at once. A poll that fails half-way is dropped: the tracker has not changed, so nothing
@@ -95,7 +95,6 @@ class JobTracker:
             self._remember([self.since.id])
 
     # -- public state
-
     @property
     def started(self) -> bool:
         """Whether the first poll has been committed (the snapshot is taken)."""
@@ -230,11 +229,8 @@ class JobTracker:
         return events
 
     # -- internals
-
     def _event(self, kind: BuildEventKind, build: JobBuild) -> BuildEvent:
-        if self.owner_kind == "service":
-            return BuildEvent(kind, build, self.project_id, service_id=self.job_id)
-        return BuildEvent(kind, build, self.project_id, self.job_id)
+        return BuildEvent.of_owner(kind, build, self.project_id, self.owner_kind, self.job_id)
 
     def _update(self, build: JobBuild, events: list[BuildEvent]) -> None:
         before = self._tracked[build.id]

@@ -19,10 +19,8 @@ keys live on one node):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .._core.checks import check_number
 from .._core.errors import ConfigurationError
@@ -37,6 +35,16 @@ from .._core.fleet import (
     Told,
     check_name,
 )
+from .redis_scripts import (
+    _ACQUIRE,
+    _CONSUMERS,
+    _PUBLISH,
+    _RELEASE,
+    _RESERVE,
+    _SETTLE,
+    STREAM_MAXLEN,
+)
+from .redis_support import auth_failure, credentials, describe, import_redis, redis_errors, safe
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -48,162 +56,6 @@ _T = TypeVar("_T")
 #: A probe whose answer has not come back after this many seconds (its process died, or the
 #: API is slow) no longer holds the fleet back: the next request goes as the probe.
 PROBE_LEASE = 10.0
-
-# Both scripts set ``hold`` and ``lease`` (milliseconds, or nil) before this prelude. What it
-# reads is clamped, since another process (a bug, an older version, a hand) may have written
-# it: a reservation is never held longer than ``hold`` from now, a probe's lease never longer
-# than ``lease``, and a count no script writes (below 0, not a number) is no count at all (the
-# window is unknown: one request probes it); ``remaining`` is at most ``limit``.
-_PRELUDE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if hold then
-  local until_ms = now + hold
-  for _, late in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. until_ms, '+inf')) do
-    redis.call('ZADD', KEYS[2], until_ms, late)
-  end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local s = redis.call('HMGET', KEYS[1], 'limit', 'remaining', 'reset', 'probe', 'probe_until',
-                     'blind')
-local function count(value)
-  local n = tonumber(value)
-  if n and n == n and n >= 0 and n < 1e15 then return math.floor(n) end
-  return nil
-end
-local limit, remaining, reset = count(s[1]), count(s[2]), count(s[3])
-if limit and remaining and remaining > limit then remaining = limit end
-local probe, probe_until, blind = s[4], count(s[5]), s[6] == '1'
-if probe_until and lease and probe_until > now + lease then probe_until = now + lease end
-if probe and (not probe_until or now >= probe_until
-              or not redis.call('ZSCORE', KEYS[2], probe)) then
-  probe = false  -- its lease or its reservation ran out: it tells nothing
-end
-local function put(field, value)
-  if value then redis.call('HSET', KEYS[1], field, value)
-  else redis.call('HDEL', KEYS[1], field) end
-end
-local function save()
-  put('limit', limit)
-  put('remaining', remaining)
-  put('reset', reset)
-  put('probe', probe)
-  put('probe_until', probe and probe_until)
-  put('blind', blind and '1')
-  local keep = 3600000  -- an hour after the last write, or after the reset if later
-  if reset and reset > now then keep = keep + reset - now end
-  redis.call('PEXPIRE', KEYS[1], keep)
-end
-local function view()
-  return {limit or -1, remaining or -1, reset and math.max(0, reset - now) or -1}
-end
-"""
-
-# ARGV: ticket, reservation ms, probe lease ms.
-# Returns {code, wait ms, limit, remaining, reset in ms} (-1: unknown); code 0: go, 1: go as
-# the probe, 2: a probe is out (ask again), 3: the window is spent (wait for its reset).
-_RESERVE = (
-    "local hold, lease = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    + _PRELUDE
-    + """
-if reset and now >= reset then reset = nil end
-if remaining == 0 and not reset then remaining = nil end
-local code, wait = 0, 0
-if remaining == nil then
-  if probe then
-    code, wait = 2, probe_until - now
-  elseif not blind then
-    code, probe, probe_until = 1, ARGV[1], now + tonumber(ARGV[3])
-  end
-elseif remaining > 0 or not reset then
-  remaining = math.max(0, remaining - 1)
-else
-  code, wait = 3, reset - now
-end
-if code < 2 then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
-save()
-local v = view()
-return {code, wait, v[1], v[2], v[3]}
-"""
-)
-
-# ARGV: ticket, cancelled ('1'/'0'), then limit, remaining, reset ms ('' when not told).
-# Returns {limit, remaining, reset in ms} (-1: unknown).
-_SETTLE = (
-    "local hold, lease = nil, nil\n"
-    + _PRELUDE
-    + """
-redis.call('ZREM', KEYS[2], ARGV[1])
-if ARGV[3] ~= '' then
-  local others = redis.call('ZCARD', KEYS[2])
-  local l, r = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local deadline = now + tonumber(ARGV[5])
-  local announced = math.max(0, math.min(r, l) - others)
-  if remaining == nil or reset == nil or now >= reset then
-    remaining, reset = announced, deadline
-  else
-    remaining = math.min(remaining, announced)
-    reset = deadline  -- the answer the store hears last sets the window's end (see resilience.md)
-  end
-  limit, blind = l, false
-end
-if probe == ARGV[1] then
-  probe = false
-  if remaining == nil and ARGV[2] ~= '1' then blind = true end
-end
-save()
-return view()
-"""
-)
-
-
-# -- monitoring groups ------------------------------------------------------------------------
-#
-# Keys of group ``G`` (one hash tag, so one node): ``NS:group:{G}:leader`` (the member holding
-# the poll lease, expiring with it), ``NS:group:{G}:fence`` (the fencing counter, raised at
-# each new lease), ``NS:group:{G}:positions`` (a hash: each job's durable position, JSON of
-# ids and statuses), ``NS:group:{G}:events`` (the stream of events, with the consumer group
-# ``members``).
-
-#: A group's stream keeps about this many events (handed out or not), oldest dropped first.
-STREAM_MAXLEN = 100_000
-_CONSUMERS = "members"
-
-# KEYS: leader, fence. ARGV: member, lease ms. Returns the fencing token, or 0.
-_ACQUIRE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  local fence = redis.call('GET', KEYS[2])
-  if fence then return tonumber(fence) end
-  return redis.call('INCR', KEYS[2])
-end
-if holder then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return redis.call('INCR', KEYS[2])
-"""
-
-# KEYS: leader. ARGV: member.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-# KEYS: leader, fence, events, positions. ARGV: member, fence, job, position, maxlen, events...
-# Returns 1 when written, 0 (nothing written) when the lease or the fence moved on.
-_PUBLISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
-  return 0
-end
-for i = 6, #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
-end
-redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
-return 1
-"""
 
 
 class _RedisGroup:
@@ -312,41 +164,6 @@ def _view(limit: Any, remaining: Any, reset_ms: Any) -> BudgetView:
     )
 
 
-def _describe(exc: BaseException, hidden: tuple[str, ...] = ()) -> str:
-    """``Class: message`` on one line, cut, with every credential of ``hidden`` masked."""
-    text = _hide(" ".join(str(exc).split()), hidden)[:160]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _hide(text: str, hidden: tuple[str, ...]) -> str:
-    for secret in hidden:  # longest first: a password holding another is masked whole
-        text = text.replace(secret, "***")
-    return text
-
-
-# Answers that say the server refused our credentials or their rights: a wrong password (or
-# user) is the caller's to fix, not an outage to ride out on each process's own budget.
-_AUTH_CLASSES = (
-    "AuthenticationError",
-    "AuthenticationWrongNumberOfArgsError",
-    "AuthorizationError",
-    "NoPermissionError",
-)
-_AUTH_REPLIES = ("NOAUTH", "WRONGPASS", "NOPERM")
-
-
-def _auth_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is Redis refusing the coordinator's credentials or their rights."""
-    try:
-        import redis.exceptions
-    except ImportError:  # a lent client of a redis-compatible library: its reply says it
-        classes: tuple[type[BaseException], ...] = ()
-    else:
-        found = (getattr(redis.exceptions, name, None) for name in _AUTH_CLASSES)
-        classes = tuple(c for c in found if isinstance(c, type))
-    return isinstance(exc, classes) or str(exc).lstrip().startswith(_AUTH_REPLIES)
-
-
 class _RedisBudget:
     """`SharedBudget` on two Redis keys; see the module's docstring."""
 
@@ -417,8 +234,8 @@ class RedisCoordinator(Coordinator):
             "publish": client.register_script(_PUBLISH),
         }
         self._block = 0.5  # seconds a member's read of its group's stream waits at most
-        self._errors = _redis_errors()
-        self._hidden = _credentials(client=client)
+        self._errors = redis_errors()
+        self._hidden = credentials(client=client)
 
     @classmethod
     def from_url(
@@ -433,7 +250,7 @@ class RedisCoordinator(Coordinator):
         """A coordinator on its own connection pool to ``url`` (``redis://``, ``rediss://``,
         ``unix://``), which `aclose()` closes. Nothing connects before the first request.
         """
-        redis_asyncio = _import_redis()
+        redis_asyncio = import_redis()
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
         from redis.exceptions import ConnectionError
@@ -456,14 +273,14 @@ class RedisCoordinator(Coordinator):
                 retry_on_error=[ConnectionError],  # redis-py 5.0 uses `retry` only with it
             )
         except ValueError as exc:  # a scheme redis does not know, a bad port or db
-            hidden = (url, *_credentials(url=url)) if url else ()
+            hidden = (url, *credentials(url=url)) if url else ()
             raise ConfigurationError(
-                f"the Redis URL {_safe(url)} cannot be used: {_describe(exc, hidden)}"
+                f"the Redis URL {safe(url)} cannot be used: {describe(exc, hidden)}"
             ) from None
         coordinator = cls(client, namespace=namespace, budget_key=budget_key, recheck=recheck)
         coordinator._owns_client = True
-        coordinator._where = _safe(url)
-        coordinator._hidden = _credentials(url=url, client=client)
+        coordinator._where = safe(url)
+        coordinator._hidden = credentials(url=url, client=client)
         coordinator._block = min(1.0, timeout / 2)
         return coordinator
 
@@ -498,8 +315,8 @@ class RedisCoordinator(Coordinator):
 
     def _failure(self, exc: BaseException) -> Exception:
         """What a Redis error means: an outage to ride out, or credentials to fix."""
-        reason = _describe(exc, self._hidden)
-        if _auth_failure(exc):
+        reason = describe(exc, self._hidden)
+        if auth_failure(exc):
             return ConfigurationError(
                 f"Redis at {self._where} refused the coordinator's credentials ({reason}): "
                 "check the user and password of the Redis URL (and the user's ACL rights)"
@@ -519,75 +336,3 @@ class RedisCoordinator(Coordinator):
 
 # Query parameters that carry a credential (redis-py passes any parameter on to the
 # connection: ``?password=``, ``?ssl_password=``, ...).
-_SECRET_PARAMETER = re.compile(r"pass|secret|token|credential|auth", re.IGNORECASE)
-
-
-def _safe(url: str) -> str:
-    """``url`` with every credential masked, as it may land in a log or an error.
-
-    ``redis://user:***@host/0``, ``rediss://host/0?password=***``,
-    ``unix:///run/redis.sock?db=0&password=***``; a user name stays.
-    """
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        userinfo, at, host = netloc.rpartition("@")
-        if at and ":" in userinfo:
-            netloc = f"{userinfo.split(':', 1)[0]}:***@{host}"
-        query = "&".join(_masked_parameter(pair) for pair in parts.query.split("&"))
-        safe = urlunsplit(parts._replace(netloc=netloc, query=query if parts.query else ""))
-        if not netloc and url.startswith(f"{parts.scheme}://"):  # unix:///path keeps its //
-            safe = f"{parts.scheme}://{safe[len(parts.scheme) + 1 :]}"
-        return safe
-    except ValueError:
-        return "<unparsable Redis URL>"
-
-
-def _masked_parameter(pair: str) -> str:
-    name, equals, value = pair.partition("=")
-    secret = equals and value and _SECRET_PARAMETER.search(unquote(name))
-    return f"{name}=***" if secret else pair
-
-
-def _credentials(*, url: str | None = None, client: Any = None) -> tuple[str, ...]:
-    """The secrets of a Redis URL and of a client's connection settings, longest first, in
-    every form an error message might quote them (as written, and decoded)."""
-    found: set[str] = set()
-    if url is not None:
-        try:
-            parts = urlsplit(url)
-            userinfo = parts.netloc.rpartition("@")[0]
-            if ":" in userinfo:
-                found.add(userinfo.split(":", 1)[1])
-            for pair in parts.query.split("&"):
-                name, _, value = pair.partition("=")
-                if _SECRET_PARAMETER.search(unquote(name)):
-                    found.add(value)
-        except ValueError:
-            pass
-    settings = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
-    if isinstance(settings, dict):
-        for name, value in settings.items():
-            if isinstance(value, str) and _SECRET_PARAMETER.search(name):
-                found.add(value)
-    found |= {unquote(secret) for secret in found}
-    return tuple(sorted((s for s in found if s), key=len, reverse=True))
-
-
-def _import_redis() -> Any:
-    try:
-        import redis.asyncio
-    except ImportError:
-        raise ConfigurationError(
-            "RedisCoordinator needs the redis package: pip install 'northflank-async[redis]'"
-        ) from None
-    return redis.asyncio
-
-
-def _redis_errors() -> tuple[type[BaseException], ...]:
-    """What makes the store unusable: every Redis error, and the socket's own."""
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # a lent client of a redis-compatible library
-        return (OSError, TimeoutError)
-    return (RedisError, OSError, TimeoutError)
