@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
+from _static_pages import reshape
 
 from northflank_async import JobBuild, NorthflankClient
 from northflank_async._core.converter import decode_list
@@ -165,11 +166,7 @@ def reference_payload(builds: int) -> bytes:
     ``buildConcludedAt`` as an integer (``1606237973``), and every other build with a
     ``registry`` (``{"uri": ...}``), the two forms the fake's data leaves out."""
     envelope = json.loads(decode_payload(builds))
-    for index, build in enumerate(envelope["data"]["builds"]):
-        if isinstance(build.get("buildConcludedAt"), float):
-            build["buildConcludedAt"] = int(build["buildConcludedAt"])
-        if index % 2 == 0:
-            build["registry"] = {"uri": f"registry.northflank.com/bench/decode:{build['id']}"}
+    reshape(envelope["data"]["builds"])
     return json.dumps(envelope, separators=(",", ":")).encode()
 
 

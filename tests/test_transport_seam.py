@@ -70,7 +70,6 @@ def transport(sender: ScriptedSender, *, max_retries: int = 2) -> Transport:
         token=Secret(TOKEN),
         sender=sender,
         gate=RateLimitGate(60.0),
-        timeout=30.0,
         policy=RetryPolicy(max_retries=max_retries, backoff_base=0.0, backoff_max=0.0),
         max_rate_limit_wait=60.0,
     )

@@ -140,7 +140,6 @@ class NorthflankClient:
             gate=make_gate(
                 max_rate_limit_wait, coordinator=coordinator, token=secret, hold=attempt_timeout
             ),
-            timeout=attempt_timeout,
             policy=RetryPolicy(
                 max_retries=max_retries, backoff_base=backoff_base, backoff_max=backoff_max
             ),

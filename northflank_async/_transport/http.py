@@ -34,7 +34,7 @@ logger = logging.getLogger("northflank_async")
 
 
 class Transport:
-    """Sends requests for one client: session, gate, timeouts and retries in one place."""
+    """Sends requests for one client: its gate, its sender (session, timeouts), retries."""
 
     def __init__(
         self,
@@ -43,7 +43,6 @@ class Transport:
         token: Secret,
         sender: Sender,
         gate: Gate,
-        timeout: float,
         policy: RetryPolicy,
         max_rate_limit_wait: float,
         on_request_start: Hook[RequestStart] | None = None,
@@ -56,7 +55,6 @@ class Transport:
         self._headers = Authorization(self._token, HEADERS)
         self._sender = sender
         self._gate = gate
-        self._timeout = timeout
         self._on_start = on_request_start
         self._on_end = on_request_end
         self._hooked = on_request_start is not None or on_request_end is not None
