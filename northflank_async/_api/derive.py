@@ -6,13 +6,17 @@ written once:
 
 - `item_method(impl)`: builds and runs share every definition but ``start``; only the name of
   the item's id differs (``build_id``, ``run_id``). The declared method's first parameter is
-  that id; a call runs ``impl(self, item_id, **keywords)``.
+  that id; a call is bound to the declared signature (its defaults applied) and runs
+  ``impl(self, item_id, **keywords)``. A definition that takes ``**keywords`` (the logs calls:
+  `log_query` checks the window and the filter, in one place) receives the declared keywords
+  it does not name.
 - `flat_method(scoped)`: the flat form (``nf.jobs.builds.get(project_id=..., job_id=...,
   build_id=...)``) names the owner on every call; a call makes the owner from those ids (the
   client's default team applied) and runs the scoped method with the rest.
 
 Each decorator checks, when the class is made, that the declaration and the definition take
-the same parameters (names, kinds, defaults, annotations), so the forms cannot drift apart.
+the same parameters (names, kinds, defaults, annotations), so the forms cannot drift apart; a
+definition with ``**keywords`` must name only parameters the declaration has.
 A declared body is never run.
 """
 
@@ -61,16 +65,20 @@ def item_method(impl: Callable[..., Any]) -> Callable[[Callable[P, R]], Callable
     """Run ``impl(self, item_id, **keywords)`` for the declared ``(self, <id>, *, ...)``."""
 
     def decorate(declared: Callable[P, R]) -> Callable[P, R]:
-        params = _parameters(declared, 1)
-        id_name = params[0].name
-        _agree(params[1:], _parameters(impl, 2), declared.__qualname__)
+        signature = inspect.signature(declared)
+        self_name, id_name = list(signature.parameters)[:2]
+        options, defined = _parameters(declared, 2), _parameters(impl, 2)
+        if defined and defined[-1].kind is inspect.Parameter.VAR_KEYWORD:
+            defined = defined[:-1]  # the declaration's other keywords go to ``**keywords``
+            options = [p for p in options if p.name in {d.name for d in defined}]
+        _agree(options, defined, declared.__qualname__)
 
         def call(self: object, *args: Any, **kwargs: Any) -> Any:
-            if len(args) == 1 and id_name not in kwargs:
-                return impl(self, args[0], **kwargs)
-            if not args and id_name in kwargs:
-                return impl(self, kwargs.pop(id_name), **kwargs)
-            raise TypeError(f"{declared.__name__}() takes {id_name} and keyword arguments")
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            keywords = bound.arguments
+            del keywords[self_name]
+            return impl(self, keywords.pop(id_name), **keywords)
 
         return cast(Callable[P, R], _like(declared, call))
 

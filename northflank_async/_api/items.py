@@ -7,12 +7,10 @@ item id is ``build_id`` or ``run_id``) and derive their bodies from these with
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-from .._core.logfilter import LogFilter, choose_filter
 from .._core.logquery import log_query
 from .._core.models import JobBuild, JobRun
 from .._core.owners import Owner
@@ -101,68 +99,20 @@ class Items(Generic[T]):
             self._watch(item_id, poll_interval=poll_interval, timeout=timeout)
         )
 
-    def _logs(
-        self,
-        item_id: str,
-        *,
-        start: datetime | None = None,
-        end: datetime | None = None,
-        duration: float | timedelta | None = None,
-        line_limit: int | None = None,
-        direction: str = "forward",
-        container: str | None = None,
-        text_includes: str | None = None,
-        text_not_includes: str | None = None,
-        regex_includes: str | None = None,
-        regex_not_includes: str | None = None,
-        filter: LogFilter | None = None,
-    ) -> LogStream:
-        chosen = choose_filter(
-            filter,
-            container=container,
-            text_includes=text_includes,
-            text_not_includes=text_not_includes,
-            regex_includes=regex_includes,
-            regex_not_includes=regex_not_includes,
-        )
-        query = log_query(
-            self._route.log_id,
-            item_id,
-            start=start,
-            end=end,
-            duration=duration,
-            line_limit=line_limit,
-            direction=direction,
-            filter=chosen,
-        )
+    def _logs(self, item_id: str, **arguments: Any) -> LogStream:
+        # The window and the filter (``filter=`` or its keywords) are checked by `log_query`.
+        query = log_query(self._route.log_id, item_id, **arguments)
         return log_range(self._transport, self._owner.path(self._route.log_segment), query)
 
     def _tail_logs(
         self,
         item_id: str,
         *,
-        start: datetime | None = None,
-        line_limit: int | None = None,
-        container: str | None = None,
-        text_includes: str | None = None,
-        text_not_includes: str | None = None,
-        regex_includes: str | None = None,
-        regex_not_includes: str | None = None,
         until_concluded: bool = True,
         allow_insecure: bool | None = None,
-        filter: LogFilter | None = None,
+        **arguments: Any,
     ) -> LogStream:
-        chosen = choose_filter(
-            filter,
-            container=container,
-            text_includes=text_includes,
-            text_not_includes=text_not_includes,
-            regex_includes=regex_includes,
-            regex_not_includes=regex_not_includes,
-        )
-        query = log_query(
-            self._route.log_id, item_id, start=start, line_limit=line_limit, filter=chosen
-        )
+        query = log_query(self._route.log_id, item_id, **arguments)
         return log_tail(
             self._transport,
             self._owner.path(self._route.log_segment),
