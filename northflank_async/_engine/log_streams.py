@@ -13,8 +13,8 @@ import logging
 import random
 import warnings
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Protocol
 
 import attrs
@@ -68,7 +68,7 @@ class Concludes(Protocol):
     def is_concluded(self) -> bool: ...
 
 
-class LogStream(AsyncIterator[LogLine]):
+class LogStream(AsyncIterator[LogLine], AbstractAsyncContextManager["LogStream"]):
     """The lines of a build's (run's) log, as an async iterator that can be closed.
 
     Use it in ``async for``; ``async with`` (or `aclose()`) closes it when the loop is left
@@ -89,15 +89,7 @@ class LogStream(AsyncIterator[LogLine]):
         """Stop reading: close the stream's socket, if any; nothing more is sent."""
         await self._lines.aclose()
 
-    async def __aenter__(self) -> LogStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 

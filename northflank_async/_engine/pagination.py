@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Generic, Protocol, TypeVar, overload
 
 from .._core.errors import NorthflankError
@@ -126,7 +127,7 @@ async def _produce(
     queue.put_nowait(_END)
 
 
-class AsyncCursorIterator(AsyncIterator[T]):
+class AsyncCursorIterator(AsyncIterator[T], AbstractAsyncContextManager["AsyncCursorIterator[T]"]):
     """An async iterator over every item of a listing, following the API's cursors.
 
     ``async for item in it`` yields items in the API's order; `collect()` gathers them into
@@ -296,9 +297,6 @@ class AsyncCursorIterator(AsyncIterator[T]):
         self._end()
         if self._prefetch is not None:
             await self._prefetch.wait_stopped()
-
-    async def __aenter__(self) -> AsyncCursorIterator[T]:
-        return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
