@@ -59,11 +59,12 @@ PageSize = Callable[[int], FetchPage[JobBuild]]
 
 
 class StatusWatcher(AsyncIterator[M], Generic[M]):
-    """Yields an object (a build, a run) when first seen, then on each change, until concluded.
+    """The watch loop that `BuildWatcher` and `RunWatcher` share (their docstrings say what
+    they yield): ``get`` read on a `PollSchedule` that stretches while nothing changes, each
+    change taken once (`_take`), the deadline of ``timeout`` kept across reads.
 
-    A change is a new status or the object becoming concluded; the concluded state is always
-    the last item. ``timeout`` (seconds, for the whole watch) raises
-    `WaitTimeoutError` carrying the last state seen.
+    A subclass names its object (``_noun``, in the timeout's message) and may read through
+    something other than ``get`` by overriding `_next_change`, as builds do with a shared poll.
     """
 
     _noun = "object"
