@@ -13,7 +13,7 @@ EXPECTED = {
     "BuildWatcher", "Builds", "ClientClosedError", "ConfigurationError", "ConflictError",
     "Coordinator", "DecodeError", "Job", "JobBranches", "JobBuild", "JobBuilds", "JobHandle",
     "JobRun", "JobRuns", "JobType", "Jobs", "LogFilter", "LogLine", "LogStream", "LogStreamError",
-    "Monitor", "MonitorPlan", "NorthflankClient", "NorthflankError", "NotFoundError", "Page",
+    "Monitor", "MonitorPlan", "NorthflankClient", "NorthflankError", "NotFoundError", "NotificationIntegration", "Page",
     "PaginationError", "PermissionDeniedError", "PlanEntry", "RateLimit", "RateLimitError",
     "RateLimitGateError", "RedisCoordinator", "Registry", "RequestEnd", "RequestStart",
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
