@@ -24,8 +24,11 @@ from typing import Any
 MAX_PAGES = 100  # a walk that goes on longer has lost its way
 
 
-def _ids(spec: dict[str, Any], team: bool) -> dict[str, str]:
-    ids = {"project_id": spec["project"]}
+_KEYS = {"notifications": "notificationIntegrations"}  # a list's key, when not its resource
+
+
+def _ids(spec: dict[str, Any], team: bool, *, project: bool = True) -> dict[str, str]:
+    ids = {"project_id": spec["project"]} if project else {}
     if team:
         ids["team_id"] = spec["team"]
     return ids
@@ -39,6 +42,8 @@ def _paged(client: Any, resource: str) -> Any:
         return client.get.job.runs
     if resource == "builds":
         return client.get.job.builds
+    if resource == "notifications":
+        return client.list.notifications
     raise ValueError(f"unknown resource {resource!r}")
 
 
@@ -50,32 +55,36 @@ def _unwrap(data: Any, key: str) -> list[Any]:
 
 async def _listing(client: Any, spec: dict[str, Any], listing: dict[str, Any]) -> list[Any]:
     resource = listing["resource"]
-    kwargs: dict[str, Any] = _ids(spec, listing["team"])
-    if resource != "jobs":
+    kwargs: dict[str, Any] = _ids(spec, listing["team"], project=resource != "notifications")
+    if resource not in ("jobs", "notifications"):
         kwargs["job_id"] = spec["job"]
+    key = _KEYS.get(resource, resource)
     if listing["per_page"] is not None:
         kwargs["per_page"] = listing["per_page"]
     call = _paged(client, resource)
     if listing["walk"] == "all":
         response = await call.all(**kwargs)
-        return _unwrap(response.data, resource)
+        return _unwrap(response.data, key)
     items: list[Any] = []
     response = await call(**kwargs)
-    items.extend(_unwrap(response.data, resource))
+    items.extend(_unwrap(response.data, key))
     pages = 1
     while response.pagination is not None and response.pagination.has_next_page:
         pages += 1
         if pages > MAX_PAGES:
             raise RuntimeError(f"{listing['name']}: still a next page after {MAX_PAGES} pages")
         response = await response.pagination.aget_next_page()
-        items.extend(_unwrap(response.data, resource))
+        items.extend(_unwrap(response.data, key))
     return items
 
 
 async def _get(client: Any, spec: dict[str, Any], get: dict[str, Any]) -> Any:
     kwargs: dict[str, Any] = {**_ids(spec, get["team"]), "job_id": spec["job"]}
     resource = get["resource"]
-    if resource == "job":
+    if resource == "notification":
+        ids = _ids(spec, get["team"], project=False)
+        response = await client.get.notification(**ids, notification_id=get["id"])
+    elif resource == "job":
         response = await client.get.job(**kwargs)
     elif resource == "run":
         response = await client.get.job.run(**kwargs, run_id=get["id"])

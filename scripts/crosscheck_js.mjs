@@ -23,8 +23,10 @@ const version = JSON.parse(
   readFileSync(join(jsDir, 'node_modules', '@northflank', 'js-client', 'package.json'), 'utf8'),
 ).version;
 
-function parameters(spec, team, extra = {}) {
-  const ids = { projectId: spec.project, ...extra };
+const KEYS = { notifications: 'notificationIntegrations' }; // a list's key, when not its resource
+
+function parameters(spec, team, extra = {}, project = true) {
+  const ids = project ? { projectId: spec.project, ...extra } : { ...extra };
   if (team) ids.teamId = spec.team;
   return ids;
 }
@@ -34,6 +36,7 @@ function paged(api, resource) {
   if (resource === 'jobs') return api.list.jobs;
   if (resource === 'runs') return api.get.job.runs;
   if (resource === 'builds') return api.get.job.builds;
+  if (resource === 'notifications') return api.list.notifications;
   throw new Error(`unknown resource ${resource}`);
 }
 
@@ -45,26 +48,32 @@ function unwrap(data, key) {
 }
 
 async function listing(api, spec, item) {
-  const extra = item.resource === 'jobs' ? {} : { jobId: spec.job };
-  const request = { parameters: parameters(spec, item.team, extra) };
+  const owned = item.resource !== 'jobs' && item.resource !== 'notifications';
+  const extra = owned ? { jobId: spec.job } : {};
+  const request = { parameters: parameters(spec, item.team, extra, item.resource !== 'notifications') };
+  const key = KEYS[item.resource] ?? item.resource;
   if (item.per_page !== null) request.options = { per_page: item.per_page };
   const call = paged(api, item.resource);
   if (item.walk === 'all') {
     const response = await call.all(request);
     if (response.error) throw new Error(`HTTP ${response.error.status}: ${response.error.message}`);
-    return unwrap(response.data, item.resource);
+    return unwrap(response.data, key);
   }
   let response = await call(request);
-  const items = [...unwrap(response.data, item.resource)];
+  const items = [...unwrap(response.data, key)];
   for (let pages = 1; response.pagination?.hasNextPage; pages += 1) {
     if (pages >= MAX_PAGES) throw new Error(`${item.name}: still a next page after ${MAX_PAGES} pages`);
     response = await response.pagination.getNextPage();
-    items.push(...unwrap(response.data, item.resource));
+    items.push(...unwrap(response.data, key));
   }
   return items;
 }
 
 async function get(api, spec, item) {
+  if (item.resource === 'notification') {
+    const ids = parameters(spec, item.team, { notificationId: item.id }, false);
+    return (await api.get.notification({ parameters: ids })).data;
+  }
   if (item.resource === 'job') {
     return (await api.get.job({ parameters: parameters(spec, item.team, { jobId: spec.job }) })).data;
   }

@@ -1,8 +1,8 @@
 """Check that the official Python SDK and JS client read the fake API as our client does.
 
 Starts a `FakeNorthflank` in this process (60 jobs; one job with 121 runs and 131 builds,
-one of each still in progress), then lists the jobs, runs and builds, and gets one job, one
-run and one build, with three clients:
+one of each still in progress; 60 notification integrations), then lists the jobs, runs,
+builds and notification integrations, and gets one of each, with three clients:
 
 * ours (`NorthflankClient`), in this process;
 * the official Python SDK (``northflank`` 2.x), in a child Python process
@@ -100,9 +100,20 @@ FIELDS: dict[str, tuple[tuple[str, str], ...]] = {
         ("buildConcludedAt", "build_concluded_at"),
     ),
 }
+FIELDS["notifications"] = (
+    ("id", "id"),
+    ("name", "name"),
+    ("type", "type"),
+    ("webhook", "webhook"),
+    ("createdAt", "created_at"),
+    ("updatedAt", "updated_at"),
+)
+FIELDS["notification"] = (*FIELDS["notifications"], ("events", "events"), ("projects", "projects"))
 FIELDS["run"] = FIELDS["runs"]
 FIELDS["build"] = FIELDS["builds"]
-_ISO_FIELDS = frozenset({"createdAt", "startedAt", "concludedAt"})
+NOTIFICATIONS = 60  # integrations: two pages at the server's default page size
+
+_ISO_FIELDS = frozenset({"createdAt", "startedAt", "concludedAt", "updatedAt"})
 
 # Fields that both official clients' typings declare required on list items (JS:
 # api-client.d.ts `ListJobsResult`, `GetJobRunsResult`; SDK: _types.py `ListJobsResponseJob`,
@@ -124,12 +135,13 @@ TYPED_REQUIRED: dict[str, tuple[str, ...]] = {
         "concludedAt",
     ),
     "builds": ("id",),
+    "notifications": ("id", "name", "type", "webhook", "createdAt", "updatedAt"),
 }
 
 
 def _listings() -> list[dict[str, Any]]:
     listings: list[dict[str, Any]] = []
-    for resource in ("jobs", "runs", "builds"):
+    for resource in ("jobs", "runs", "builds", "notifications"):
         listings += [
             {"resource": resource, "team": False, "per_page": None, "walk": "all"},
             {"resource": resource, "team": False, "per_page": 100, "walk": "pages"},
@@ -150,6 +162,12 @@ def _gets(run_id: str, build_id: str) -> list[dict[str, Any]]:
             {"name": f"get job {form}", "resource": "job", "id": JOB, "team": team},
             {"name": f"get run {form}", "resource": "run", "id": run_id, "team": team},
             {"name": f"get build {form}", "resource": "build", "id": build_id, "team": team},
+            {
+                "name": f"get notification {form}",
+                "resource": "notification",
+                "id": "crosscheck-hook-7",
+                "team": team,
+            },
         ]
     return gets
 
@@ -170,6 +188,16 @@ def _seed(fake: FakeNorthflank) -> None:
         if number % 4 == 0:
             fields["description"] = f"job number {number}"
         fake.add_job(PROJECT, f"job-{number:02d}", **fields)
+    # Restricted to projects where nothing happens, and pointing at a closed local port: the
+    # fake sends the events of its builds and runs, and none must leave for the network.
+    for number in range(1, NOTIFICATIONS + 1):
+        fake.add_notification_integration(
+            f"http://127.0.0.1:9/hook/{number}",
+            name=f"Crosscheck hook {number}",
+            secret=f"secret-{number}",
+            events=["build:success", "job-run:failure"][: 1 + number % 2],
+            projects=["quiet-a"] if number % 3 else ["quiet-a", "quiet-b"],
+        )
 
 
 def _store(fake: FakeNorthflank, gets: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -179,12 +207,21 @@ def _store(fake: FakeNorthflank, gets: Sequence[dict[str, Any]]) -> dict[str, An
         "jobs": jobs,
         "runs": fake.runs(PROJECT, JOB),
         "builds": fake.builds(PROJECT, JOB),
+        "notifications": [
+            fake.notification_integration(f"crosscheck-hook-{n}")
+            for n in range(1, NOTIFICATIONS + 1)
+        ],
     }
     expected: dict[str, Any] = {}
     for listing in _listings():
         expected[listing["name"]] = by_resource[listing["resource"]]
     for get in gets:
-        pool = {"job": jobs, "run": by_resource["runs"], "build": by_resource["builds"]}
+        pool = {
+            "job": jobs,
+            "run": by_resource["runs"],
+            "build": by_resource["builds"],
+            "notification": by_resource["notifications"],
+        }
         expected[get["name"]] = next(i for i in pool[get["resource"]] if i["id"] == get["id"])
     return expected
 
@@ -205,6 +242,8 @@ def _wire_value(field: str, value: Any) -> Any:
         return _ms(datetime.fromisoformat(value))
     if field == "buildConcludedAt" and isinstance(value, int | float):
         return round(value * 1000)
+    if field == "events" and isinstance(value, dict):  # our model keeps the short names set
+        return tuple(sorted(key.removeprefix("trigger:") for key, on in value.items() if on))
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -239,6 +278,8 @@ async def _ours(fake: FakeNorthflank, spec: dict[str, Any]) -> dict[str, Any]:
             per_page = listing["per_page"] or SERVER_PER_PAGE
             if listing["resource"] == "jobs":
                 iterator: Any = nf.jobs.list(PROJECT, team_id=team, per_page=per_page)
+            elif listing["resource"] == "notifications":
+                iterator = nf.notifications.list(team_id=team, per_page=per_page)
             else:
                 resource = getattr(nf.job(PROJECT, JOB, team_id=team), listing["resource"])
                 iterator = resource.list(per_page=per_page)
@@ -251,6 +292,8 @@ async def _ours(fake: FakeNorthflank, spec: dict[str, Any]) -> dict[str, Any]:
             job = nf.job(PROJECT, JOB, team_id=TEAM if get["team"] else None)
             if get["resource"] == "job":
                 got: Any = await job.get()
+            elif get["resource"] == "notification":
+                got = await nf.notifications.get(get["id"], team_id=TEAM if get["team"] else None)
             elif get["resource"] == "run":
                 got = await job.runs.get(get["id"])
             else:
@@ -687,7 +730,8 @@ async def _check(args: argparse.Namespace) -> int:
             print(f"  - {failure}")
         return 1
     print(
-        "\nall three clients read the same jobs, runs, builds and build log lines as the fake holds"
+        "\nall three clients read the same jobs, runs, builds, notification integrations and "
+        "build log lines as the fake holds"
     )
     return 0
 

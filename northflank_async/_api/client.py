@@ -23,6 +23,7 @@ from .._transport.http import Transport
 from .._transport.sender import AiohttpSender, check_trace_configs
 from .flat import Jobs
 from .handles import JobHandle, ServiceHandle
+from .notifications import Notifications
 
 if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
     import aiohttp
@@ -150,6 +151,7 @@ class NorthflankClient:
         # coordinator and the shared polls, in one place.
         self._ctx = ClientContext(self._transport, team_id, coordinator)
         self.jobs = Jobs(self._ctx)
+        self.notifications = Notifications(self._ctx)
 
     def job(self, project_id: str, job_id: str, team_id: str | None = None) -> JobHandle:
         """A handle on one job: ``job.builds``, ``job.runs`` and ``job.branches`` need no ids.

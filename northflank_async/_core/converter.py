@@ -28,6 +28,7 @@ from .fieldhooks import (
     _SNAKE_SEGMENT,
     ModelError,
     _camel,
+    _events,
     _log_raw,
     _log_text,
     wire_name,
@@ -39,6 +40,8 @@ from .models import (
     JobBuild,
     JobRun,
     LogLine,
+    NotificationIntegration,
+    NotificationStatus,
     Registry,
     RunStarted,
 )
@@ -58,6 +61,8 @@ _MODELS: tuple[type, ...] = (
     BranchCommit,
     Branch,
     LogLine,
+    NotificationStatus,
+    NotificationIntegration,
 )
 
 # Fields read from another wire key, or through another hook, than their name and type give:
@@ -65,6 +70,7 @@ _MODELS: tuple[type, ...] = (
 _FIELD_OVERRIDES: dict[tuple[type, str], tuple[str, Any]] = {
     (LogLine, "text"): ("log", _log_text),
     (LogLine, "raw"): ("log", _log_raw),
+    (NotificationIntegration, "events"): ("events", _events),
 }
 
 

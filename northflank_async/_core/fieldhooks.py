@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .models import BuildStatus, JobType, RunStatus
+from .notifications import short_event
 
 _CAMEL_BOUNDARY = re.compile(r"_([a-z])")
 _SNAKE_SEGMENT = re.compile(r"\.([a-z]+(?:_[a-z]+)+)")
@@ -100,6 +101,24 @@ def _str_tuple(value: Any, _: Any = None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _any(value: Any, _: Any = None) -> object | None:
+    # A field the API types loosely (an integration status's ``reason``): kept as sent.
+    kept: object | None = value
+    return kept
+
+
+def _events(value: Any, _: Any = None) -> tuple[str, ...]:
+    # An integration's ``{"trigger:build:success": true, ...}``: the short names set true.
+    if value is None:
+        return ()
+    if value.__class__ is not dict:
+        _expect(value, dict, "an object of event booleans")
+    for key, on in value.items():
+        if on is not None and on.__class__ is not bool:
+            _expect(on, bool, f"a boolean for {key!r}")
+    return tuple(sorted(short_event(key) for key, on in value.items() if on is True))
+
+
 def _datetime(value: Any, _: Any = None) -> datetime:
     """A required datetime: as `_opt_datetime()`, ``null`` refused."""
     if value is None:
@@ -167,4 +186,5 @@ _FIELD_HOOKS: dict[Any, Any] = {
     datetime | None: _opt_datetime,
     datetime: _datetime,
     tuple[str, ...]: _str_tuple,
+    object | None: _any,
 } | {union: hook for union, (_, hook) in _ENUMS.items()}

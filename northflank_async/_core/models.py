@@ -21,6 +21,8 @@ __all__ = [
     "JobRun",
     "JobType",
     "LogLine",
+    "NotificationIntegration",
+    "NotificationStatus",
     "Page",
     "RateLimit",
     "Registry",
@@ -245,6 +247,50 @@ class LogLine:
     container_id: str | None = None
     text: str
     raw: object | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationStatus:
+    """Whether a notification integration still sends, and how its deliveries fail.
+
+    Northflank disables an integration whose deliveries keep failing: ``disabled`` is then
+    true. ``reason`` is kept as the API sent it (typed boolean in the reference, any JSON
+    here). ``number_of_failed_requests`` and ``time_of_first_failed_request`` describe the
+    failures (``get`` only; the list leaves them out).
+    """
+
+    disabled: bool | None = None
+    reason: object | None = None
+    time_of_first_failed_request: datetime | None = None
+    number_of_failed_requests: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class NotificationIntegration:
+    """A notification integration: where Northflank POSTs events, and which ones.
+
+    ``events`` holds the short names of the events it sends (``"build:success"``, ...),
+    sorted; ``projects`` the projects it is restricted to (empty: every project, or not
+    sent). The list endpoint sends only ``id, name, type, webhook, status, createdAt,
+    updatedAt``: the other attributes are then empty or ``None``. The secret is write-only:
+    the API never sends it back, and no attribute holds it.
+    """
+
+    id: str
+    name: str | None = None
+    type: str | None = None
+    webhook: str | None = None
+    status: NotificationStatus | None = None
+    events: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    restricted: bool | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def disabled(self) -> bool:
+        """Whether Northflank has disabled it (its deliveries kept failing)."""
+        return self.status is not None and self.status.disabled is True
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ __all__ = [
     "parse_data",
     "parse_list_page",
     "project_path",
+    "team_path",
 ]
 
 T = TypeVar("T")
@@ -53,6 +54,18 @@ def _segment(value: str, name: str) -> str:
 def check_id(value: str, name: str) -> None:
     """Refuse an id that cannot be a path segment, with the ``ValueError`` a request would raise."""
     _segment(value, name)
+
+
+def team_path(team_id: str | None, *tail: str) -> str:
+    """The path of an account endpoint (``integrations/...``) in the team or plain route form.
+
+    ``tail`` holds literal segments and user-supplied ids, all checked and percent-encoded.
+    """
+    parts = ["v1"]
+    if team_id is not None:
+        parts += ["teams", _segment(team_id, "team_id")]
+    parts += [_segment(piece, "path parameter") for piece in tail]
+    return "/" + "/".join(parts)
 
 
 def project_path(project_id: str, team_id: str | None, *tail: str) -> str:

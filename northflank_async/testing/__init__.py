@@ -13,7 +13,16 @@ Run ``python -m northflank_async.testing --help`` to serve one from the command 
 """
 
 from ._clock import ManualClock
-from ._fake import Branch, Build, FakeNorthflank, FaultKind, RecordedRequest, Run, TailRecord
+from ._fake import (
+    Branch,
+    Build,
+    FakeNorthflank,
+    FaultKind,
+    NotificationDelivery,
+    RecordedRequest,
+    Run,
+    TailRecord,
+)
 
 __all__ = [
     "Branch",
@@ -21,6 +30,7 @@ __all__ = [
     "FakeNorthflank",
     "FaultKind",
     "ManualClock",
+    "NotificationDelivery",
     "RecordedRequest",
     "Run",
     "TailRecord",

@@ -9,6 +9,8 @@ rest of ``northflank_async`` so that it can be used to test the client honestly.
   seeded by the data generator (`._generate`), with their logs (`._logs`, `._logplan`);
 - `._faults` (`FaultInjector`): scripted and random faults;
 - `._progress` (`ProgressEngine`): moves started builds and runs along over time;
+- `._integrations` and `._notify` (`Notifier`): notification integrations, and the events of
+  live builds and runs POSTed to them (retries, faults, a record);
 - `._handlers` (`Handlers`): what each endpoint answers, and the one route table;
 - `._routes` (`Routes`): the aiohttp app: dispatch, faults, authentication, the rate-limit
   window (`._ratewindow`), the record; answers rendered by `._answers`, requests checked by
@@ -16,7 +18,8 @@ rest of ``northflank_async`` so that it can be used to test the client honestly.
 
 The face itself is one class in parts (mixins over `._rooms.Rooms`): this module holds the
 settings, the lifecycle, the record and the faults; `._fake_data` the data methods,
-`._fake_logs` the log methods and `._fake_activity` progress, outcomes and `simulate`.
+`._fake_logs` the log methods, `._fake_activity` progress, outcomes and `simulate`, and
+`._fake_notify` the notification integrations and their deliveries.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from ._clock import Clock, loop_time
 from ._fake_activity import ActivityFace
 from ._fake_data import DataFace
 from ._fake_logs import LogFace
+from ._fake_notify import NotifyFace
 from ._faults import DEFAULT_FAULT_KINDS, FaultInjector, FaultKind
 from ._handlers import Handlers
+from ._notify import NotificationDelivery, Notifier
 from ._progress import ProgressEngine
 from ._ratewindow import RateWindow
 from ._records import Branch, Build, Run
@@ -45,13 +50,14 @@ __all__ = [
     "Build",
     "FakeNorthflank",
     "FaultKind",
+    "NotificationDelivery",
     "RecordedRequest",
     "Run",
     "TailRecord",
 ]
 
 
-class FakeNorthflank(DataFace, LogFace, ActivityFace):
+class FakeNorthflank(DataFace, LogFace, ActivityFace, NotifyFace):
     """An in-memory Northflank API for jobs, served over real HTTP on localhost.
 
     Use it as an async context manager (or call `start` and `close`)::
@@ -60,9 +66,11 @@ class FakeNorthflank(DataFace, LogFace, ActivityFace):
             fake.add_job("demo", "nightly", builds=250)
             # point a client at fake.base_url with token fake.token
 
-    It serves list/get/start/abort of job builds and job runs, list/get of jobs and the
-    list of a job's branches, under both the team-token form
-    (``/v1/projects/{projectId}/jobs/{jobId}/...``) and the organisation form
+    It serves list/get/start/abort of job builds and job runs, list/get of jobs, the
+    list of a job's branches and the notification integrations (whose URLs it POSTs
+    the events of live builds and runs to: `add_notification_integration`), under both
+    the team-token form (``/v1/projects/{projectId}/jobs/{jobId}/...``) and the
+    organisation form
     (``/v1/teams/{teamId}/projects/...``, any team id), checks the bearer token,
     enforces a real rate-limit window (``rate_limit=None`` disables it; the headers then
     show a limit and remaining budget of 1,000,000 and a reset of 0), and can inject
@@ -98,6 +106,14 @@ class FakeNorthflank(DataFace, LogFace, ActivityFace):
         self._progress = ProgressEngine(self._clock)
         self._store = Store(seed=seed, clock=self._clock, progress=self._progress)
         self._faults = FaultInjector()
+        self._notifier = Notifier(
+            integrations=self._store.integrations,
+            progress=self._progress,
+            clock=self._clock,
+            seed=seed,
+        )
+        self._store.listener = self._notifier.tell
+        self._store.integrations.on_create = self._notifier.ensure_pump
         self._handlers = Handlers(store=self._store, progress=self._progress, clock=self._clock)
         self._routes = Routes(
             handlers=self._handlers,
@@ -183,6 +199,7 @@ class FakeNorthflank(DataFace, LogFace, ActivityFace):
             raise
         self._runner, self._site = runner, site
         self._start_activity()
+        self._notifier.start()
         port = runner.addresses[0][1]
         host = f"[{self._host}]" if ":" in self._host else self._host
         self._base_url = f"http://{host}:{port}"
@@ -197,6 +214,7 @@ class FakeNorthflank(DataFace, LogFace, ActivityFace):
         runner, site = self._runner, self._site
         self._runner = self._site = None
         await self._stop_activity()
+        await self._notifier.close()
         if runner is None or site is None:
             return
         # Stop listening before waking the waiting handlers: a client that retries the

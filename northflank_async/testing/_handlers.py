@@ -19,6 +19,7 @@ from ._progress import ProgressEngine
 from ._records import Job, Timed, build_concluded, build_key, run_concluded, run_key
 from ._requests import (
     ApiError,
+    BadBody,
     Call,
     check_run_body,
     check_service_start_body,
@@ -193,7 +194,29 @@ class Handlers:
         if run_concluded(run):
             raise ApiError(409, "Run has already concluded", {"runId": run["id"]})
         self.progress.stop(key)
-        self.store.conclude_run(run, "FAILED", job)
+        self.store.conclude_run(run, "FAILED", job, aborted=True)
+        return {"data": {}}
+
+    # ------------------------------------------------------------------ integrations
+
+    def list_integrations(self, call: Call) -> dict[str, Any]:
+        items = list(self.store.integrations.by_id.values())
+        page, pagination = self.paginate(call, ("integration",), items)
+        listed = [integration.listed() for integration in page]
+        return {"data": {"notificationIntegrations": listed}, "pagination": pagination}
+
+    def create_integration(self, call: Call) -> dict[str, Any]:
+        return {"data": self.store.integrations.create(_checked_body(call.body)).record}
+
+    def get_integration(self, call: Call) -> dict[str, Any]:
+        return {"data": self.store.integrations.find(call.params[0]).record}
+
+    def update_integration(self, call: Call) -> dict[str, Any]:
+        self.store.integrations.update(call.params[0], _checked_body(call.body))
+        return {"data": {}}
+
+    def delete_integration(self, call: Call) -> dict[str, Any]:
+        self.store.integrations.delete(call.params[0])
         return {"data": {}}
 
     # ------------------------------------------------------------------ logs
@@ -271,6 +294,12 @@ class Handlers:
         self.log_shapes.extend([check_shape(shape) for shape in shapes])
 
 
+def _checked_body(body: Any) -> Any:
+    if isinstance(body, BadBody):
+        raise ApiError(400, body.message)
+    return body
+
+
 Handler = Callable[[Handlers, Call], dict[str, Any]]
 _P = None  # a path parameter in a route pattern
 
@@ -296,6 +325,12 @@ ROUTES: Final[tuple[tuple[str, tuple[str | None, ...], Handler], ...]] = (
     ("GET", ("projects", _P, "services", _P, "build", _P), Handlers.get_build),
     ("DELETE", ("projects", _P, "services", _P, "build", _P), Handlers.abort_build),
     ("GET", ("projects", _P, "services", _P, "build-logs"), Handlers.build_logs),
+    # The account's notification integrations (no project in the path).
+    ("GET", ("integrations", "notifications"), Handlers.list_integrations),
+    ("POST", ("integrations", "notifications"), Handlers.create_integration),
+    ("GET", ("integrations", "notifications", _P), Handlers.get_integration),
+    ("POST", ("integrations", "notifications", _P), Handlers.update_integration),
+    ("DELETE", ("integrations", "notifications", _P), Handlers.delete_integration),
 )
 #: The routes a WebSocket tail is served on, and the kind of item whose log it reads.
 LOG_KINDS: Final[dict[Handler, str]] = {Handlers.build_logs: "build", Handlers.run_logs: "run"}

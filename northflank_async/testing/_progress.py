@@ -125,6 +125,15 @@ class ProgressEngine:
             now = min(now, track.started + stages * track.step)
         track.conclude(self._outcomes.get((track.kind, track.item_id), track.outcome), now)
 
+    def next_due(self) -> float | None:
+        """The clock reading at which the next item in time mode moves (None: none will)."""
+        due = [
+            track.started + (track.stage + 1 - track.start_stage) * track.step
+            for track in self._active.values()
+            if track.step is not None
+        ]
+        return min(due, default=None)
+
     def advance_where(self, matches: Callable[[Hashable], bool]) -> None:
         """Apply time-based progress to every tracked item whose key `matches`."""
         for key in [key for key in self._active if matches(key)]:

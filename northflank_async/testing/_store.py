@@ -10,11 +10,12 @@ here, and tells the log book (`._logs`) where each live item stands.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ._clock import WALL_EPOCH_MS, Clock, format_ms, parse_ms, wall_ms
 from ._generate import HISTORY_ANCHOR_MS, DataGenerator
+from ._integrations import Integrations
 from ._logs import LogBook
 from ._progress import ProgressEngine
 from ._records import (
@@ -36,6 +37,11 @@ __all__ = ["Store"]
 
 #: A job's ``createdAt``: a year before the anchor, older than any generated history.
 _JOB_CREATED_MS: Final = WALL_EPOCH_MS - 365 * 86_400_000
+#: The notification event of each final status of a build (the others: build:failure).
+_BUILD_EVENTS: Final = {"SUCCESS": "build:success", "ABORTED": "build:abort"}
+
+Listener = Callable[[str, Job, dict[str, Any]], None]
+"""Told each event of a live build or run: its type (``build:start``, ...), owner and item."""
 
 
 class Store:
@@ -48,6 +54,12 @@ class Store:
         self.projects: dict[str, dict[str, Job]] = {}
         self.services: dict[str, dict[str, Job]] = {}
         self.logs = LogBook(seed)
+        self.integrations = Integrations(clock)
+        self.listener: Listener | None = None  # the notifier, once the fake has one
+
+    def _tell(self, event_type: str, job: Job, item: dict[str, Any]) -> None:
+        if self.listener is not None:
+            self.listener(event_type, job, item)
 
     # ------------------------------------------------------------------ lookups
 
@@ -129,11 +141,14 @@ class Store:
         }
         status = fields.get("status", "QUEUED")
         if status in BUILD_FINAL:
-            self.conclude_build(job, build, status)
+            self.conclude_build(job, build, status, tell=False)
         build.update(fields)
         job.builds.insert(0, build)
         job.by_id[build_id] = build
         job.note_created(parse_ms(build.get("createdAt")))
+        self._tell("build:start", job, build)
+        if status in BUILD_FINAL:
+            self._tell(_BUILD_EVENTS.get(status, "build:failure"), job, build)
         if status in BUILD_PIPELINE and build.get("concluded") is not True:
             self.track_build(job, build)
         return build
@@ -164,11 +179,11 @@ class Store:
         )
 
     def conclude_build(
-        self, job: Job, build: Build, status: str, *, at: float | None = None
+        self, job: Job, build: Build, status: str, *, at: float | None = None, tell: bool = True
     ) -> None:
         """Give `build` its final status with consistent concluded/success fields.
 
-        `at` is the clock reading of the conclusion (default: now).
+        `at` is the clock reading of the conclusion (default: now); `tell` sends its event.
         """
         created_ms = parse_ms(build.get("createdAt")) or 0
         build["status"] = status
@@ -182,6 +197,8 @@ class Store:
         if status == "SUCCESS":
             build["registry"] = {"uri": registry_uri(job, build["id"])}
         self.logs.build_status(build_key(job, build["id"]), status, concluded_ms)
+        if tell:
+            self._tell(_BUILD_EVENTS.get(status, "build:failure"), job, build)
 
     def _checked_copy(self, job: Job, build: Build) -> Build:
         if not isinstance(build, dict) or not isinstance(build.get("id"), str):
@@ -232,6 +249,9 @@ class Store:
         job.runs_by_id[run_id] = run
         if deployment is not None:
             job.run_deployments[run_id] = json.loads(json.dumps(deployment))
+        self._tell("job-run:start", job, run)
+        if status in RUN_FINAL:
+            self._tell(_run_event(status), job, run)
         if status == "RUNNING" and run.get("concluded") is not True:
 
             def set_status(value: str) -> None:
@@ -253,10 +273,13 @@ class Store:
             )
         return run
 
-    def conclude_run(self, run: Run, status: str, job: Job | None = None) -> None:
+    def conclude_run(
+        self, run: Run, status: str, job: Job | None = None, *, aborted: bool = False
+    ) -> None:
         """Give `run` its final status with consistent counters and ``concludedAt``.
 
-        With its `job`, a live run's log is concluded too."""
+        With its `job`, a live run's log is concluded too and its event sent
+        (``job-run:abort`` when `aborted`)."""
         started_ms = parse_ms(run.get("startedAt")) or 0
         run["status"] = status
         run["concluded"] = True
@@ -267,6 +290,7 @@ class Store:
         run["concludedAt"] = format_ms(concluded_ms)
         if job is not None:
             self.logs.run_concluded(run_key(job, run["id"]), status, concluded_ms)
+            self._tell("job-run:abort" if aborted else _run_event(status), job, run)
 
     # ------------------------------------------------------------------ branches
 
@@ -284,3 +308,7 @@ class Store:
         else:
             branch["commit"] = commit
         return branch
+
+
+def _run_event(status: str) -> str:
+    return "job-run:success" if status == "SUCCESS" else "job-run:failure"
