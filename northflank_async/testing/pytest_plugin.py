@@ -8,9 +8,7 @@ anyio's pytest plugin (`@pytest.mark.anyio`, asyncio backend):
 @pytest.mark.asyncio
 async def test_my_bot(northflank_fake, northflank_client):
     northflank_fake.add_job("proj", "nightly", builds=3)
-    builds = await northflank_client.jobs.builds.list(
-        project_id="proj", job_id="nightly"
-    ).collect()
+    builds = await northflank_client.job("proj", "nightly").builds.list().collect()
     assert len(builds) == 3
 ```
 
