@@ -6,6 +6,7 @@ import functools
 import os
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from .._core.checks import check_number
 from .._core.errors import ConfigurationError
@@ -15,7 +16,7 @@ from .._core.observe import Hook, RequestEnd, RequestStart
 from .._core.owners import JOB, SERVICE, Owner
 from .._core.retry import RetryPolicy
 from .._core.secret import TOKEN_VARIABLES, Secret
-from .._core.urls import check_base_url, has_control
+from .._core.urls import check_base_url, has_control, is_loopback
 from .._engine.context import ClientContext
 from .._engine.monitor import Monitor
 from .._transport.gates import make_gate
@@ -70,6 +71,11 @@ class NorthflankClient:
     `RequestEnd` for each attempt, retries included; an exception they raise is logged
     once and swallowed. ``trace_configs`` (``aiohttp.TraceConfig``) go to the session the
     client creates; a lent session keeps its own. See docs/observability.md.
+
+    The session the client owns honours ``HTTPS_PROXY``, ``HTTP_PROXY`` and ``NO_PROXY`` (and
+    ``WSS_PROXY`` for the log tail), for requests and the log tail alike, unless ``trust_env``
+    is false; a loopback base URL (``localhost``, 127.0.0.0/8, ``::1``) is always reached
+    directly, as no proxy can reach it. A lent session keeps its own ``trust_env``.
     ``coordinator`` (a `RedisCoordinator`) makes the client draw on
     one request budget with every other client, in any process, that shares it: each request
     reserves its slot there before it is sent. The client does not close it.
@@ -94,6 +100,7 @@ class NorthflankClient:
         on_request_end: Callable[[RequestEnd], object] | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         coordinator: Coordinator | None = None,
+        trust_env: bool = True,
     ) -> None:
         token = token or next(
             (os.environ[name] for name in TOKEN_VARIABLES if os.environ.get(name)), None
@@ -119,6 +126,8 @@ class NorthflankClient:
                 f"{type(coordinator).__name__}"
             )
         traces = check_trace_configs(trace_configs, session)
+        if not isinstance(trust_env, bool):
+            raise ConfigurationError(f"trust_env must be a bool, got {type(trust_env).__name__}")
         start_hook = (
             None if on_request_start is None else Hook(on_request_start, "on_request_start")
         )
@@ -126,8 +135,9 @@ class NorthflankClient:
         resolved_url = base_url or os.environ.get("NORTHFLANK_API_BASE_URL") or DEFAULT_BASE_URL
         secret = Secret(token)
         attempt_timeout = timeout
+        base = check_base_url(resolved_url, allow_insecure)
         self._transport = Transport(
-            base_url=check_base_url(resolved_url, allow_insecure),
+            base_url=base,
             token=secret,
             sender=AiohttpSender(
                 session=session,
@@ -136,6 +146,7 @@ class NorthflankClient:
                 max_response_bytes=max_response_bytes,
                 trace_configs=traces,
                 redact=secret.redact,
+                trust_env=trust_env and not is_loopback(urlsplit(base).hostname or ""),
             ),
             gate=make_gate(
                 max_rate_limit_wait, coordinator=coordinator, token=secret, hold=attempt_timeout

@@ -17,6 +17,7 @@ from .converter import decode_list
 from .errors import APIError, DecodeError, TooManyRequestsError, error_class_for
 from .models import Page
 from .ratelimit import _later, reset_seconds, retry_after_seconds
+from .urls import has_control
 
 __all__ = [
     "api_error",
@@ -44,6 +45,12 @@ def _segment(value: str, name: str) -> str:
         raise ValueError(f"{name} must be a non-empty string, got {value!r}")
     if value in _DOT_SEGMENTS:
         raise ValueError(f"{name} {value!r} is not a valid id: the URL would resolve it away")
+    # No id holds these: they come from how an id was copied or read (a trailing newline), and
+    # refusing them names the mistake where a request would only answer 404.
+    if has_control(value):
+        raise ValueError(f"{name} contains a control character (a newline?): {value!r}")
+    if value != value.strip():
+        raise ValueError(f"{name} starts or ends with whitespace: {value!r}")
     try:
         # safe="" so that "/" and "?" in user data are encoded and can never change the route.
         return quote(value, safe="")

@@ -156,9 +156,11 @@ class AiohttpSender:
         max_response_bytes: int,
         trace_configs: Sequence[aiohttp.TraceConfig] = (),
         redact: Callable[[str], str],
+        trust_env: bool = False,
     ) -> None:
         self.session = session
         self._owns_session = session is None
+        self._trust_env = trust_env  # the owned session's: a lent one keeps its own
         self._timeout = timeout
         self._client_timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout)
         self._max_bytes = max_response_bytes
@@ -182,6 +184,8 @@ class AiohttpSender:
                 # The token authenticates every request: a cookie a server (or a proxy in front
                 # of it) sets is neither needed nor wanted, so none is kept or sent back.
                 cookie_jar=aiohttp.DummyCookieJar(),
+                # HTTP(S)_PROXY, NO_PROXY (and netrc for a proxy's credentials), as curl does.
+                trust_env=self._trust_env,
             )
         elif self.session.closed:
             raise ClientClosedError("the aiohttp session lent to NorthflankClient is closed")

@@ -3,6 +3,10 @@
 aiohttp's ``ws_connect`` follows redirects and takes no ``allow_redirects``: each handshake
 runs in a session of its own on the same connector, whose middleware stops at any 3xx before
 aiohttp follows it, so the first frame (the token) is never sent to another host.
+
+A session that trusts the environment reaches ``wss://`` through ``WSS_PROXY``, else
+``HTTPS_PROXY`` (``ws://``: ``WS_PROXY``, else ``HTTP_PROXY``), unless ``NO_PROXY`` names the
+host: aiohttp alone reads only the ``WS(S)_PROXY`` variables, which few environments set.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from .._core.errors import (
     DecodeError,
@@ -143,6 +149,26 @@ def _handshake_session(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
     )
 
 
+#: The HTTP scheme whose proxy variable a WebSocket scheme falls back to.
+_HTTP_SCHEME = {"wss": "https", "ws": "http"}
+
+
+async def _env_proxy(session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
+    """``ws_connect``'s proxy arguments from the environment, for a session that trusts it."""
+    if not session.trust_env:
+        return {}
+    target = URL(url)
+    for scheme in (target.scheme, _HTTP_SCHEME.get(target.scheme, target.scheme)):
+        try:
+            # In a thread, as aiohttp does it: NO_PROXY matching may read system settings.
+            proxy, auth = await asyncio.to_thread(get_env_proxy_for_url, target.with_scheme(scheme))
+        except LookupError:  # no variable for this scheme, or NO_PROXY names the host
+            continue
+        headers = None if auth is None else {"Proxy-Authorization": auth.encode()}
+        return {"proxy": proxy, "proxy_headers": headers}
+    return {}
+
+
 async def open_websocket(
     session: aiohttp.ClientSession,
     url: str,
@@ -166,7 +192,11 @@ async def open_websocket(
     try:
         async with asyncio.timeout(timeout):
             ws = await handshakes.ws_connect(
-                url, params=params, max_msg_size=max_frame_bytes, heartbeat=heartbeat
+                url,
+                params=params,
+                max_msg_size=max_frame_bytes,
+                heartbeat=heartbeat,
+                **await _env_proxy(handshakes, url),
             )
             await ws.send_str(first_frame())  # the token exists as text only here
             return ws, handshakes

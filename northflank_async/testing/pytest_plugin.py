@@ -1,22 +1,25 @@
 """A pytest plugin: `northflank_fake` and `northflank_client` fixtures for your own tests.
 
 Installed with the package (entry point `pytest11`). The fixtures work in async tests run
-by pytest-asyncio (any mode) and in tests run by anyio's pytest plugin
-(`@pytest.mark.anyio`, asyncio backend):
+by pytest-asyncio (`@pytest.mark.asyncio`, or any test in its auto mode) and in tests run by
+anyio's pytest plugin (`@pytest.mark.anyio`, asyncio backend):
 
 ```python
+@pytest.mark.asyncio
 async def test_my_bot(northflank_fake, northflank_client):
     northflank_fake.add_job("proj", "nightly", builds=3)
-    builds = await northflank_client.jobs.builds.list(
-        project_id="proj", job_id="nightly"
-    ).collect()
+    builds = await northflank_client.job("proj", "nightly").builds.list().collect()
     assert len(builds) == 3
 ```
 
 `northflank_fake` is a started `FakeNorthflank` with its rate limit switched off, so that a
 test may poll as often as it likes; `northflank_client` is a `NorthflankClient` pointed at
 it with backoff waits switched off, so tests of retries stay fast. Both are closed after the
-test.
+test. An async test that no plugin would run (pytest-asyncio's strict mode, no marker) fails
+with a message saying which marker it needs, rather than pytest's generic one.
+
+pytest loads this module in every run of any project that installs the package: it imports
+neither aiohttp nor the client until a test asks for one of its fixtures.
 
 The `northflank_fake` marker passes keyword arguments to `FakeNorthflank`, for one test, a
 class or a module (`pytestmark`); the real API's window is one marker away:
@@ -31,12 +34,13 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import NorthflankClient  # the public face only
-from ._fake import FakeNorthflank
+if TYPE_CHECKING:  # imported when a fixture is used: loading the plugin stays cheap
+    from .. import NorthflankClient
+    from ._fake import FakeNorthflank
 
 __all__ = ["northflank_client", "northflank_fake"]
 
@@ -46,6 +50,11 @@ _MARKER = "northflank_fake"
 _ASYNC_RUNNER_MISSING = (
     "the {name} fixture needs an async test run by pytest-asyncio or by anyio's plugin "
     "(@pytest.mark.anyio); install pytest-asyncio or mark the test"
+)
+_NOT_RUN = (
+    "{test} is an async test that no plugin runs, so the {name} fixture would be wasted: "
+    "mark it @pytest.mark.asyncio (pytest-asyncio is in strict mode), or set "
+    'asyncio_mode = "auto" in your pytest configuration'
 )
 
 
@@ -69,6 +78,8 @@ def _fake_options(request: pytest.FixtureRequest) -> dict[str, Any]:
             f"@pytest.mark.{_MARKER} takes keyword arguments only, got {marker.args!r}",
             pytrace=False,
         )
+    from ._fake import FakeNorthflank
+
     accepted = set(inspect.signature(FakeNorthflank).parameters)
     unknown = sorted(set(marker.kwargs) - accepted)
     if unknown:
@@ -100,14 +111,35 @@ def _runner(request: pytest.FixtureRequest, name: str) -> str:
         return "anyio"
     if not _HAS_PYTEST_ASYNCIO:
         pytest.fail(_ASYNC_RUNNER_MISSING.format(name=name), pytrace=False)
+    if _left_unrun(request):
+        pytest.fail(_NOT_RUN.format(test=request.node.name, name=name), pytrace=False)
     return "asyncio"
 
 
+def _left_unrun(request: pytest.FixtureRequest) -> bool:
+    """An async test function that pytest-asyncio, in strict mode and with no marker, skips."""
+    function = getattr(request.node, "function", None)
+    if not inspect.iscoroutinefunction(function):
+        return False
+    if request.node.get_closest_marker("asyncio") is not None:
+        return False
+    config = request.config
+    try:  # as pytest-asyncio reads it: the command line, else the configuration file
+        mode = config.getoption("asyncio_mode") or config.getini("asyncio_mode")
+    except ValueError:  # pytest-asyncio is installed but not loaded (-p no:asyncio)
+        return False
+    return str(mode) == "strict"
+
+
 def _serve(request: pytest.FixtureRequest) -> FakeNorthflank:
+    from ._fake import FakeNorthflank
+
     return FakeNorthflank(**_fake_options(request))
 
 
 def _connect(fake: FakeNorthflank) -> NorthflankClient:
+    from .. import NorthflankClient  # the public face only
+
     return NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=0)
 
 
