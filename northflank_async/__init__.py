@@ -14,6 +14,7 @@ from ._api.client import DEFAULT_BASE_URL, NorthflankClient
 from ._api.flat import JobBranches, JobBuilds, JobRuns, Jobs
 from ._api.handles import JobHandle, ServiceHandle
 from ._api.runs import ScopedBranches, ScopedRuns
+from ._api.webhooks import WebhookReceiver
 from ._core.errors import (
     APIError,
     AuthenticationError,
@@ -36,6 +37,11 @@ from ._core.errors import (
     TransportError,
     UnexpectedRedirectError,
     WaitTimeoutError,
+    WebhookAuthError,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookPayloadTooLargeError,
+    WebhookUnavailableError,
 )
 from ._core.events import BuildEvent
 from ._core.fleet import Coordinator
@@ -58,6 +64,7 @@ from ._core.models import (
 )
 from ._core.observe import RequestEnd, RequestStart
 from ._core.planning import MonitorPlan, PlanEntry
+from ._core.webhooks import WebhookEvent
 from ._engine.log_streams import LogStream
 from ._engine.monitor import Monitor
 from ._engine.pagination import AsyncCursorIterator
@@ -127,6 +134,13 @@ __all__ = [
     "TransportError",
     "UnexpectedRedirectError",
     "WaitTimeoutError",
+    "WebhookAuthError",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookPayloadError",
+    "WebhookPayloadTooLargeError",
+    "WebhookReceiver",
+    "WebhookUnavailableError",
     "__version__",
     "to_json",
 ]

@@ -19,7 +19,9 @@ EXPECTED = {
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
     "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "ServiceBuilds",
     "ServiceHandle", "TooManyRequestsError", "TransportError", "UnexpectedRedirectError",
-    "WaitTimeoutError", "__version__", "to_json",
+    "WaitTimeoutError", "WebhookAuthError", "WebhookError", "WebhookEvent", "WebhookPayloadError",
+    "WebhookPayloadTooLargeError", "WebhookReceiver", "WebhookUnavailableError", "__version__",
+    "to_json",
 }  # fmt: skip
 
 
