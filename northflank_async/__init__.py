@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ._api.flat import JobBranches, JobBuilds, JobRuns, Jobs
     from ._api.handles import JobHandle, ServiceHandle
     from ._api.runs import ScopedBranches, ScopedRuns
+    from ._api.webhooks import WebhookReceiver
     from ._core.errors import (
         APIError,
         AuthenticationError,
@@ -48,6 +49,11 @@ if TYPE_CHECKING:
         TransportError,
         UnexpectedRedirectError,
         WaitTimeoutError,
+        WebhookAuthError,
+        WebhookError,
+        WebhookPayloadError,
+        WebhookPayloadTooLargeError,
+        WebhookUnavailableError,
     )
     from ._core.events import BuildEvent
     from ._core.fleet import Coordinator
@@ -71,6 +77,7 @@ if TYPE_CHECKING:
     )
     from ._core.observe import RequestEnd, RequestStart
     from ._core.planning import MonitorPlan, PlanEntry
+    from ._core.webhooks import WebhookEvent
     from ._engine.log_streams import LogStream
     from ._engine.monitor import Monitor
     from ._engine.pagination import AsyncCursorIterator
@@ -93,6 +100,7 @@ _WHERE: dict[str, str] = {
     "ServiceHandle": "._api.handles",
     "ScopedBranches": "._api.runs",
     "ScopedRuns": "._api.runs",
+    "WebhookReceiver": "._api.webhooks",
     "APIError": "._core.errors",
     "AuthenticationError": "._core.errors",
     "BadRequestError": "._core.errors",
@@ -114,6 +122,11 @@ _WHERE: dict[str, str] = {
     "TransportError": "._core.errors",
     "UnexpectedRedirectError": "._core.errors",
     "WaitTimeoutError": "._core.errors",
+    "WebhookAuthError": "._core.errors",
+    "WebhookError": "._core.errors",
+    "WebhookPayloadError": "._core.errors",
+    "WebhookPayloadTooLargeError": "._core.errors",
+    "WebhookUnavailableError": "._core.errors",
     "BuildEvent": "._core.events",
     "Coordinator": "._core.fleet",
     "to_json": "._core.jsonable",
@@ -136,6 +149,7 @@ _WHERE: dict[str, str] = {
     "RequestStart": "._core.observe",
     "MonitorPlan": "._core.planning",
     "PlanEntry": "._core.planning",
+    "WebhookEvent": "._core.webhooks",
     "LogStream": "._engine.log_streams",
     "Monitor": "._engine.monitor",
     "AsyncCursorIterator": "._engine.pagination",
@@ -222,6 +236,13 @@ __all__ = [
     "TransportError",
     "UnexpectedRedirectError",
     "WaitTimeoutError",
+    "WebhookAuthError",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookPayloadError",
+    "WebhookPayloadTooLargeError",
+    "WebhookReceiver",
+    "WebhookUnavailableError",
     "__version__",
     "to_json",
 ]

@@ -20,7 +20,9 @@ EXPECTED = {
     "RequestTimeoutError", "ResponseTooLargeError", "RunStarted", "RunStatus", "RunWatcher",
     "ScopedBranches", "ScopedBuilds", "ScopedRuns", "ServerError", "ServiceBuilds",
     "ServiceHandle", "TooManyRequestsError", "TransportError", "UnexpectedRedirectError",
-    "WaitTimeoutError", "__version__", "to_json",
+    "WaitTimeoutError", "WebhookAuthError", "WebhookError", "WebhookEvent", "WebhookPayloadError",
+    "WebhookPayloadTooLargeError", "WebhookReceiver", "WebhookUnavailableError", "__version__",
+    "to_json",
 }  # fmt: skip
 
 
@@ -102,3 +104,26 @@ def test_the_architecture_page_names_every_module() -> None:
         assert f" {layer.name}/ " in page
         modules += [p.name for p in layer.glob("*.py") if p.name != "__init__.py"]
     assert sorted(name for name in modules if f" {name} " not in page) == []
+
+
+def test_the_lazy_table_the_typing_imports_and_all_agree() -> None:
+    """Each public name is in `__all__`, in the first-use table and under TYPE_CHECKING.
+
+    A name missing from the table would fail only when first used; one missing from the
+    TYPE_CHECKING imports would be `Any` to a type checker.
+    """
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(northflank_async.__file__).read_text())
+    typed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for statement in node.body:
+                if isinstance(statement, ast.ImportFrom):
+                    typed.update(alias.asname or alias.name for alias in statement.names)
+    table = set(northflank_async._WHERE)
+    public = set(northflank_async.__all__)
+    assert table == public - {"__version__"}
+    assert typed == public
+    assert all(getattr(northflank_async, name) is not None for name in public)

@@ -15,15 +15,20 @@
     ├── RateLimitError              the rate limit stands in the way, for either reason:
     │   ├── RateLimitGateError      ... our gate refused to wait that long (nothing sent)
     │   └── TooManyRequestsError    ... the API answered 429 (also an APIError, below)
-    └── APIError                    the API answered with an HTTP error status
-        ├── BadRequestError         400
-        ├── AuthenticationError     401
-        ├── PermissionDeniedError   403
-        ├── NotFoundError           404
-        ├── ConflictError           409
-        ├── TooManyRequestsError    429 (also a RateLimitError, above)
-        ├── ServerError             5xx
-        └── UnexpectedRedirectError 3xx (redirects are never followed)
+    ├── APIError                    the API answered with an HTTP error status
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── ConflictError           409
+    │   ├── TooManyRequestsError    429 (also a RateLimitError, above)
+    │   ├── ServerError             5xx
+    │   └── UnexpectedRedirectError 3xx (redirects are never followed)
+    └── WebhookError                a notification sent to a WebhookReceiver was refused (.status)
+        ├── WebhookAuthError        401: its token is missing or wrong
+        ├── WebhookPayloadError     400: its body or headers are malformed
+        ├── WebhookPayloadTooLargeError  413: its body is over the receiver's max_body
+        └── WebhookUnavailableError 503: the receiver's queue is full, or it is closed
 
 ``method`` and ``path`` (the URL path) name the request on every error that has one.
 
@@ -67,6 +72,11 @@ __all__ = [
     "TransportError",
     "UnexpectedRedirectError",
     "WaitTimeoutError",
+    "WebhookAuthError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookPayloadTooLargeError",
+    "WebhookUnavailableError",
 ]
 
 
@@ -309,6 +319,46 @@ class ServerError(APIError):
 
 class UnexpectedRedirectError(APIError):
     """3xx: redirects are never followed, so the token is never sent to another host."""
+
+
+class WebhookError(NorthflankError):
+    """A notification delivered to a `WebhookReceiver` was refused.
+
+    ``status`` is the HTTP status the receiver answers with (a 4xx, or 503), and ``message``
+    says why; it never holds the token or the secret, and the sender's text in it is cut and
+    escaped (safe to log). Northflank resends what is refused "a limited number of times".
+    """
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        shown = bounded(message)
+        super().__init__(f"{self.status}: {shown}")
+        self.message = shown
+
+
+class WebhookAuthError(WebhookError):
+    """401: the token header is missing, or matches none of the receiver's secrets."""
+
+    status = 401
+
+
+class WebhookPayloadError(WebhookError):
+    """400: the body is not JSON, too deep, of the wrong shape, or a header is malformed."""
+
+    status = 400
+
+
+class WebhookPayloadTooLargeError(WebhookError):
+    """413: the body is larger than the receiver's ``max_body`` (it is not read further)."""
+
+    status = 413
+
+
+class WebhookUnavailableError(WebhookError):
+    """503: the receiver's queue is full (nothing dropped: the sender retries), or it is closed."""
+
+    status = 503
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {
