@@ -19,7 +19,7 @@ import pytest
 from northflank_async import __version__
 from northflank_async.cli import main
 
-from ._support import ThreadedFake
+from .._support import ThreadedFake
 
 COLOUR = re.compile(r"\x1b\[(?:\d+;)*(?:3[0-7]|9[0-7]|38;)")
 ANSI = re.compile(r"\x1b\[")

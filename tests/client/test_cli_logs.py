@@ -11,7 +11,7 @@ import pytest
 from northflank_async._engine import log_streams as _log_streams
 from northflank_async.cli import main
 
-from ._support import ThreadedFake
+from .._support import ThreadedFake
 
 
 @pytest.fixture

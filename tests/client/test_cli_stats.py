@@ -13,7 +13,7 @@ from northflank_async import BuildStatus, JobBuild, Registry, to_json
 from northflank_async._core.stats import build_stats, histogram, percentile
 from northflank_async.cli import main
 
-from ._support import ThreadedFake
+from .._support import ThreadedFake
 
 T0 = datetime(2024, 3, 1, 10, 0, tzinfo=UTC)
 

@@ -25,7 +25,7 @@ from northflank_async._core.escape import bounded, csv_cell, json_line, visible
 from northflank_async._core.logwire import read_frame
 from northflank_async.cli import main
 
-from ._support import ThreadedFake
+from .._support import ThreadedFake
 
 EVIL = "x\x1b]0;pwned\x07\x1b[2J\rFORGED\x9b31m\u202eevil\u2066\u200b\x00\x7f"
 # What a reader sees of EVIL: every such character as an escape.

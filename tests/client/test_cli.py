@@ -10,7 +10,7 @@ import pytest
 
 from northflank_async.cli import main
 
-from ._support import ThreadedFake
+from .._support import ThreadedFake
 
 
 @pytest.fixture
