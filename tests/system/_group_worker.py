@@ -1,6 +1,6 @@
 """One member of a monitoring group, in its own process (tests and benchmarks).
 
-    python tests/_group_worker.py BASE_URL REDIS_URL OUT PROJECT JOB... [--hold-at K]
+    python tests/system/_group_worker.py BASE_URL REDIS_URL OUT PROJECT JOB... [--hold-at K]
 
 reads the token from ``NORTHFLANK_API_TOKEN``, watches the jobs in group ``fleet``, prints
 ``ready`` once the group has a position for each, and appends the build id of every

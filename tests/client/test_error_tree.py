@@ -16,7 +16,7 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
-from .conftest import BASE, LIST_URL, TOKEN, list_page
+from ..conftest import BASE, LIST_URL, TOKEN, list_page
 
 P, J = "proj", "job"
 

@@ -1,6 +1,6 @@
 """The fleet's Redis edges: credentials in every URL form, odd state, refused passwords.
 
-On a real redis-server (tests/_redis.py): one plain, one that requires a password.
+On a real redis-server (tests/system/_redis.py): one plain, one that requires a password.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One request budget for a fleet, kept in a real redis-server (see tests/_redis.py)."""
+"""One request budget for a fleet, kept in a real redis-server (see tests/system/_redis.py)."""
 
 from __future__ import annotations
 

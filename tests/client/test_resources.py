@@ -17,7 +17,7 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import on_virtual_clock, virtual_client
+from .._virtual import on_virtual_clock, virtual_client
 
 P, J, TEAM = "proj", "nightly", "acme"
 ROUTES = pytest.mark.parametrize("team", [None, TEAM], ids=["project-route", "team-route"])

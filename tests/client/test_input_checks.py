@@ -22,7 +22,7 @@ from northflank_async import ConfigurationError, NorthflankClient
 from northflank_async._core.checks import check_number
 from northflank_async._core.wire import job_path
 
-from .conftest import BASE, TOKEN, sent, wire_build
+from ..conftest import BASE, TOKEN, sent, wire_build
 
 # --------------------------------------------------------------------------- ids as path segments
 

@@ -29,8 +29,8 @@ from northflank_async._engine.workflows import MAX_FOLLOW_PAGES
 from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import in_flight_guard, on_virtual_clock
-from .conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
+from .._virtual import in_flight_guard, on_virtual_clock
+from ..conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
 
 P, J = "proj", "job"
 ANY_LIST = re.compile(r"^https://api\.northflank\.test/v1/projects/proj/jobs/job/build\?.*$")

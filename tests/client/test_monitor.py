@@ -15,8 +15,8 @@ import pytest
 from northflank_async import BuildEvent, BuildStatus, Monitor, NotFoundError
 from northflank_async.testing import FakeNorthflank
 
-from ._support import SwallowingPoll
-from ._virtual import most_in_any_window, on_virtual_clock, run_monitor, virtual_client
+from .._support import SwallowingPoll
+from .._virtual import most_in_any_window, on_virtual_clock, run_monitor, virtual_client
 
 P = "proj"
 
@@ -78,7 +78,7 @@ class TestSharedWaits:
         from northflank_async._core.models import Page
         from northflank_async._engine.coalesce import JobPoller
 
-        from .conftest import wire_build
+        from ..conftest import wire_build
 
         async def get(build_id: str) -> JobBuild:
             return decode(wire_build(1, id=build_id), JobBuild)

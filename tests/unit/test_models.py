@@ -24,7 +24,7 @@ from northflank_async import (
 )
 from northflank_async._core.converter import decode, decode_list
 
-from .conftest import wire_build
+from ..conftest import wire_build
 
 DOC_EXAMPLE = {
     "id": "joyous-view-6290",

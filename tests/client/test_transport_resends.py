@@ -19,7 +19,7 @@ from aiohttp import web
 
 from northflank_async import ConflictError, NorthflankClient, RequestStart, TransportError
 
-from .conftest import TOKEN, wire_build
+from ..conftest import TOKEN, wire_build
 
 P, J, BUILD = "proj", "job", "build-0001"
 BUILD_PATH = f"/v1/projects/{P}/jobs/{J}/build/{BUILD}"

@@ -2,7 +2,7 @@
 
 The pure parts (positions, the stream's event text) are tested directly; the lease and its
 fencing token against a real redis-server; the acceptance runs with real separate processes
-(tests/_group_run.py): three members, a member killed mid-run, Redis stopped mid-run.
+(tests/system/_group_run.py): three members, a member killed mid-run, Redis stopped mid-run.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from northflank_async.testing import FakeNorthflank
 
 from ._group_run import run_group
 from ._redis import RedisServer, require_redis
-from ._support import SwallowingPoll
-from .test_monitoring import build, poll, started
+from .._support import SwallowingPoll
+from ..unit.test_monitor_core import build, poll, started
 
 TOKEN = "nf-group-secret-token-0123456789"
 

@@ -1,6 +1,6 @@
 """The fake API of a group run, in its own process (run as a script by tests and benchmarks).
 
-    python tests/_group_fake.py --jobs 10 --builds 300 --every 0.05 --step 0.2
+    python tests/system/_group_fake.py --jobs 10 --builds 300 --every 0.05 --step 0.2
 
 prints one JSON line (``base_url``, ``token``, ``project``, ``jobs``) once it listens, then
 answers one line per command read on stdin: ``go`` starts the activity (``--builds`` new

@@ -23,7 +23,7 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import on_virtual_clock, virtual_client
+from .._virtual import on_virtual_clock, virtual_client
 
 P, S, J, TEAM = "proj", "website", "nightly", "acme"
 ROUTES = pytest.mark.parametrize("team", [None, TEAM], ids=["project-route", "team-route"])

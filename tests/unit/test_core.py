@@ -28,7 +28,7 @@ from northflank_async._core.retry import RetryPolicy
 from northflank_async._core.wire import decipher_response, job_path, parse_list_page
 from northflank_async._engine.pagination import CursorTracker
 
-from .conftest import list_page
+from ..conftest import list_page
 
 
 class TestJobPath:

@@ -19,7 +19,7 @@ from northflank_async._engine.pagination import (
 )
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import on_virtual_clock, virtual_client
+from .._virtual import on_virtual_clock, virtual_client
 
 P, J = "proj", "job"
 

@@ -1,6 +1,6 @@
 """The fake API of a fleet run, in its own process (run as a script by tests and benchmarks).
 
-    python tests/_fleet_fake.py --limit 300 --window 10 --builds 300
+    python tests/system/_fleet_fake.py --limit 300 --window 10 --builds 300
 
 prints one JSON line (``base_url``, ``token``, ``project``, ``job``) once it listens, serves
 until a line (or EOF) arrives on stdin, then prints its record as one JSON line: how many

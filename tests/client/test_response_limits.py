@@ -34,10 +34,10 @@ from northflank_async._core.wire import api_error
 from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
-from .conftest import list_page, wire_build
+from ..conftest import list_page, wire_build
 
 MiB = 1 << 20
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 WALL = datetime(2026, 1, 1, tzinfo=UTC)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -175,7 +175,7 @@ class TestDecompressionBombs:
 import asyncio, resource, sys
 from aiohttp import web
 from northflank_async import NorthflankClient, ResponseTooLargeError
-from tests.test_limits import bomb, bomb_handler
+from tests.client.test_response_limits import bomb, bomb_handler
 
 async def main():
     body = bomb("gzip", 1024 * {MiB})

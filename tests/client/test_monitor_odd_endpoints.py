@@ -24,7 +24,7 @@ from aiohttp import web
 from northflank_async import BuildEvent, Monitor, NorthflankClient
 from northflank_async._core.tracking import GONE_AFTER, MAX_GETS_PER_POLL
 
-from ._virtual import in_flight_guard, on_virtual_clock
+from .._virtual import in_flight_guard, on_virtual_clock
 
 P = "proj"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """A group run: the fake API in one process, the members of one monitoring group in others.
 
-Used by tests/test_group.py (short runs) and benchmarks/group.py (the full figures). The
+Used by tests/system/test_group.py (short runs) and benchmarks/group.py (the full figures). The
 fake concludes ``builds`` new builds over ``jobs`` jobs; each member appends what it handled
 to its own file, and the run merges them.
 """

@@ -25,7 +25,7 @@ from northflank_async import (
     UnexpectedRedirectError,
 )
 
-from .conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
+from ..conftest import BASE, LIST_URL, TOKEN, list_page, sent, wire_build
 
 ANY_LIST = re.compile(r"^https://api\.northflank\.test/v1/projects/proj/jobs/job/build\?.*$")
 

@@ -80,7 +80,7 @@ def test_every_public_name_is_in_the_api_reference() -> None:
     """docs/reference.md renders each exported name (a new export needs its entry)."""
     from pathlib import Path
 
-    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
+    reference = (Path(__file__).parent.parent.parent / "docs" / "reference.md").read_text()
     missing = [
         name
         for name in northflank_async.__all__
@@ -93,7 +93,7 @@ def test_the_architecture_page_names_every_module() -> None:
     """docs/architecture.md stays true: each module of the package is on its map."""
     from pathlib import Path
 
-    page = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    page = (Path(__file__).parent.parent.parent / "docs" / "architecture.md").read_text()
     package = Path(northflank_async.__file__).parent
     layers = [p for p in package.iterdir() if (p / "__init__.py").exists() and p.name != "testing"]
     modules = [p.name for p in package.glob("*.py") if p.name != "_version.py"]

@@ -29,10 +29,10 @@ from northflank_async import NorthflankClient
 from northflank_async._engine import log_streams as _log_streams
 from northflank_async.testing import FakeNorthflank
 
-from ._support import ThreadedFake
-from ._virtual import GuardedClient, run_virtual
+from .._support import ThreadedFake
+from .._virtual import GuardedClient, run_virtual
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SHA = "12c15e7ee25fd78f567ebf87f9178b8ad70025b3"

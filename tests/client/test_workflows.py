@@ -21,8 +21,8 @@ from northflank_async import (
 from northflank_async._core.watching import PollSchedule, Watermark
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import on_virtual_clock, virtual_client
-from .conftest import wire_build
+from .._virtual import on_virtual_clock, virtual_client
+from ..conftest import wire_build
 
 P, J = "proj", "job"
 SHA = "0123456789abcdef0123456789abcdef01234567"
