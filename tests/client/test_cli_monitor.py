@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -51,30 +46,3 @@ def test_monitor_usage_errors_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("northflank-async: ") and len(err.splitlines()) == 1
-
-
-def test_monitor_ctrl_c_exits_130_without_traceback() -> None:
-    """SIGINT ends `monitor --fake` with status 130, no traceback, its spend reported."""
-    code = (
-        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-        "from northflank_async.cli import main\n"
-        "raise SystemExit(main(['monitor', '--fake', '--format', 'jsonl']))"
-    )
-    with subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as process:  # fmt: skip
-        try:
-            assert process.stdout is not None
-            first = json.loads(process.stdout.readline())  # the monitor is up and reporting
-            assert first["kind"] in ("created", "status", "concluded")
-            time.sleep(0.2)
-            process.send_signal(signal.SIGINT)
-            _, err = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    assert process.returncode == 130
-    assert "Traceback" not in err

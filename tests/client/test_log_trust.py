@@ -33,6 +33,7 @@ from northflank_async import (
 from northflank_async._core.logresume import CLOCK_SKEW, RECONNECT_CAP, ReconnectPace, Resume
 from northflank_async._core.logwire import MAX_RANGE_PAGES
 from northflank_async._engine import log_streams as _log_streams
+
 from .._virtual import on_virtual_clock
 
 # A token with a slash, so that the escaped slash (\/) is one of the forms that can spell it.

@@ -27,8 +27,8 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
-from ..system._redis import RedisServer, require_redis
 from .._support import SwallowingPoll
+from ..system._redis import RedisServer, require_redis
 
 P = "proj"
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)

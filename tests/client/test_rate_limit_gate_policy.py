@@ -30,8 +30,8 @@ from northflank_async._core.ratelimit import Attempt, RateLimitState
 from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
-from ..system._redis import RedisServer, require_redis
 from ..conftest import TOKEN, wire_build
+from ..system._redis import RedisServer, require_redis
 
 WALL = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 """One member of a fleet run, in its own process (run as a script by tests and benchmarks).
 
-    python tests/system/_fleet_worker.py BASE_URL PROJECT JOB --listings 25 --per-page 50 [--redis URL]
+    python tests/system/_fleet_worker.py BASE_URL PROJECT JOB --listings 25 \
+        --per-page 50 [--redis URL]
 
 reads the token from ``NORTHFLANK_API_TOKEN``, prints ``ready``, waits for a line on stdin
 (so that every member starts at once), lists the job's builds ``--listings`` times

@@ -1,4 +1,4 @@
-"""Every test under tests/system/ carries the `system` marker: `pytest -m "not system"` skips them."""
+"""Every test in tests/system carries the `system` marker: `-m "not system"` skips them."""
 
 from __future__ import annotations
 

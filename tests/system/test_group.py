@@ -22,10 +22,10 @@ from northflank_async._core.tracking import JobTracker
 from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async.testing import FakeNorthflank
 
-from ._group_run import run_group
-from ._redis import RedisServer, require_redis
 from .._support import SwallowingPoll
 from ..unit.test_monitor_core import build, poll, started
+from ._group_run import run_group
+from ._redis import RedisServer, require_redis
 
 TOKEN = "nf-group-secret-token-0123456789"
 
