@@ -1,7 +1,8 @@
 """The monitor's one loop: closing, errors and the budget alike, alone and in a group.
 
-Every test runs twice: with a monitor alone (`SoloLeadership`) and with the only member of a
-monitoring group on a real redis-server (`GroupLeadership`, the lease). One loop drives both
+Every test runs twice: here with a monitor alone (`SoloLeadership`), and in
+tests/system/test_monitor_loop_group.py with the only member of a monitoring group on a real
+redis-server (`GroupLeadership`, the lease). One loop drives both
 (``Monitor._run``); only the leadership differs, so what is written once behaves once: the
 swallowed cancellation, the job dropped on a 404, the bug that ends the iteration, the
 requests booked in the budget.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +28,6 @@ from northflank_async import (
 from northflank_async.testing import FakeNorthflank
 
 from .._support import SwallowingPoll
-from ..system._redis import RedisServer, require_redis
 
 P = "proj"
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -49,23 +48,14 @@ class Setup:
         return self.nf.monitor(3600, **options)
 
 
-@pytest.fixture(params=["solo", "group"])
-async def setup(request: pytest.FixtureRequest) -> AsyncIterator[Setup]:
-    async with FakeNorthflank(rate_limit=None) as fake:
-        if request.param == "solo":
-            async with NorthflankClient(fake.token, base_url=fake.base_url) as nf:
-                yield Setup("solo", fake, nf, None)
-            return
-        server = RedisServer(require_redis())
-        server.start()
-        try:
-            async with (
-                RedisCoordinator.from_url(server.url, namespace="loop") as coordinator,
-                NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator) as nf,
-            ):
-                yield Setup("group", fake, nf, coordinator)
-        finally:
-            server.close()
+@pytest.fixture(params=["solo"])
+def setup(
+    request: pytest.FixtureRequest,
+    northflank_fake: FakeNorthflank,
+    northflank_client: NorthflankClient,
+) -> Setup:
+    """A monitor alone; tests/system/test_monitor_loop_group.py runs these tests in a group."""
+    return Setup(request.param, northflank_fake, northflank_client, None)
 
 
 def monitor_tasks() -> set[asyncio.Task[Any]]:
