@@ -1,4 +1,4 @@
-"""Fixtures of the client tests: a loopback server that answers with a handler of the test's."""
+"""Fixtures of the client tests: the shipped fake and client, and a scripted loopback server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiohttp import web
+
+from northflank_async import NorthflankClient
+from northflank_async.testing import FakeNorthflank
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,3 +32,16 @@ async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
     yield start
     for runner in runners:
         await runner.cleanup()
+
+
+@pytest.fixture
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped ``northflank_fake``; a module overrides ``fake`` to add its data, and passes
+    options to the fake with the plugin's marker (``pytestmark``)."""
+    return northflank_fake
+
+
+@pytest.fixture
+def nf(fake: FakeNorthflank, northflank_client: NorthflankClient) -> NorthflankClient:
+    """The shipped ``northflank_client`` (backoff waits off), once ``fake`` holds its data."""
+    return northflank_client

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -17,18 +16,15 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank() as server:
-        server.add_job("proj", "job", builds=250)
-        yield server
+pytestmark = pytest.mark.northflank_fake(rate_limit=(1000, 3600.0))
 
 
 @pytest.fixture
-async def nf(fake: FakeNorthflank) -> AsyncIterator[NorthflankClient]:
-    async with NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=0) as client:
-        yield client
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_job("proj", "job", builds=250)
+    return server
 
 
 def ids(builds: list[JobBuild]) -> list[str]:

@@ -57,17 +57,15 @@ async def collect(stream: AsyncIterator[LogLine]) -> list[dict[str, Any]]:
     return [wire(line) async for line in stream]
 
 
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(seed=5) as server:
-        server.add_job(PROJECT, JOB, builds=30, runs=8)
-        yield server
+pytestmark = pytest.mark.northflank_fake(seed=5, rate_limit=(1000, 3600.0))
 
 
 @pytest.fixture
-async def nf(fake: FakeNorthflank) -> AsyncIterator[NorthflankClient]:
-    async with NorthflankClient(fake.token, base_url=fake.base_url, backoff_base=0) as client:
-        yield client
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_job(PROJECT, JOB, builds=30, runs=8)
+    return server
 
 
 def concluded_build(fake: FakeNorthflank, status: str = "SUCCESS") -> str:

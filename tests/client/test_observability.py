@@ -37,11 +37,14 @@ LINE = re.compile(
 )
 
 
+pytestmark = pytest.mark.northflank_fake(token=TOKEN, rate_limit=(100, 3600.0))
+
+
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(token=TOKEN, rate_limit=(100, 3600.0)) as server:
-        server.add_job(PROJECT, JOB, builds=5)
-        yield server
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    northflank_fake.add_job(PROJECT, JOB, builds=5)
+    return northflank_fake
 
 
 def client_for(fake: FakeNorthflank, **options: Any) -> NorthflankClient:

@@ -25,14 +25,16 @@ P, J = "proj", "job"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(rate_limit=None) as server:
-        server.add_job(P, J, builds=250)
-        yield server
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_job(P, J, builds=250)
+    return server
 
 
 @pytest.fixture
 async def nf(fake: FakeNorthflank) -> AsyncIterator[NorthflankClient]:
+    """No retry: an error the fake scripts reaches the listing at once."""
     async with NorthflankClient(fake.token, base_url=fake.base_url, max_retries=0) as client:
         yield client
 

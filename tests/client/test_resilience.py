@@ -6,7 +6,6 @@ import asyncio
 import gc
 import logging
 import random
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,10 +23,11 @@ PROJECT, JOB = "proj", "job"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(rate_limit=None) as server:
-        server.add_job(PROJECT, JOB, builds=2000)
-        yield server
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_job(PROJECT, JOB, builds=2000)
+    return server
 
 
 def client_for(fake: FakeNorthflank, **kwargs: float) -> NorthflankClient:

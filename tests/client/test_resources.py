@@ -24,10 +24,11 @@ ROUTES = pytest.mark.parametrize("team", [None, TEAM], ids=["project-route", "te
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(rate_limit=None) as server:
-        _add_jobs(server)
-        yield server
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    _add_jobs(server)
+    return server
 
 
 def _add_jobs(fake: FakeNorthflank) -> None:

@@ -31,11 +31,12 @@ EARLY = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(rate_limit=None) as server:
-        server.add_service(P, S, builds=130)
-        server.add_job(P, J, builds=3)
-        yield server
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_service(P, S, builds=130)
+    server.add_job(P, J, builds=3)
+    return server
 
 
 @pytest.fixture(params=[None, TEAM], ids=["project-route", "team-route"])

@@ -30,18 +30,11 @@ PROGRESS = ["PENDING", "STARTING", "CLONING", "BUILDING", "UPLOADING"]
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeNorthflank]:
-    async with FakeNorthflank(rate_limit=None) as server:
-        server.add_job(P, J, builds=30)
-        yield server
-
-
-@pytest.fixture
-async def nf(fake: FakeNorthflank) -> AsyncIterator[NorthflankClient]:
-    async with NorthflankClient(
-        fake.token, base_url=fake.base_url, backoff_base=0.001, backoff_max=0.005
-    ) as client:
-        yield client
+def fake(northflank_fake: FakeNorthflank) -> FakeNorthflank:
+    """The shipped fixture's fake, with this module's data."""
+    server = northflank_fake
+    server.add_job(P, J, builds=30)
+    return server
 
 
 @asynccontextmanager

@@ -10,14 +10,10 @@ import asyncio
 import io
 import itertools
 import json
-import os
 import re
-import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +21,6 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-import northflank_async
 from northflank_async.testing import FakeNorthflank, RecordedRequest
 
 TOKEN = "nf-fake-token"
@@ -49,8 +44,6 @@ STATUSES = {
 FINAL = {"SUCCESS", "FAILURE", "ABORTED", "CRASHED", "SUBMISSION_FAILURE"}
 ID_RE = re.compile(r"[a-z]+-[a-z]+-[0-9]{4}")
 CREATED_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
-# Where `northflank_async` was imported from, so the CLI subprocess imports the same copy.
-PACKAGE_ROOT = str(Path(northflank_async.__file__).resolve().parent.parent)
 
 
 @pytest.fixture
@@ -649,48 +642,6 @@ async def test_start_and_close_without_context_manager() -> None:
 # ---------------------------------------------------------------------- command line
 
 
-async def test_command_line_serves_until_interrupted() -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "northflank_async.testing",
-        "--port",
-        "0",
-        "--builds",
-        "30",
-        "--project",
-        "cli-project",
-        "--job",
-        "cli-job",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode()
-        fields = dict(part.split("=", 1) for part in line.split())
-        assert (fields["project"], fields["job"], fields["token"]) == (
-            "cli-project",
-            "cli-job",
-            TOKEN,
-        )
-        url = f"{fields['base_url']}/v1/projects/cli-project/jobs/cli-job/build"
-        async with aiohttp.ClientSession(headers=AUTH) as http:
-            status, body, _ = await call(http, "GET", url, params={"per_page": "100"})
-        assert (status, body["pagination"]["count"]) == (200, 30)
-        process.send_signal(signal.SIGINT)
-        _, stderr = await asyncio.wait_for(process.communicate(), 10)
-        assert process.returncode == 0
-        assert stderr == b""
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-
-
 def test_recorded_request_is_frozen() -> None:
     request = RecordedRequest("GET", "/", {}, {}, None, 1, 200)
     with pytest.raises(AttributeError):
@@ -698,7 +649,7 @@ def test_recorded_request_is_frozen() -> None:
     assert json.loads(json.dumps(request.query)) == {}
 
 
-# ---------------------------------------------------------------------- lost answers (issue 9.11)
+# ---------------------------------------------------------------------- lost answers
 
 
 async def test_lost_answer_aborts_the_build_then_drops_the_connection(
@@ -734,7 +685,7 @@ async def test_lost_answer_as_a_random_fault_starts_the_build(
     assert (newest["status"], len(fake.builds("demo", "nightly"))) == ("QUEUED", 251)
 
 
-# ---------------------------------------------------------------------- the fake's edges (9.14)
+# ---------------------------------------------------------------------- the fake's edges
 
 
 @pytest.mark.parametrize("path", [BUILDS, "/v1/projects/demo/jobs/nightly/runs"])
