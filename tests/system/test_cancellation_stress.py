@@ -16,7 +16,7 @@ from northflank_async import (
 from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
-from ..client.test_resilience import JOB, PROJECT, client_for
+from ..client.test_resilience import JOB, PROJECT, client_for, open_connections
 
 
 class TestCancellation:

@@ -6,6 +6,7 @@ On the virtual clock (no real wait), but heavy in CPU: each run simulates thousa
 from __future__ import annotations
 
 from .._virtual import on_virtual_clock, run_monitor
+from ..client.test_monitor import _assert_each_once
 
 
 class TestMonitor:
