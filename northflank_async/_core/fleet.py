@@ -40,6 +40,7 @@ __all__ = [
     "GroupChannel",
     "SharedBudget",
     "Told",
+    "WebhookChannel",
     "check_name",
     "decode_event",
     "derive_budget_key",
@@ -185,6 +186,28 @@ class GroupChannel(Protocol):
         ...
 
 
+class WebhookChannel(Protocol):
+    """The webhook notifications of one receiving group: a durable queue with one consumer per
+    event (see `Coordinator.webhook_channel`). Every method raises `CoordinatorUnavailable`
+    when the store cannot be used.
+    """
+
+    async def queue(self, event_id: str, payload: str, ttl: float, limit: int) -> bool | None:
+        """Queue ``payload`` unless ``event_id`` was queued within ``ttl`` seconds: True when
+        queued, False for a repeat, None (nothing queued) when ``limit`` events wait already.
+        """
+        ...
+
+    async def receive(self, member: str, claim_after: float, count: int) -> list[Delivery]:
+        """Up to ``count`` events for ``member``: first those another member left
+        unacknowledged for ``claim_after`` seconds, else new ones (after a short wait)."""
+        ...
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        """The events of ``entry_ids`` were handled: they leave the queue."""
+        ...
+
+
 _EVENT_FIELDS = ("status", "concluded", "success", "created_at", "build_concluded_at")
 
 
@@ -253,6 +276,10 @@ class Coordinator(abc.ABC):
     def group_channel(self, group: str) -> GroupChannel:
         """The channel of monitoring group ``group`` (`ConfigurationError` if not supported)."""
         raise ConfigurationError(f"{type(self).__name__} does not support monitoring groups")
+
+    def webhook_channel(self, group: str) -> WebhookChannel:
+        """The queue of receiving group ``group`` (`ConfigurationError` if not supported)."""
+        raise ConfigurationError(f"{type(self).__name__} does not support receiving groups")
 
     @property
     def recheck_interval(self) -> float:

@@ -162,3 +162,33 @@ end
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 return 1
 """
+
+
+# -- receiving groups -------------------------------------------------------------------------
+#
+# Keys of receiving group ``G`` (one hash tag): ``NS:webhooks:{G}:events`` (the stream of
+# notifications waiting or being handled, with the consumer group ``members``; an entry leaves
+# it when acknowledged) and ``NS:webhooks:{G}:seen:<digest>`` (one per event id queued lately,
+# expiring after the receivers' dedupe time).
+
+# KEYS: seen, events. ARGV: ttl ms (0: no expiry), limit, payload. Returns 1 (queued), 0 (a
+# repeat: nothing written) or -1 (``limit`` events wait already: nothing written, send later).
+_QUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])
+if ARGV[1] == '0' then redis.call('SET', KEYS[1], '1')
+else redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+"""
+
+# KEYS: events. ARGV: entry ids. Acknowledged and removed at once (the stream holds only what
+# waits or is being handled, so its length is the backlog).
+_DONE = """
+local n = 0
+if #ARGV > 0 then
+  n = redis.call('XACK', KEYS[1], 'members', unpack(ARGV))
+  redis.call('XDEL', KEYS[1], unpack(ARGV))
+end
+return n
+"""

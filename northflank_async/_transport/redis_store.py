@@ -33,18 +33,22 @@ from .._core.fleet import (
     GroupChannel,
     SharedBudget,
     Told,
+    WebhookChannel,
     check_name,
 )
 from .redis_scripts import (
     _ACQUIRE,
     _CONSUMERS,
+    _DONE,
     _PUBLISH,
+    _QUEUE,
     _RELEASE,
     _RESERVE,
     _SETTLE,
     STREAM_MAXLEN,
 )
 from .redis_support import auth_failure, credentials, describe, import_redis, redis_errors, safe
+from .redis_webhooks import RedisWebhooks
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -232,6 +236,8 @@ class RedisCoordinator(Coordinator):
             "acquire": client.register_script(_ACQUIRE),
             "release": client.register_script(_RELEASE),
             "publish": client.register_script(_PUBLISH),
+            "queue": client.register_script(_QUEUE),
+            "done": client.register_script(_DONE),
         }
         self._block = 0.5  # seconds a member's read of its group's stream waits at most
         self._errors = redis_errors()
@@ -297,6 +303,10 @@ class RedisCoordinator(Coordinator):
     def group_channel(self, group: str) -> GroupChannel:
         """The store of monitoring group ``group``: its lease, positions and events."""
         return _RedisGroup(self, check_name(group, "group"))
+
+    def webhook_channel(self, group: str) -> WebhookChannel:
+        """The queue of receiving group ``group``: notifications handed to one member each."""
+        return RedisWebhooks(self, check_name(group, "group"))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
         try:
