@@ -25,6 +25,7 @@ from northflank_async._core.webhooks import decode_event, encode_event
 from northflank_async._transport.redis_webhooks import RedisWebhooks
 
 from ._redis import RedisServer, require_redis
+from ._webhook_group_run import run_receivers
 from .test_webhooks_parse import DOCUMENTED, PARSER, SECRET, body, build_event, headers
 
 pytestmark = pytest.mark.system
@@ -246,3 +247,31 @@ async def test_no_2xx_while_redis_is_down_and_a_full_queue_is_refused(
         redis_server.start()  # without its data (no persistence): an empty queue
         assert (await post(session, server.url, "d"))[0] == 200
     await receiver.aclose()
+
+
+# -- (c) acceptance: replicas in processes, one killed -----------------------------------
+
+
+def check_handled(run: dict[str, Any]) -> Counter[str]:
+    """Every event a replica accepted (2xx) handled, nothing else; the counts per event."""
+    counts = Counter(run["handled"])
+    assert set(counts) == set(run["accepted"])
+    assert run["posts"] > len(run["accepted"])  # duplicates and resends were sent
+    return counts
+
+
+def test_three_replicas_behind_a_round_robin_handle_each_event_once(
+    redis_server: RedisServer,
+) -> None:
+    run = run_receivers(redis_server)
+    counts = check_handled(run)
+    assert [event_id for event_id, n in counts.items() if n > 1] == []
+    assert run["redelivered"] == 0
+
+
+def test_a_replica_killed_mid_run_loses_nothing(redis_server: RedisServer) -> None:
+    run = run_receivers(redis_server, kill=True)
+    counts = check_handled(run)
+    assert len([event_id for event_id, n in counts.items() if n > 1]) <= 1
+    assert run["killed_at"] is not None and run["killed_at"] < len(run["accepted"]) - 1
+    assert run["redelivered"] >= 1  # what the killed replica held went to the others
