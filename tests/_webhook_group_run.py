@@ -68,7 +68,8 @@ def _post(url: str, event_id: str) -> bool:
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
-            return 200 <= answer.status < 300
+            status: int = answer.status
+            return 200 <= status < 300
     except (urllib.error.URLError, OSError):
         return False  # refused (a killed replica) or 5xx: the sender tries the next one
 
