@@ -16,12 +16,19 @@ import aiohttp
 import pytest
 
 from northflank_async import (
+    BuildStatus,
     ConfigurationError,
+    JobBuild,
     RedisCoordinator,
     WebhookEvent,
     WebhookReceiver,
 )
-from northflank_async._core.webhooks import decode_event, encode_event
+from northflank_async._core.events import BuildEvent
+from northflank_async._core.fleet import encode_event, outcome_key, outcome_of
+from northflank_async._core.webhooks import decode_event as decode_notification
+from northflank_async._core.webhooks import encode_event as encode_notification
+from northflank_async._engine.group import GroupLeadership
+from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async._transport.redis_webhooks import RedisWebhooks
 
 from ._redis import RedisServer, require_redis
@@ -104,12 +111,12 @@ async def collect(
 )
 def test_an_event_survives_the_group_queue(payload: dict[str, Any]) -> None:
     event = PARSER.parse(headers(event_id="e-7"), body(payload))
-    text = encode_event(event)
+    text = encode_notification(event)
     assert SECRET not in text
-    back = decode_event(text)
+    back = decode_notification(text)
     assert back == event and back.raw == event.raw
     with pytest.raises(ValueError, match="not a queued notification"):
-        decode_event('{"id": "x"}')
+        decode_notification('{"id": "x"}')
 
 
 async def test_a_group_needs_both_a_coordinator_and_a_name(
@@ -247,6 +254,41 @@ async def test_no_2xx_while_redis_is_down_and_a_full_queue_is_refused(
         redis_server.start()  # without its data (no persistence): an empty queue
         assert (await post(session, server.url, "d"))[0] == 200
     await receiver.aclose()
+
+
+# -- a notification and a poll that tell the same outcome --------------------------------
+
+
+async def test_an_outcome_told_by_a_notification_and_a_poll_is_handed_out_once(
+    coordinators: list[RedisCoordinator],
+) -> None:
+    """The group monitor's publishing script and a notification's claim share one key per
+    outcome: whichever tells it first hands it out; the other writes nothing for it."""
+    monitor_group = coordinators[0].group_channel("bots")
+    assert isinstance(monitor_group, _RedisGroup)
+    fence = await monitor_group.acquire("leader", 5)
+    assert fence is not None
+    notified = BuildEvent("concluded", JobBuild(id="b1", status=BuildStatus.SUCCESS), "p", "j")
+    polled = [
+        BuildEvent("created", JobBuild(id="b2"), "p", "j"),
+        BuildEvent("concluded", JobBuild(id="b2", status=BuildStatus.FAILURE), "p", "j"),
+        notified,
+    ]
+    # A member took b1's outcome from a notification (the claim key of the webhook's fields).
+    member = GroupLeadership(monitor_group, name="bots", lease=5, recheck=0.2, closed=bool)
+    assert outcome_of(notified) == outcome_key("p", "j", "b1")
+    assert await member.claim_outcome(notified)
+    assert not await member.claim_outcome(notified)  # a repeat, from another replica
+    # The leader's poll then tells b1 and b2: b1's outcome is not appended again.
+    texts = [encode_event(e) for e in polled]
+    claims = [outcome_of(e) for e in polled]
+    assert await monitor_group.publish("leader", fence, "p/j", "{}", texts, claims)
+    client: Any = coordinators[0]._client
+    stream = await client.xrange(monitor_group.events)
+    assert [fields[b"e"].decode() for _id, fields in stream] == texts[:2]
+    # ... and a notification that comes after the poll finds b2's outcome told.
+    assert not await member.claim_outcome(polled[1])
+    assert await member.claim_outcome(polled[0])  # a start is no outcome: never claimed
 
 
 # -- (c) acceptance: replicas in processes, one killed -----------------------------------
