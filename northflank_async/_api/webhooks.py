@@ -3,7 +3,9 @@
 The pure steps (the token, the bounds, the decoding) are `_core.webhooks.WebhookParser`'s, the
 dedupe window `_core.dedupe.DedupeWindow`'s, the HTTP side `_transport.webhook_server`'s. The
 receiver joins them around a bounded queue, which its consumer (a user's loop, or a monitor)
-reads with ``async for`` or `WebhookReceiver.take_pending`.
+reads with ``async for`` or `WebhookReceiver.take_pending`. In a receiving group (a
+coordinator and a group name), the queue is the group's, in the coordinator's store
+(`_engine.webhook_group.GroupQueue`), with the same two ways to read it.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from contextlib import asynccontextmanager
 
 from .._core.checks import check_number
 from .._core.dedupe import DEDUPE_SIZE, DEDUPE_TTL, DedupeWindow
-from .._core.errors import WebhookUnavailableError
+from .._core.errors import ConfigurationError, WebhookUnavailableError
+from .._core.fleet import Coordinator, check_name
 from .._core.webhooks import MAX_BODY, WebhookEvent, WebhookParser
+from .._engine.webhook_group import GroupQueue
 from .._transport import webhook_server
 from .._transport.webhook_server import WebhookHandler, WebhookServer
 
-__all__ = ["QUEUE_SIZE", "WebhookReceiver"]
+__all__ = ["QUEUE_SIZE", "REDELIVER_AFTER", "WebhookReceiver"]
 
-#: How many verified events a receiver holds for its consumer by default.
+#: How many verified events a receiver (or a receiving group) holds for its consumers by default.
 QUEUE_SIZE = 10_000
+#: Seconds after which an event a group member took and did not acknowledge goes to another.
+REDELIVER_AFTER = 30.0
 
 
 class WebhookReceiver:
@@ -50,6 +56,12 @@ class WebhookReceiver:
         dedupe_ttl: how long (seconds) an event id is remembered.
         queue_size: how many events wait for the consumer; when that many wait, a new
             notification is answered 503 (Northflank resends it later), never dropped.
+        coordinator, group: receive as one replica of a group (both or neither): each
+            notification is queued in the coordinator's store (a Redis stream) before it is
+            answered 2xx, once for the whole group, and handed to one member that reads; see
+            the guide's "Receiving in a group". ``queue_size`` then bounds the group's queue.
+        redeliver_after: in a group, seconds after which an event a member took and did not
+            acknowledge (it died, or is still busy) is handed to another member.
 
     Each event id is handed out once while it is remembered, in the order the notifications
     arrived; Northflank itself promises no order (an end may come before its start).
@@ -63,20 +75,37 @@ class WebhookReceiver:
         dedupe_size: int = DEDUPE_SIZE,
         dedupe_ttl: float = DEDUPE_TTL,
         queue_size: int = QUEUE_SIZE,
+        coordinator: Coordinator | None = None,
+        group: str | None = None,
+        redeliver_after: float = REDELIVER_AFTER,
     ) -> None:
         check_number(queue_size, "queue_size", minimum=1, integer=True)
+        check_number(redeliver_after, "redeliver_after", minimum=0, above=True)
         self._parser = WebhookParser(secret, max_body=max_body)
         self._window = DedupeWindow(dedupe_size, dedupe_ttl)
         self._queue: deque[WebhookEvent] = deque()
         self._queue_size = queue_size
         self._arrived = asyncio.Event()
         self._closed = False
+        self._group: GroupQueue | None = None
+        if (coordinator is None) != (group is None):
+            raise ConfigurationError("a receiving group needs both coordinator= and group=")
+        if coordinator is not None:
+            name = check_name(group, "group")
+            self._group = GroupQueue(
+                coordinator.webhook_channel(name),
+                name=name,
+                dedupe_ttl=self._window.ttl,
+                limit=queue_size,
+                redeliver_after=redeliver_after,
+                recheck=coordinator.recheck_interval,
+            )
         self._handler = webhook_server.make_handler(self)
 
     def __repr__(self) -> str:
         return (
             f"WebhookReceiver(<secret hidden>, max_body={self.max_body}, "
-            f"queued={len(self._queue)}, closed={self._closed})"
+            f"queued={self.pending}, closed={self._closed})"
         )
 
     @property
@@ -111,7 +140,10 @@ class WebhookReceiver:
         Returns the event queued, or ``None`` for a repeat of an event id still remembered
         (answer it 2xx too: it is not queued again). Raises what `parse` raises, or
         `WebhookUnavailableError` (503) when the queue is full or the receiver is closed.
+        In a group, use `accept` (the group's queue is reached over the network).
         """
+        if self._group is not None:
+            raise ConfigurationError("a receiver in a group queues with `await accept(...)`")
         event = self._parser.parse(headers, body)
         now = _now()
         if self._window.seen(event.event_id, now):
@@ -126,6 +158,24 @@ class WebhookReceiver:
         self._queue.append(event)
         self._arrived.set()
         return event
+
+    async def accept(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | None:
+        """`receive`, in a group too: once this returns, the event is durably queued for the
+        group (answer 2xx); ``None`` for a repeat received by any replica. Raises what
+        `receive` raises; in a group, `WebhookUnavailableError` (503) also while the store
+        is unreachable or the group's queue is full.
+        """
+        if self._group is None:
+            return self.receive(headers, body)
+        event = self._parser.parse(headers, body)
+        now = _now()
+        if self._window.seen(event.event_id, now):
+            return None
+        if self._closed:
+            raise WebhookUnavailableError("the receiver is closed")
+        queued = await self._group.queue(event)
+        self._window.add(event.event_id, now)
+        return event if queued else None
 
     @asynccontextmanager
     async def serve(
@@ -144,7 +194,13 @@ class WebhookReceiver:
 
     async def __anext__(self) -> WebhookEvent:
         """The next event, waiting for one; iteration ends once the receiver is closed and
-        every event queued before has been taken."""
+        every event queued before has been taken. In a group, asking for the next event
+        acknowledges the one before."""
+        if self._group is not None:
+            event = await self._group.next()
+            if event is None:
+                raise StopAsyncIteration
+            return event
         while not self._queue:
             if self._closed:
                 raise StopAsyncIteration
@@ -153,15 +209,31 @@ class WebhookReceiver:
         return self._queue.popleft()
 
     def take_pending(self) -> list[WebhookEvent]:
-        """Every event waiting, oldest first, without waiting for more (for a polling loop)."""
+        """Every event waiting, oldest first, without waiting for more (for a polling loop).
+
+        In a group: the events this member has taken from the group's queue (the first call
+        starts taking; the next call acknowledges those it returned before).
+        """
+        if self._group is not None:
+            return self._group.take()
         events = list(self._queue)
         self._queue.clear()
         return events
 
+    async def ack(self, event: WebhookEvent) -> None:
+        """In a group: ``event`` was handled (else done when the next one is asked for)."""
+        if self._group is not None:
+            await self._group.ack(event)
+
     @property
     def pending(self) -> int:
-        """How many events wait for the consumer."""
-        return len(self._queue)
+        """How many events wait for the consumer (in a group: taken by this member)."""
+        return self._group.pending if self._group is not None else len(self._queue)
+
+    @property
+    def redelivered(self) -> int:
+        """In a group: how many events this member took after another left them."""
+        return self._group.redelivered if self._group is not None else 0
 
     @property
     def closed(self) -> bool:
@@ -170,9 +242,21 @@ class WebhookReceiver:
 
     def close(self) -> None:
         """Refuse new notifications (503: Northflank resends them) and end the iteration once
-        the events already queued have been taken."""
+        the events already queued have been taken. In a group, nothing more is taken and
+        nothing is acknowledged: prefer `aclose`."""
         self._closed = True
         self._arrived.set()
+        if self._group is not None:
+            self._group.stop()
+
+    async def aclose(self, *, ack: bool = True) -> None:
+        """`close`; in a group, the events handed out are acknowledged first (unless
+        ``ack=False``: another member gets them after ``redeliver_after``), and those this
+        member took but did not hand out pass to another member after that time."""
+        self._closed = True
+        self._arrived.set()
+        if self._group is not None:
+            await self._group.close(ack=ack)
 
 
 def _now() -> float:

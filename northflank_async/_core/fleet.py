@@ -40,10 +40,13 @@ __all__ = [
     "GroupChannel",
     "SharedBudget",
     "Told",
+    "WebhookChannel",
     "check_name",
     "decode_event",
     "derive_budget_key",
     "encode_event",
+    "outcome_key",
+    "outcome_of",
 ]
 
 #: The fixed, public key of the HMAC-SHA256 that turns a token into its budget key. Not a
@@ -166,12 +169,25 @@ class GroupChannel(Protocol):
         ...
 
     async def publish(
-        self, member: str, fence: int, job: str, position: str, events: list[str]
+        self,
+        member: str,
+        fence: int,
+        job: str,
+        position: str,
+        events: list[str],
+        claims: list[str | None] | None = None,
     ) -> bool:
         """Append ``events`` and store ``job``'s ``position``, at once, if ``fence`` is current.
 
+        ``claims`` gives, per event, the outcome it tells (`outcome_key`) or None: an event
+        whose outcome was claimed already (by `claim_outcome`, or published) is not appended.
         False (nothing written) when another member took the lease since.
         """
+        ...
+
+    async def claim_outcome(self, outcome: str) -> bool:
+        """Claim the outcome ``outcome`` (`outcome_key`) for the caller: True the first time
+        for the whole group (whether a poll or a notification told it), False after."""
         ...
 
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
@@ -185,7 +201,43 @@ class GroupChannel(Protocol):
         ...
 
 
+class WebhookChannel(Protocol):
+    """The webhook notifications of one receiving group: a durable queue with one consumer per
+    event (see `Coordinator.webhook_channel`). Every method raises `CoordinatorUnavailable`
+    when the store cannot be used.
+    """
+
+    async def queue(self, event_id: str, payload: str, ttl: float, limit: int) -> bool | None:
+        """Queue ``payload`` unless ``event_id`` was queued within ``ttl`` seconds: True when
+        queued, False for a repeat, None (nothing queued) when ``limit`` events wait already.
+        """
+        ...
+
+    async def receive(self, member: str, claim_after: float, count: int) -> list[Delivery]:
+        """Up to ``count`` events for ``member``: first those another member left
+        unacknowledged for ``claim_after`` seconds, else new ones (after a short wait)."""
+        ...
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        """The events of ``entry_ids`` were handled: they leave the queue."""
+        ...
+
+
 _EVENT_FIELDS = ("status", "concluded", "success", "created_at", "build_concluded_at")
+
+
+def outcome_key(project_id: str, owner_id: str, build_id: str) -> str:
+    """The claim of a build's outcome in a group: the same key whether a poll or a
+    notification told it (``project/owner/build``)."""
+    return f"{project_id}/{owner_id}/{build_id}"
+
+
+def outcome_of(event: BuildEvent) -> str | None:
+    """The outcome a ``concluded`` event tells (`outcome_key`); None for other kinds."""
+    owner = event.job_id or event.service_id
+    if event.kind != "concluded" or owner is None:
+        return None
+    return outcome_key(event.project_id, owner, event.build.id)
 
 
 def encode_event(event: BuildEvent) -> str:
@@ -253,6 +305,10 @@ class Coordinator(abc.ABC):
     def group_channel(self, group: str) -> GroupChannel:
         """The channel of monitoring group ``group`` (`ConfigurationError` if not supported)."""
         raise ConfigurationError(f"{type(self).__name__} does not support monitoring groups")
+
+    def webhook_channel(self, group: str) -> WebhookChannel:
+        """The queue of receiving group ``group`` (`ConfigurationError` if not supported)."""
+        raise ConfigurationError(f"{type(self).__name__} does not support receiving groups")
 
     @property
     def recheck_interval(self) -> float:

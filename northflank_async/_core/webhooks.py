@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping
 from itertools import accumulate
@@ -47,6 +48,8 @@ __all__ = [
     "RUN_KINDS",
     "WebhookEvent",
     "WebhookParser",
+    "decode_event",
+    "encode_event",
 ]
 
 #: The largest body accepted by default (a build notification is well under a kilobyte).
@@ -181,7 +184,7 @@ class WebhookParser:
         self._authenticate(found)
         self.check_size(len(body))
         try:
-            return self._parse(_single(found), body)
+            return _parse(_single(found), body)
         except WebhookPayloadError as exc:
             message = exc.message
             for secret in self._secrets:  # the sender's text, echoed: never the secret
@@ -190,33 +193,59 @@ class WebhookParser:
                 raise
             raise WebhookPayloadError(message) from None
 
-    def _parse(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        document = _load(body)
-        if not isinstance(document, dict):
-            raise WebhookPayloadError(f"the body must be a JSON object, not {_kind(document)}")
-        kind = _kind_of(document, headers.get(_EVENT_TYPE))
-        data = document.get("data", {})
-        if not isinstance(data, dict):
-            raise WebhookPayloadError(f"data must be an object, not {_kind(data)}")
-        build = run = None
-        if kind.startswith("build:"):
-            value = data.get("build")
-            if not isinstance(value, dict) or not isinstance(value.get("id"), str):
-                raise WebhookPayloadError("a build event needs data.build with a string id")
-            build = _decode(value, JobBuild, "data.build")
-        elif kind.startswith("job-run:") and data.get("run") is not None:
-            run = _decode(data["run"], JobRun, "data.run")
-        return WebhookEvent(
-            event_id=_event_id(headers.get(_EVENT_ID), body),
-            kind=kind,
-            integration_id=_header(headers, _INTEGRATION_ID),
-            project_id=_owner(data, "project"),
-            job_id=_owner(data, "job"),
-            service_id=_owner(data, "service"),
-            build=build,
-            run=run,
-            raw=document,
-        )
+
+def _parse(headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+    document = _load(body)
+    if not isinstance(document, dict):
+        raise WebhookPayloadError(f"the body must be a JSON object, not {_kind(document)}")
+    kind = _kind_of(document, headers.get(_EVENT_TYPE))
+    data = document.get("data", {})
+    if not isinstance(data, dict):
+        raise WebhookPayloadError(f"data must be an object, not {_kind(data)}")
+    build = run = None
+    if kind.startswith("build:"):
+        value = data.get("build")
+        if not isinstance(value, dict) or not isinstance(value.get("id"), str):
+            raise WebhookPayloadError("a build event needs data.build with a string id")
+        build = _decode(value, JobBuild, "data.build")
+    elif kind.startswith("job-run:") and data.get("run") is not None:
+        run = _decode(data["run"], JobRun, "data.run")
+    return WebhookEvent(
+        event_id=_event_id(headers.get(_EVENT_ID), body),
+        kind=kind,
+        integration_id=_header(headers, _INTEGRATION_ID),
+        project_id=_owner(data, "project"),
+        job_id=_owner(data, "job"),
+        service_id=_owner(data, "service"),
+        build=build,
+        run=run,
+        raw=document,
+    )
+
+
+def encode_event(event: WebhookEvent) -> str:
+    """A verified event as a receiving group's queue keeps it: its id, type, integration and
+    body (never a token: none is in the body)."""
+    record = {
+        "id": event.event_id,
+        "kind": event.kind,
+        "integration": event.integration_id,
+        "raw": event.raw,
+    }
+    return json.dumps(record, separators=(",", ":"))
+
+
+def decode_event(payload: str) -> WebhookEvent:
+    """The event `encode_event` wrote, decoded as its notification was; ``ValueError`` if not."""
+    try:
+        record = json.loads(payload)
+        headers = {_EVENT_ID: record["id"], _EVENT_TYPE: record["kind"]}
+        if record.get("integration") is not None:
+            headers[_INTEGRATION_ID] = record["integration"]
+        body = json.dumps(record["raw"], separators=(",", ":")).encode()
+        return _parse(headers, body)
+    except (KeyError, TypeError, ValueError, WebhookPayloadError) as error:
+        raise ValueError(f"not a queued notification: {error}") from None
 
 
 def _text(value: str | bytes) -> str:

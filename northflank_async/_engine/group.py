@@ -10,6 +10,10 @@ again to another when not acknowledged within the lease (a member that died or s
 
 While the store is unreachable, the member stops leading and delivery pauses (a warning when it
 goes and when it comes back); the monitor's loop and its iteration go on asking.
+
+A concluded event carries its outcome's claim (`_core.fleet.outcome_key`): the publishing
+script appends it only if no notification told that outcome first (`claim_outcome`), so an
+outcome told by both is handed out once.
 """
 
 from __future__ import annotations
@@ -22,7 +26,13 @@ import uuid
 from collections.abc import Callable, Collection
 
 from .._core.events import BuildEvent
-from .._core.fleet import CoordinatorUnavailable, GroupChannel, decode_event, encode_event
+from .._core.fleet import (
+    CoordinatorUnavailable,
+    GroupChannel,
+    decode_event,
+    encode_event,
+    outcome_of,
+)
 from .._core.models import JobBuild
 from .._core.tracking import JobTracker
 from .polls import WatchedJob
@@ -107,7 +117,12 @@ class GroupLeadership:
         position = json.dumps(job.tracker.position(), separators=(",", ":"))
         try:
             written = await self._channel.publish(
-                self._member, self._fence, job.key, position, [encode_event(e) for e in events]
+                self._member,
+                self._fence,
+                job.key,
+                position,
+                [encode_event(e) for e in events],
+                [outcome_of(e) for e in events],
             )
         except CoordinatorUnavailable as exc:
             self._unreachable(exc.reason)  # written or not: reloaded from the store
@@ -195,6 +210,20 @@ class GroupLeadership:
             self.redelivered += 1
         self._outstanding[event] = got.entry_id
         return event
+
+    async def claim_outcome(self, event: BuildEvent) -> bool:
+        """Whether this member may hand out ``event``, an outcome a notification told: True
+        once for the group (a poll that tells it later publishes nothing for it). False when
+        a poll or another notification told it first, or while the store is unreachable (the
+        leader's poll then tells it)."""
+        outcome = outcome_of(event)
+        if outcome is None:
+            return True
+        try:
+            return await self._channel.claim_outcome(outcome)
+        except CoordinatorUnavailable as exc:
+            self._unreachable(exc.reason)
+            return False
 
     async def settle(self) -> None:
         while self._outstanding:

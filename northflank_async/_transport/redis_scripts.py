@@ -124,10 +124,13 @@ return view()
 # the poll lease, expiring with it), ``NS:group:{G}:fence`` (the fencing counter, raised at
 # each new lease), ``NS:group:{G}:positions`` (a hash: each job's durable position, JSON of
 # ids and statuses), ``NS:group:{G}:events`` (the stream of events, with the consumer group
-# ``members``).
+# ``members``), ``NS:group:{G}:told:<project>/<owner>/<build>`` (an outcome claimed: told once,
+# by a poll or a notification, whichever claimed it first; expiring after `OUTCOME_TTL`).
 
 #: A group's stream keeps about this many events (handed out or not), oldest dropped first.
 STREAM_MAXLEN = 100_000
+#: How long (seconds) a group remembers an outcome told (by a poll or a notification): a day.
+OUTCOME_TTL = 86_400.0
 _CONSUMERS = "members"
 
 # KEYS: leader, fence. ARGV: member, lease ms. Returns the fencing token, or 0.
@@ -150,15 +153,53 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-# KEYS: leader, fence, events, positions. ARGV: member, fence, job, position, maxlen, events...
+# KEYS: leader, fence, events, positions, then one outcome key per claimed event. ARGV: member,
+# fence, job, position, maxlen, claim ms, then per event a flag ('1': claimed) and its text.
+# An outcome already claimed (told by a notification, or published before) is not appended.
 # Returns 1 when written, 0 (nothing written) when the lease or the fence moved on.
 _PUBLISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return 0
 end
-for i = 6, #ARGV do
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i])
+local k = 4
+for i = 7, #ARGV, 2 do
+  local keep = true
+  if ARGV[i] == '1' then
+    k = k + 1
+    keep = redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[6])
+  end
+  if keep then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1]) end
 end
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 return 1
+"""
+
+
+# -- receiving groups -------------------------------------------------------------------------
+#
+# Keys of receiving group ``G`` (one hash tag): ``NS:webhooks:{G}:events`` (the stream of
+# notifications waiting or being handled, with the consumer group ``members``; an entry leaves
+# it when acknowledged) and ``NS:webhooks:{G}:seen:<digest>`` (one per event id queued lately,
+# expiring after the receivers' dedupe time).
+
+# KEYS: seen, events. ARGV: ttl ms (0: no expiry), limit, payload. Returns 1 (queued), 0 (a
+# repeat: nothing written) or -1 (``limit`` events wait already: nothing written, send later).
+_QUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[3])
+if ARGV[1] == '0' then redis.call('SET', KEYS[1], '1')
+else redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
+return 1
+"""
+
+# KEYS: events. ARGV: entry ids. Acknowledged and removed at once (the stream holds only what
+# waits or is being handled, so its length is the backlog).
+_DONE = """
+local n = 0
+if #ARGV > 0 then
+  n = redis.call('XACK', KEYS[1], 'members', unpack(ARGV))
+  redis.call('XDEL', KEYS[1], unpack(ARGV))
+end
+return n
 """

@@ -33,18 +33,23 @@ from .._core.fleet import (
     GroupChannel,
     SharedBudget,
     Told,
+    WebhookChannel,
     check_name,
 )
 from .redis_scripts import (
     _ACQUIRE,
     _CONSUMERS,
+    _DONE,
     _PUBLISH,
+    _QUEUE,
     _RELEASE,
     _RESERVE,
     _SETTLE,
+    OUTCOME_TTL,
     STREAM_MAXLEN,
 )
 from .redis_support import auth_failure, credentials, describe, import_redis, redis_errors, safe
+from .redis_webhooks import RedisWebhooks
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -63,7 +68,7 @@ class _RedisGroup:
 
     def __init__(self, coordinator: RedisCoordinator, group: str) -> None:
         self._coordinator = coordinator
-        base = f"{coordinator.namespace}:group:{{{group}}}"
+        self.base = base = f"{coordinator.namespace}:group:{{{group}}}"
         self.leader, self.fence = f"{base}:leader", f"{base}:fence"
         self.events, self.positions_key = f"{base}:events", f"{base}:positions"
         self._ready = False  # the consumer group exists (as far as this member knows)
@@ -84,12 +89,30 @@ class _RedisGroup:
         return {job: _text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
 
     async def publish(
-        self, member: str, fence: int, job: str, position: str, events: list[str]
+        self,
+        member: str,
+        fence: int,
+        job: str,
+        position: str,
+        events: list[str],
+        claims: list[str | None] | None = None,
     ) -> bool:
         keys = [self.leader, self.fence, self.events, self.positions_key]
-        args = [member, fence, job, position, STREAM_MAXLEN, *events]
+        args: list[Any] = [member, fence, job, position, STREAM_MAXLEN, _ms(OUTCOME_TTL)]
+        for event, claim in zip(events, claims or [None] * len(events), strict=True):
+            if claim is not None:
+                keys.append(self.told(claim))
+            args += ["1" if claim is not None else "0", event]
         (written,) = await self._coordinator._run("publish", keys, args)
         return bool(int(written))
+
+    def told(self, outcome: str) -> str:
+        return f"{self.base}:told:{outcome}"
+
+    async def claim_outcome(self, outcome: str) -> bool:
+        client = self._coordinator._client
+        key, ms = self.told(outcome), _ms(OUTCOME_TTL)
+        return bool(await self._coordinator._call(lambda: client.set(key, "1", nx=True, px=ms)))
 
     async def _ensure_group(self) -> None:
         if self._ready:
@@ -139,6 +162,10 @@ class _RedisGroup:
         if entry_ids:
             client = self._coordinator._client
             await self._coordinator._call(lambda: client.xack(self.events, _CONSUMERS, *entry_ids))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
 
 
 def _text(value: Any) -> str:
@@ -232,6 +259,8 @@ class RedisCoordinator(Coordinator):
             "acquire": client.register_script(_ACQUIRE),
             "release": client.register_script(_RELEASE),
             "publish": client.register_script(_PUBLISH),
+            "queue": client.register_script(_QUEUE),
+            "done": client.register_script(_DONE),
         }
         self._block = 0.5  # seconds a member's read of its group's stream waits at most
         self._errors = redis_errors()
@@ -297,6 +326,10 @@ class RedisCoordinator(Coordinator):
     def group_channel(self, group: str) -> GroupChannel:
         """The store of monitoring group ``group``: its lease, positions and events."""
         return _RedisGroup(self, check_name(group, "group"))
+
+    def webhook_channel(self, group: str) -> WebhookChannel:
+        """The queue of receiving group ``group``: notifications handed to one member each."""
+        return RedisWebhooks(self, check_name(group, "group"))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
         try:

@@ -46,7 +46,7 @@ class Intake(Protocol):
 
     def check_size(self, size: int) -> None: ...
 
-    def receive(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | None: ...
+    async def accept(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | None: ...
 
 
 @attrs.frozen
@@ -75,7 +75,7 @@ def make_handler(intake: Intake) -> WebhookHandler:
             if request.content_length is not None:
                 intake.check_size(request.content_length)
             body = await _read(request, intake.max_body)
-            event = intake.receive(request.headers, body)
+            event = await intake.accept(request.headers, body)
         except WebhookError as exc:
             # The message names what was wrong, never a header's value (see WebhookParser).
             logger.warning("webhook notification refused: %s %s", exc.status, exc.message)
