@@ -31,9 +31,9 @@ from northflank_async._engine.group import GroupLeadership
 from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async._transport.redis_webhooks import RedisWebhooks
 
+from ..unit.test_webhooks_parse import DOCUMENTED, PARSER, SECRET, body, build_event, headers
 from ._redis import RedisServer, require_redis
 from ._webhook_group_run import run_receivers
-from .test_webhooks_parse import DOCUMENTED, PARSER, SECRET, body, build_event, headers
 
 pytestmark = pytest.mark.system
 
