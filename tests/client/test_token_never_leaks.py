@@ -134,7 +134,7 @@ def http(status_line: bytes, headers: list[bytes], body: bytes = b"") -> bytes:
         head.append(b"Content-Length: %d" % len(body))
     if not any(h.lower().startswith(b"connection:") for h in headers):
         # The raw server answers once, then closes: it says so, as HTTP/1.1 asks. (aiohttp no
-        # longer resends a retry that meets the closed connection, issue 18: ours would.)
+        # longer resends a retry that meets the closed connection: ours would.)
         head.append(b"Connection: close")
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 

@@ -209,7 +209,7 @@ class TestProbeState:
     def test_late_answer_never_raises_the_count_within_a_window(self) -> None:
         """An older answer arriving after a newer one cannot make us spend more.
 
-        (Issue 18: "older" is by send order; the answers are tied to their attempts.)
+        ("Older" is by send order: the answers are tied to their attempts.)
         """
         state = RateLimitState()
         probe = state.send()
