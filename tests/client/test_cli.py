@@ -77,14 +77,16 @@ def test_get(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_api_error_is_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
-    """A 404 prints one clear line and exits 4, no traceback."""
-    assert main(["builds", "get", "--fake", "--build", "missing"]) == 4
+    """A 404 prints one clear line (after --fake's notice) and exits 6, no traceback."""
+    assert main(["builds", "get", "--fake", "--build", "missing"]) == 6
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert captured.err.strip().splitlines() == [
+    notice, error = captured.err.strip().splitlines()
+    assert "fake API that lives for this command" in notice
+    assert error == (
         "northflank-async: error: 404 GET /v1/projects/demo-project/jobs/nightly/build/missing: "
-        + captured.err.split(": ", 3)[-1].strip()
-    ]
+        + error.split(": ", 3)[-1].strip()
+    )
     assert "Traceback" not in captured.err
 
 
@@ -223,9 +225,9 @@ class TestWatchExitCodes:
         started: dict[str, Any] = served.call(lambda: served.fake.add_build("p", "j"))
         assert run("watch", "--build", started["id"], "--poll-interval", "1", "--timeout", "6") == 5
 
-    def test_unknown_build_exits_4(self, served: ThreadedFake) -> None:
-        """An API error is not a build outcome."""
-        assert run("watch", "--build", "nope", "--poll-interval", "1") == 4
+    def test_unknown_build_exits_6(self, served: ThreadedFake) -> None:
+        """An API error is not a build outcome; not found has its own status."""
+        assert run("watch", "--build", "nope", "--poll-interval", "1") == 6
 
     def test_bad_sha_exits_2_without_request(self, served: ThreadedFake) -> None:
         """Local validation happens before any request, and is a usage error."""

@@ -181,7 +181,7 @@ def test_csv_cells_that_would_be_formulas_get_a_quote(
     assert [row["branch"] for row in rows[1:]] == ["'" + text for text in FORMULAS]
     assert rows[0]["branch"] == EVIL  # data, exact: only a would-be formula changes
     assert len(rows) == 1 + len(FORMULAS)  # a CR inside a cell forged no row
-    assert rows[0]["sha"] == "0" * 40 and rows[0]["concluded"] == "True"
+    assert rows[0]["sha"] == "0" * 40 and rows[0]["concluded"] == "true"
 
 
 class _ThreadedApp:
@@ -239,7 +239,7 @@ def test_a_tail_error_and_an_api_error_print_escaped(
         monkeypatch.setenv("NORTHFLANK_API_BASE_URL", base_url)
         assert run("builds", "logs", "--build", "b", "--follow") == 4
         tail_err = capsys.readouterr().err
-        assert run("builds", "get", "--build", "x") == 4
+        assert run("builds", "get", "--build", "x") == 6  # not found (404): exit 6 (issue 21)
         api_err = capsys.readouterr().err
     for err in (tail_err, api_err):
         assert err.count("\n") == 1 and err.endswith("\n")

@@ -429,7 +429,12 @@ def test_cli(
     monkeypatch.setattr(_cli_demo, "NorthflankClient", client)  # where the CLI makes it
     code = _cli.main(["builds", "get", "--project", PROJECT, "--job", JOB, "--build", case.build])
     out, err = capsys.readouterr()
-    assert code == _cli.EXIT_ERROR
+    # Issue 21: the exit status says the cause (not found, authentication, rate limit).
+    by_cause = {"401": _cli.EXIT_AUTH, "403": _cli.EXIT_AUTH, "404": _cli.EXIT_NOT_FOUND}
+    by_cause |= {"429": _cli.EXIT_RATE_LIMITED, "wrong-token": _cli.EXIT_AUTH}
+    by_cause |= {"not-found": _cli.EXIT_NOT_FOUND}
+    cause = next((k for k in by_cause if case.name.endswith(k)), None)
+    assert code == (_cli.EXIT_ERROR if cause is None else by_cause[cause])
     assert err.startswith("northflank-async: error: ") and err.count("\n") == 1, err
     leaks = [text for text in [out, err, *log_texts(caplog)] if TOKEN in text]
     assert not leaks, leaks[0][:2000]

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from northflank_async import WebhookEvent, WebhookReceiver
 
-from .test_webhooks_parse import DOCUMENTED, SECRET, body, build_event, headers
+from ..unit.test_webhooks_parse import DOCUMENTED, SECRET, body, build_event, headers
 
 OLD_SECRET = "whsec-the-old-one-7654321"
 WRONG = "whsec-wrong-guess-0000000000"

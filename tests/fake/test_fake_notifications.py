@@ -20,7 +20,7 @@ from aiohttp import web
 from northflank_async import NorthflankClient
 from northflank_async.testing import FakeNorthflank
 
-from ._virtual import in_flight_guard, on_virtual_clock
+from .._virtual import in_flight_guard, on_virtual_clock
 
 P, J = "proj", "nightly"
 SECRET = "hook-secret-0123456789"

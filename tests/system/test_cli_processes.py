@@ -32,6 +32,7 @@ def test_follow_ctrl_c_exits_130_without_traceback() -> None:
         try:
             assert process.stderr is not None
             # The follower says it is following once its client is up; then it is interrupted.
+            process.stderr.readline()  # --fake's notice comes first
             first = process.stderr.readline()
             assert "following builds of demo-project/nightly" in first
             time.sleep(0.3)  # a few polls in: not needed for correctness, only realism

@@ -17,7 +17,7 @@ import pytest
 
 import northflank_async
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"^```(?:python|py)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 GUIDES = ["README.md", "docs/quickstart.md", "docs/usage.md", "docs/bots.md", "docs/logs.md"]
 GUIDES += ["docs/errors.md", "docs/resilience.md", "docs/fleet.md", "docs/testing.md"]

@@ -1,7 +1,7 @@
 """The webhook receiver's pure side: verification, bounds, decoding, the dedupe window.
 
 No sockets here: `WebhookParser`, `DedupeWindow` and `WebhookReceiver.parse` / `.receive`
-are called directly (tests/test_webhooks_receiver.py sends the same over HTTP).
+are called directly (tests/client/test_webhooks_receiver.py sends the same over HTTP).
 """
 
 from __future__ import annotations
