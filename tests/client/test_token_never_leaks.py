@@ -429,7 +429,7 @@ def test_cli(
     monkeypatch.setattr(_cli_demo, "NorthflankClient", client)  # where the CLI makes it
     code = _cli.main(["builds", "get", "--project", PROJECT, "--job", JOB, "--build", case.build])
     out, err = capsys.readouterr()
-    # Issue 21: the exit status says the cause (not found, authentication, rate limit).
+    # The exit status says the cause (not found, authentication, rate limit).
     by_cause = {"401": _cli.EXIT_AUTH, "403": _cli.EXIT_AUTH, "404": _cli.EXIT_NOT_FOUND}
     by_cause |= {"429": _cli.EXIT_RATE_LIMITED, "wrong-token": _cli.EXIT_AUTH}
     by_cause |= {"not-found": _cli.EXIT_NOT_FOUND}
