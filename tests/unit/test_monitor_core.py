@@ -591,7 +591,7 @@ poll_op = st.tuples(
 
 
 class TestJobTrackerProperties:
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         pre=st.integers(0, 6),
         since_kind=st.sampled_from(["none", "build", "id", "time"]),
@@ -766,7 +766,7 @@ class TestRequestLedger:
         with pytest.raises(ValueError, match="finite"):
             RequestLedger().next_allowed(now, 5)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         budget=st.integers(1, 8),
         asks=st.lists(
@@ -880,7 +880,7 @@ class TestBudgetPlanner:
         with pytest.raises(ValueError, match="idle_for"):
             BudgetPlanner().plan(jobs(idle=1, idle_for=-1))
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         budget=st.integers(1, 5000),
         floor=st.floats(1, 60),
