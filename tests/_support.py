@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Set
+from typing import Any, TypeVar
 
 from northflank_async.testing import FakeNorthflank
 
 R = TypeVar("R")
+
+
+def server_side(task: asyncio.Task[Any]) -> bool:
+    """A task of an aiohttp server in the test's own loop (a connection's handler)."""
+    return "RequestHandler" in repr(task.get_coro())
+
+
+async def servers_settled(before: Set[asyncio.Task[Any]], *, guard: float = 5.0) -> None:
+    """Check that no task but a server's is left beyond ``before``, then wait for the servers'
+    handlers to end (they do once they see their closed sockets; ``guard`` only bounds a hang).
+
+    In place of a sleep "to let the server side finish": a task the client leaks fails at
+    once, however short its life, and the servers' tasks are awaited, not guessed at.
+    """
+    left = asyncio.all_tasks() - set(before) - {asyncio.current_task()}
+    assert {task for task in left if not server_side(task)} == set()
+    async with asyncio.timeout(guard):
+        await asyncio.gather(*left, return_exceptions=True)
 
 
 class ThreadedFake:

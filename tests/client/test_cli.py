@@ -130,7 +130,7 @@ class TestUsageErrorsSendNothing:
                 ["watch", "--build", "b-success", "--poll-interval", "inf"],
                 "--poll-interval must be",
             ),
-            (  # issue 18: no loop polls faster than MIN_POLL_INTERVAL
+            (  # the polling floor: no loop polls faster than MIN_POLL_INTERVAL
                 ["watch", "--build", "b-success", "--poll-interval", "0.5"],
                 "--poll-interval must be at least 1, got 0.5",
             ),

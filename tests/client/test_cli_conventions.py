@@ -56,7 +56,7 @@ class TestUsage:
         top = capsys.readouterr().out
         assert main(["builds", "list", "--help"]) == 0
         sub = capsys.readouterr().out
-        for text in (top,):  # issue 21: the block is shown once, at the top
+        for text in (top,):  # the block is shown once, at the top
             for variable in ("NORTHFLANK_API_TOKEN", "NF_API_TOKEN", "NORTHFLANK_API_BASE_URL"):
                 assert variable in text
             assert "NO_COLOR" in text and "130" in text
@@ -210,7 +210,7 @@ class TestProgress:
     def test_never_when_stderr_is_not_a_terminal(self, capsys: pytest.CaptureFixture[str]) -> None:
         """Piped or captured stderr: not a byte of progress."""
         assert main(["builds", "list", "--fake", "--format", "jsonl"]) == 0
-        assert "fetching" not in capsys.readouterr().err  # issue 21: notes, but no progress
+        assert "fetching" not in capsys.readouterr().err  # notes, but no progress
 
 
 class TestCompletion:

@@ -239,7 +239,7 @@ def test_a_tail_error_and_an_api_error_print_escaped(
         monkeypatch.setenv("NORTHFLANK_API_BASE_URL", base_url)
         assert run("builds", "logs", "--build", "b", "--follow") == 4
         tail_err = capsys.readouterr().err
-        assert run("builds", "get", "--build", "x") == 6  # not found (404): exit 6 (issue 21)
+        assert run("builds", "get", "--build", "x") == 6  # not found (404): exit 6
         api_err = capsys.readouterr().err
     for err in (tail_err, api_err):
         assert err.count("\n") == 1 and err.endswith("\n")

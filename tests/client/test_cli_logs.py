@@ -80,7 +80,7 @@ def test_since_is_the_apis_last_n_seconds(
 def test_follow_prints_live_lines_and_exits_as_watch(
     served: ThreadedFake, capsys: pytest.CaptureFixture[str], outcome: str, status: int
 ) -> None:
-    served.call(lambda: served.fake.configure_builds(step=0.15, outcome=outcome))
+    served.call(lambda: served.fake.configure_builds(step=0.1, outcome=outcome))
     assert run("builds", "start", "--format", "jsonl") == 0
     build_id = json.loads(capsys.readouterr().out)["id"]
     assert run("builds", "logs", "--build", build_id, "--follow") == status
@@ -105,7 +105,7 @@ def test_runs_logs(served: ThreadedFake, capsys: pytest.CaptureFixture[str]) -> 
     assert run("runs", "logs", "--run", run_id, "--format", "jsonl") == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows == served.call(lambda: served.fake.run_logs("p", "j", run_id)) and rows
-    served.call(lambda: served.fake.configure_runs(step=0.15))
+    served.call(lambda: served.fake.configure_runs(step=0.1))
     assert run("runs", "start", "--format", "jsonl") == 0
     live = json.loads(capsys.readouterr().out)["id"]
     assert run("runs", "logs", "--run", live, "--follow") == 0

@@ -9,6 +9,7 @@ import pytest
 from northflank_async.cli import main
 
 
+@pytest.mark.usefixtures("virtual_cli")  # the demo's polls, 1 s apart, in no real time
 def test_monitor_reports_each_outcome_once(capsys: pytest.CaptureFixture[str]) -> None:
     """Two demo jobs whose builds conclude on their own: created before concluded, each once."""
     # --max-events (hidden) ends the run; the --fake demo polls at a demo pace.

@@ -16,6 +16,8 @@ from northflank_async import (
 )
 from northflank_async.testing import FakeNorthflank
 
+from .._support import servers_settled
+
 pytestmark = pytest.mark.northflank_fake(rate_limit=(1000, 3600.0))
 
 
@@ -164,6 +166,6 @@ class TestRelease:
             assert connector is not None
             assert sum(len(v) for v in connector._acquired_per_host.values()) == 0
         gc.collect()
-        await asyncio.sleep(0.05)  # let the fake's server side finish with the closed socket
+        await servers_settled(before)  # the fake's side finishes with the closed socket
         assert asyncio.all_tasks() == before
         assert fake.request_count == 2

@@ -217,7 +217,7 @@ class TestCallArguments:
         [
             ({"poll_interval": _NAN}, "poll_interval must be a number, not nan"),
             ({"poll_interval": _INF}, "poll_interval must be finite"),
-            ({"poll_interval": -1}, "poll_interval must be at least 1"),  # issue 18: the floor
+            ({"poll_interval": -1}, "poll_interval must be at least 1"),  # the polling floor
             ({"poll_interval": "5"}, "poll_interval must be a number"),
             ({"timeout": _NAN}, "timeout must be a number, not nan"),
             ({"timeout": _INF}, "timeout must be finite"),
@@ -240,8 +240,8 @@ class TestCallArguments:
     async def test_polls_faster_than_the_floor_are_refused(
         self, client: NorthflankClient, mocked: Any, interval: float
     ) -> None:
-        """Issue 18: every polling loop refuses an interval below MIN_POLL_INTERVAL (1 s):
-        wait(poll_interval=0) made 15,479 requests in 3 s. Nothing is sent."""
+        """The polling floor: every polling loop refuses an interval below MIN_POLL_INTERVAL
+        (1 s); unbounded, wait(poll_interval=0) made 15,479 requests in 3 s. Nothing is sent."""
         where: dict[str, Any] = {"project_id": "p", "job_id": "j"}
         message = f"poll_interval must be at least 1, got {interval}"
         with pytest.raises(ValueError, match=message):

@@ -42,6 +42,8 @@ from northflank_async._core.urls import check_base_url, websocket_url
 from northflank_async._core.watching import PollSchedule
 from northflank_async._engine import log_streams as _log_streams
 
+from .._support import servers_settled
+
 TOKEN = "nf-secret-token-0123456789abcdef"
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(hours=1)  # the clock the pure pieces are given: every line is before it
@@ -85,6 +87,8 @@ class LogServer:
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.init_frames: list[str] = []
         self.open_sockets = 0
+        self.all_closed = asyncio.Event()  # set while open_sockets is 0
+        self.all_closed.set()
         self.app = web.Application()
         self.app.router.add_get(PREFIX + "/build-logs", self.logs)
         self.app.router.add_get(PREFIX + "/logs", self.logs)
@@ -133,6 +137,7 @@ class LogServer:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.open_sockets += 1
+        self.all_closed.clear()
         try:
             message = await ws.receive()
             assert message.type is WSMsgType.TEXT
@@ -161,6 +166,8 @@ class LogServer:
             return ws
         finally:
             self.open_sockets -= 1
+            if self.open_sockets == 0:
+                self.all_closed.set()
 
 
 @pytest.fixture
@@ -490,10 +497,9 @@ async def test_an_unknown_frame_is_a_decode_error(
 
 
 async def _settled(logs: LogServer) -> None:
-    for _ in range(100):
-        if logs.open_sockets == 0:
-            return
-        await asyncio.sleep(0.01)
+    """Wait until the server has seen every tail socket close (the timeout only bounds a hang)."""
+    async with asyncio.timeout(5):
+        await logs.all_closed.wait()
 
 
 @pytest.mark.parametrize("how", ["break", "aclose", "cancel"])
@@ -525,6 +531,7 @@ async def test_leaving_a_tail_closes_its_socket_and_leaves_no_task(
             await task
     await _settled(logs)
     assert logs.open_sockets == 0
+    await servers_settled(before)  # the server's handler of the closed socket ends
     assert asyncio.all_tasks() <= before | {asyncio.current_task()}
 
 

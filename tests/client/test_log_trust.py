@@ -1,4 +1,4 @@
-"""The log tail and range against servers that misbehave on purpose (issue 18).
+"""The log tail and range against servers that misbehave on purpose.
 
 Each server here is a real loopback aiohttp server: one that redirects the WebSocket handshake
 (to a second server that records whatever reaches it), one that echoes the token in every JSON

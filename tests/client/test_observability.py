@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from northflank_async import (
     ConfigurationError,
@@ -27,6 +28,9 @@ from northflank_async import (
 )
 from northflank_async._transport.sender import _USER_AGENT
 from northflank_async.testing import FakeNorthflank
+
+from .._virtual import in_flight_guard, on_virtual_clock
+from .conftest import Handler
 
 PROJECT, JOB = "proj", "job"
 TOKEN = "obs-secret-token-0123456789"
@@ -302,29 +306,6 @@ class TestTraceConfigs:
                 NorthflankClient(TOKEN, trace_configs=aiohttp.TraceConfig())  # type: ignore[arg-type]
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
 class TestLentSession:
     async def test_carries_our_user_agent_and_accept(self, fake: FakeNorthflank) -> None:
         """The lent session's own User-Agent is overridden on our requests, not on its own."""
@@ -340,21 +321,33 @@ class TestLentSession:
         assert ours.headers["Accept"] == "application/json"
         assert theirs.headers["User-Agent"] == "theirs/1.0"
 
-    async def test_its_short_timeout_does_not_apply(
-        self, serve: Callable[[Handler], Awaitable[str]]
-    ) -> None:
+    @on_virtual_clock
+    async def test_its_short_timeout_does_not_apply(self) -> None:
         """A session lent with total=10 ms still lets our 5 s timeout wait for a 100 ms answer."""
 
         async def slow(request: web.Request) -> web.Response:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # virtual: after the session's 10 ms, before our 5 s
             return web.json_response({"data": {"builds": []}, "pagination": {"hasNextPage": False}})
 
-        base_url = await serve(slow)
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.01)) as session,
-            NorthflankClient(TOKEN, base_url=base_url, session=session, timeout=5.0) as nf,
-        ):
-            assert await nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect() == []
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", slow)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        base_url = str(server.make_url("")).rstrip("/")
+        # The guard keeps the clock from jumping while the request is in flight, so the
+        # timers fire in their virtual order: the session's 10 ms (if it applied), then the
+        # answer at 100 ms, then our 5 s.
+        timeout = aiohttp.ClientTimeout(total=0.01)
+        try:
+            async with (
+                aiohttp.ClientSession(
+                    timeout=timeout, trace_configs=[in_flight_guard()]
+                ) as session,
+                NorthflankClient(TOKEN, base_url=base_url, session=session, timeout=5.0) as nf,
+            ):
+                assert await nf.jobs.builds.list(project_id=PROJECT, job_id=JOB).collect() == []
+        finally:
+            await server.close()
 
     async def test_a_stalled_server_times_out_by_our_timeout(
         self, serve: Callable[[Handler], Awaitable[str]]

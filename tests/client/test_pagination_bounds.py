@@ -323,7 +323,7 @@ class TestRetriedAbort:
         assert len(sent(mocked)) == 3
 
 
-# ------------------------------------------------- issue 18, point 7: an endless follow() listing
+# ------------------------------------------------------------ an endless follow() listing
 
 
 class EndlessListing:
@@ -359,7 +359,7 @@ class TestEndlessFollow:
     ) -> None:
         """follow(since=None) on a listing that never ends: at most MAX_FOLLOW_PAGES (100)
         requests a poll, polls at least MIN_POLL_INTERVAL (1 s) apart, and the newest builds
-        found are handed out (issue 18 saw 27,244 requests in 5 s, and nothing yielded)."""
+        found are handed out (unbounded, it sent 27,244 requests in 5 s and yielded nothing)."""
         listing = EndlessListing(stop_at=1 + 3 * MAX_FOLLOW_PAGES)  # the snapshot, three polls
         app = web.Application()
         app.router.add_get(f"/v1/projects/{P}/jobs/{J}/build", listing.handle)

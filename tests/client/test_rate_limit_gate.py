@@ -14,6 +14,7 @@ from northflank_async import NorthflankClient, RateLimitError
 from northflank_async._transport.gates import RateLimitGate
 from northflank_async.testing import FakeNorthflank
 
+from .._virtual import on_virtual_clock, virtual_client
 from ..conftest import list_page
 from ..unit.test_rate_limit_headers import told
 from .conftest import Handler
@@ -109,13 +110,15 @@ class TestNoFirstBurst:
         assert sum(isinstance(r, list) and len(r) == 5 for r in results) == 100
         assert sum(isinstance(r, RateLimitError) for r in results) == 100
 
+    @on_virtual_clock
     async def test_200_concurrent_listings_wait_for_the_next_window(self) -> None:
-        """With time to wait, all 200 complete across two windows: still no 429 at all."""
+        """With time to wait, all 200 complete across two windows: still no 429 at all.
+
+        On the virtual clock, which the gate's waits and the fake's window both read: the
+        second window opens in no real time."""
         async with FakeNorthflank(rate_limit=(100, 1.0)) as fake:
             fake.add_job("p", "j", builds=5)
-            async with NorthflankClient(
-                fake.token, base_url=fake.base_url, max_rate_limit_wait=30
-            ) as nf:
+            async with virtual_client(fake, max_rate_limit_wait=30) as nf:
                 results = await asyncio.gather(
                     *(nf.jobs.builds.list(project_id="p", job_id="j").collect() for _ in range(200))
                 )

@@ -134,7 +134,7 @@ def http(status_line: bytes, headers: list[bytes], body: bytes = b"") -> bytes:
         head.append(b"Content-Length: %d" % len(body))
     if not any(h.lower().startswith(b"connection:") for h in headers):
         # The raw server answers once, then closes: it says so, as HTTP/1.1 asks. (aiohttp no
-        # longer resends a retry that meets the closed connection, issue 18: ours would.)
+        # longer resends a retry that meets the closed connection: ours would.)
         head.append(b"Connection: close")
     return b"\r\n".join(head) + b"\r\n\r\n" + body
 
@@ -429,7 +429,7 @@ def test_cli(
     monkeypatch.setattr(_cli_demo, "NorthflankClient", client)  # where the CLI makes it
     code = _cli.main(["builds", "get", "--project", PROJECT, "--job", JOB, "--build", case.build])
     out, err = capsys.readouterr()
-    # Issue 21: the exit status says the cause (not found, authentication, rate limit).
+    # The exit status says the cause (not found, authentication, rate limit).
     by_cause = {"401": _cli.EXIT_AUTH, "403": _cli.EXIT_AUTH, "404": _cli.EXIT_NOT_FOUND}
     by_cause |= {"429": _cli.EXIT_RATE_LIMITED, "wrong-token": _cli.EXIT_AUTH}
     by_cause |= {"not-found": _cli.EXIT_NOT_FOUND}

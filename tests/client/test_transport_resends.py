@@ -1,4 +1,4 @@
-"""Every request the server receives is an attempt of ours (issue 18, point 3).
+"""Every request the server receives is an attempt of ours: no resend behind our back.
 
 aiohttp resends an idempotent request once, by itself, when a reused keep-alive connection
 fails (``ServerDisconnectedError``). The server below closes every connection, without an

@@ -21,6 +21,7 @@ from northflank_async import (
 from northflank_async._core.watching import PollSchedule, Watermark
 from northflank_async.testing import FakeNorthflank
 
+from .._support import servers_settled
 from .._virtual import on_virtual_clock, virtual_client
 from ..conftest import wire_build
 
@@ -278,27 +279,31 @@ class TestPrefetch:
         )
 
     @pytest.mark.parametrize("depth", [1, 2, 3])
-    async def test_never_more_than_n_pages_ahead(
-        self, fake: FakeNorthflank, nf: NorthflankClient, depth: int
-    ) -> None:
+    @on_virtual_clock
+    async def test_never_more_than_n_pages_ahead(self, depth: int) -> None:
         """A slow consumer holds at most N fetched-but-unconsumed pages."""
-        pages_taken = 0
-        async for _page in nf.jobs.builds.list(
-            project_id=P, job_id=J, per_page=3, prefetch=depth
-        ).pages():
-            pages_taken += 1
-            await asyncio.sleep(0.02)
-            assert fake.request_count <= pages_taken + depth
-        assert pages_taken == 10
+        async with served() as (fake, nf):
+            pages_taken = 0
+            async for _page in nf.jobs.builds.list(
+                project_id=P, job_id=J, per_page=3, prefetch=depth
+            ).pages():
+                pages_taken += 1
+                # A virtual second: the clock jumps only once no request is in flight
+                # (in_flight_guard), so the prefetch has gone as far ahead as it ever will.
+                await asyncio.sleep(1)
+                assert fake.request_count <= pages_taken + depth
+            assert pages_taken == 10
 
-    async def test_limit_is_respected(self, fake: FakeNorthflank, nf: NorthflankClient) -> None:
+    @on_virtual_clock
+    async def test_limit_is_respected(self) -> None:
         """No page beyond what limit needs, prefetch or not."""
-        builds = await nf.jobs.builds.list(
-            project_id=P, job_id=J, per_page=5, limit=12, prefetch=3
-        ).collect()
-        assert len(builds) == 12
-        await asyncio.sleep(0.05)
-        assert fake.request_count == 3
+        async with served() as (fake, nf):
+            builds = await nf.jobs.builds.list(
+                project_id=P, job_id=J, per_page=5, limit=12, prefetch=3
+            ).collect()
+            assert len(builds) == 12
+            await asyncio.sleep(1)  # virtual: any request still sent would be answered by now
+            assert fake.request_count == 3
 
     async def test_break_cancels_the_fetch_in_flight(self, fake: FakeNorthflank) -> None:
         """Breaking out leaves no task, no connection and no warning behind."""
@@ -314,7 +319,7 @@ class TestPrefetch:
             await it.__anext__()
             await it.aclose()
             assert [t for t in asyncio.all_tasks() - before if "prefetch" in t.get_name()] == []
-        await asyncio.sleep(0.1)
+        await servers_settled(before)  # the fake's handlers of the dropped requests end
         assert asyncio.all_tasks() == before
 
     async def test_iterating_after_aclose_ends_at_once(

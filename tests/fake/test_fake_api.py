@@ -11,8 +11,8 @@ import io
 import itertools
 import json
 import re
-import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +21,9 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from northflank_async.testing import FakeNorthflank, RecordedRequest
+from northflank_async.testing import FakeNorthflank, ManualClock, RecordedRequest
+
+from .._virtual import on_virtual_clock
 
 TOKEN = "nf-fake-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -51,6 +53,19 @@ async def fake() -> AsyncIterator[FakeNorthflank]:
     async with FakeNorthflank(seed=1) as server:
         server.add_job("demo", "nightly", builds=250)
         yield server
+
+
+@asynccontextmanager
+async def served(
+    clock: ManualClock | None = None,
+) -> AsyncIterator[tuple[FakeNorthflank, aiohttp.ClientSession]]:
+    """The ``fake`` and ``http`` fixtures' pair, for a test on its own loop or clock."""
+    async with (
+        FakeNorthflank(seed=1, clock=clock) as server,
+        aiohttp.ClientSession(base_url=server.base_url, headers=AUTH) as session,
+    ):
+        server.add_job("demo", "nightly", builds=250)
+        yield server, session
 
 
 @pytest.fixture
@@ -241,8 +256,9 @@ async def test_percent_encoded_path_parameters(
 
 
 async def test_rate_limit_window_is_enforced_and_resets() -> None:
+    clock = ManualClock()
     async with (
-        FakeNorthflank(rate_limit=(2, 0.5)) as fake,
+        FakeNorthflank(rate_limit=(2, 0.5), clock=clock) as fake,
         aiohttp.ClientSession(base_url=fake.base_url, headers=AUTH) as http,
     ):
         fake.add_job("demo", "nightly", builds=3)
@@ -258,7 +274,7 @@ async def test_rate_limit_window_is_enforced_and_resets() -> None:
         assert headers["x-ratelimit-remaining"] == "0"
         status, _, headers = await call(http, "GET", BUILDS)
         assert (status, headers["x-ratelimit-remaining"]) == (429, "0")  # 429s are free
-        await asyncio.sleep(0.55)
+        clock.advance(0.55)
         status, _, headers = await call(http, "GET", BUILDS)
         # A new window: the rejected request did not count.
         assert (status, headers["x-ratelimit-remaining"]) == (200, "1")
@@ -341,32 +357,37 @@ async def test_truncate_drops_mid_body(fake: FakeNorthflank, http: aiohttp.Clien
     assert (await call(http, "GET", BUILDS))[0] == 200
 
 
-async def test_slow_answers_late(fake: FakeNorthflank, http: aiohttp.ClientSession) -> None:
-    fake.slow_seconds = 0.2
-    fake.script("slow")
-    started = time.monotonic()
-    status, body, _ = await call(http, "GET", BUILDS)
-    assert time.monotonic() - started >= 0.2
+@on_virtual_clock
+async def test_slow_answers_late() -> None:
+    async with served() as (fake, http):
+        fake.slow_seconds = 0.2
+        fake.script("slow")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, body, _ = await call(http, "GET", BUILDS)
+        assert loop.time() - started >= 0.2
     assert status == 200
     assert body["pagination"]["count"] == 50
 
 
+@on_virtual_clock
 async def test_slow_is_cancelled_by_client_timeout_and_by_close() -> None:
+    loop = asyncio.get_running_loop()
     fake = FakeNorthflank()
     await fake.start()
     fake.add_job("demo", "nightly", builds=1)
-    fake.script("slow", "slow")
+    fake.script("slow", "slow")  # each held for slow_seconds, 30 s of the loop's clock
     async with aiohttp.ClientSession(base_url=fake.base_url, headers=AUTH) as http:
         with pytest.raises(asyncio.TimeoutError):
             await call(http, "POST", BUILDS, timeout=aiohttp.ClientTimeout(total=0.1))
         pending = asyncio.create_task(call(http, "POST", BUILDS))
-        for _ in range(200):  # until the fake holds the second request
-            if fake.request_count == 2:
-                break
-            await asyncio.sleep(0.01)
-        started = time.monotonic()
+        # A virtual second: the request reaches the fake (loopback data is there as soon as
+        # it is sent), which holds it for 29 more.
+        await asyncio.sleep(1)
+        assert fake.request_count == 2
+        started = loop.time()
         await fake.close()
-        assert time.monotonic() - started < 1.0
+        assert loop.time() - started < 1.0  # the held request was dropped, not waited for
         with pytest.raises(aiohttp.ClientConnectionError):
             await pending
     assert [request.status for request in fake.requests] == [None, None]
@@ -407,12 +428,15 @@ def test_invalid_fault_kinds_are_rejected() -> None:
         fake.faults(1.5)
 
 
-async def test_latency_is_added(fake: FakeNorthflank, http: aiohttp.ClientSession) -> None:
-    await call(http, "GET", BUILDS)  # connect first: time only the answer
-    fake.latency = 0.15
-    started = time.monotonic()
-    assert (await call(http, "GET", BUILDS))[0] == 200
-    assert time.monotonic() - started >= 0.15
+@on_virtual_clock
+async def test_latency_is_added() -> None:
+    async with served() as (fake, http):
+        await call(http, "GET", BUILDS)  # connect first: time only the answer
+        fake.latency = 0.15
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert (await call(http, "GET", BUILDS))[0] == 200
+        assert loop.time() - started >= 0.15
 
 
 # ---------------------------------------------------------------------- start, abort, progress
@@ -479,22 +503,24 @@ async def test_abort_build(fake: FakeNorthflank, http: aiohttp.ClientSession) ->
     assert_error(missing, 404, "Build not found")
 
 
-async def test_time_based_progress(fake: FakeNorthflank, http: aiohttp.ClientSession) -> None:
-    fake.configure_builds(step=0.01, outcome="CRASHED")
-    _, body, _ = await call(http, "POST", BUILDS, json={})
-    assert body["data"]["status"] == "QUEUED"
-    await asyncio.sleep(0.1)
-    _, listed, _ = await call(http, "GET", BUILDS, params={"per_page": "1"})
-    final = listed["data"]["builds"][0]
-    assert (final["id"], final["status"], final["concluded"]) == (
-        body["data"]["id"],
-        "CRASHED",
-        True,
-    )
-    fake.configure_builds(step=60.0)
-    _, slow, _ = await call(http, "POST", BUILDS, json={})
-    _, got, _ = await call(http, "GET", f"{BUILDS}/{slow['data']['id']}")
-    assert got["data"]["status"] == "QUEUED"  # time mode ignores polls
+async def test_time_based_progress() -> None:
+    clock = ManualClock()
+    async with served(clock=clock) as (fake, http):
+        fake.configure_builds(step=0.01, outcome="CRASHED")
+        _, body, _ = await call(http, "POST", BUILDS, json={})
+        assert body["data"]["status"] == "QUEUED"
+        clock.advance(0.1)
+        _, listed, _ = await call(http, "GET", BUILDS, params={"per_page": "1"})
+        final = listed["data"]["builds"][0]
+        assert (final["id"], final["status"], final["concluded"]) == (
+            body["data"]["id"],
+            "CRASHED",
+            True,
+        )
+        fake.configure_builds(step=60.0)
+        _, slow, _ = await call(http, "POST", BUILDS, json={})
+        _, got, _ = await call(http, "GET", f"{BUILDS}/{slow['data']['id']}")
+        assert got["data"]["status"] == "QUEUED"  # time mode ignores polls
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 from multidict import CIMultiDict
 
-from northflank_async.testing import FakeNorthflank
+from northflank_async.testing import FakeNorthflank, ManualClock
 
 TOKEN = "nf-fake-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,19 +25,9 @@ PREFIXES = ["/v1/projects/demo/jobs/nightly", "/v1/teams/acme/projects/demo/jobs
 EARLY = "2020-01-01T00:00:00.000Z"  # before any generated line
 
 
-class ManualClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> ManualClock:
-    return ManualClock()
+    return ManualClock(start=100.0)
 
 
 @pytest.fixture
@@ -130,7 +120,7 @@ async def test_a_live_build_log_grows_as_it_progresses(
     snapshots = []
     for _ in range(30):
         snapshots.append(fake.build_logs("demo", "nightly", build["id"]))
-        clock.now += 2.5
+        clock.advance(2.5)
     assert snapshots[0] == []  # QUEUED: nothing yet
     for earlier, later in itertools.pairwise(snapshots):
         assert later[: len(earlier)] == earlier
@@ -147,10 +137,10 @@ async def test_an_aborted_build_stops_its_log(
     """Aborting mid-build ends the log with "Build aborted" and no push."""
     fake.configure_builds(step=10.0)
     build = fake.add_build("demo", "nightly", status="BUILDING")
-    clock.now += 3.0
+    clock.advance(3.0)
     async with http.delete(f"{PREFIXES[0]}/build/{build['id']}") as response:
         assert response.status == 200
-    clock.now += 100.0
+    clock.advance(100.0)
     lines = fake.build_logs("demo", "nightly", build["id"])
     assert lines[-1]["log"] == "Build aborted"
     assert not any(str(line["log"]).startswith("Pushing") for line in lines)
@@ -304,7 +294,7 @@ async def test_time_window_rules(
     assert lines_of(body) == lines
     fake.configure_builds(step=1.0)
     live = fake.add_build("demo", "nightly", status="BUILDING")
-    clock.now += 2.0
+    clock.advance(2.0)
     _, body, _ = await get_logs(http, path, buildId=live["id"], duration="60")
     assert lines_of(body) == fake.build_logs("demo", "nightly", live["id"]) != []
     for params, field in [
@@ -407,7 +397,7 @@ async def test_tail_sends_existing_lines_then_new_ones(
     """Init, then the last 10 lines, then lines as the build progresses."""
     fake.configure_builds(step=2.0)
     build = fake.add_build("demo", "nightly", status="BUILDING")
-    clock.now += 3.0
+    clock.advance(3.0)
     params = {"queryType": "tail", "buildId": build["id"]}
     async with http.ws_connect(f"{prefix}/build-logs", params=params) as ws:
         await ws.send_json(init_frame())
@@ -415,7 +405,7 @@ async def test_tail_sends_existing_lines_then_new_ones(
         first = await receive(ws)
         assert first["type"] == "log-lines"
         assert first["data"] == fake.build_logs("demo", "nightly", build["id"])[-10:]
-        clock.now += 10.0  # the build concludes
+        clock.advance(10.0)  # the build concludes
         got = list(first["data"])
         while got[-1]["log"] != "Build complete: image pushed":
             frame = await receive(ws)
@@ -456,13 +446,13 @@ async def test_tail_of_a_run(
     """Runs tail on .../logs with runId."""
     fake.configure_runs(step=5.0)
     run = fake.add_run("demo", "nightly")
-    clock.now += 4.0
+    clock.advance(4.0)
     params = {"queryType": "tail", "runId": run["id"], "lineLimit": "1000"}
     async with http.ws_connect(f"{prefix}/logs", params=params) as ws:
         await ws.send_json(init_frame())
         await receive(ws)
         got = (await receive(ws))["data"]
-        clock.now += 20.0
+        clock.advance(20.0)
         while not str(got[-1]["log"]).startswith(("Job completed", "Error:")):
             got.extend((await receive(ws))["data"])
     assert got == fake.run_logs("demo", "nightly", run["id"])
@@ -540,7 +530,7 @@ async def tail_until_concluded(
                 try:
                     message = await ws.receive(timeout=0.1)
                 except TimeoutError:
-                    clock.now += 1.0
+                    clock.advance(1.0)
                     continue
                 if message.type != aiohttp.WSMsgType.TEXT:
                     break  # dropped: reconnect

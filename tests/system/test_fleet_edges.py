@@ -223,7 +223,7 @@ def test_the_cli_says_a_refused_password_is_a_usage_error(
     assert main(["builds", "list", "--fake", "--limit", "3", "--redis", url]) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and PASSWORD not in captured.err
-    assert captured.err.splitlines()[-1].startswith(  # after --fake's notice (issue 21)
+    assert captured.err.splitlines()[-1].startswith(  # after --fake's notice
         f"northflank-async: Redis at redis://127.0.0.1:{locked_server.port}/0?password=*** "
         "refused the coordinator's credentials (AuthenticationError: "
     )

@@ -75,8 +75,8 @@ def test_a_position_holds_ids_and_statuses_only() -> None:
     poll(tracker, [[build(2), build(1)]])
     position = tracker.position()
     assert position["tracked"] == [["b2", "BUILDING"]]
-    # "absent": per tracked id, the polls in a row it was missing from (issue 18: a build
-    # leaves tracking only after repeated proof); ids and counts only.
+    # "absent": per tracked id, the polls in a row it was missing from (a build leaves
+    # tracking only after repeated proof); ids and counts only.
     assert position["absent"] == {}
     assert set(position) == {"v", "started", "snapshot", "time", "ids", "tracked", "absent"}
 

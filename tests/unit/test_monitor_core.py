@@ -221,7 +221,7 @@ class TestJobTrackerPaging:
         """A whole page of unknown builds older than the watermark ends the paging when no
         known build was met (the known ones were deleted): those builds are taken as old.
 
-        (Changed by issue 18: one older build alone no longer ends it, see TestClockSkew.)"""
+        (One older build alone does not end it: ids decide what is new, see TestClockSkew.)"""
         tracker = started(build(10))
         p = tracker.begin_poll()
         p.add_page([build(11), build(3)], has_next_page=True)
@@ -291,7 +291,7 @@ class TestJobTrackerMissing:
     def test_gone_build_stops_being_tracked(self) -> None:
         """A tracked build whose get answers 404 poll after poll is dropped, without an event.
 
-        (Changed by issue 18: one 404 is not proof enough, it takes GONE_AFTER in a row.)"""
+        (One 404 is not proof enough: it takes GONE_AFTER in a row.)"""
         tracker = started(build(1))
         poll(tracker, [[build(2), build(1)]])
         for n in range(GONE_AFTER):
@@ -373,7 +373,7 @@ class TestJobTrackerTransactions:
 
 
 class TestJobTrackerGone:
-    """Issue 18, 5a: a build leaves tracking only after repeated proof, and comes back."""
+    """Gone builds: a build leaves tracking only after repeated proof, and comes back."""
 
     def test_one_404_then_reappearing_concluded_is_reported(self) -> None:
         """Missing from one poll with a 404 get, then listed concluded: concluded is sent."""
@@ -428,7 +428,7 @@ class TestJobTrackerGone:
 
 
 class TestClockSkew:
-    """Issue 18, 5c: an id not seen before is new, whatever its time."""
+    """Clock skew: an id not seen before is new, whatever its time."""
 
     def test_new_ids_above_a_known_build_with_earlier_times(self) -> None:
         tracker = started(build(10))
@@ -454,7 +454,7 @@ class TestClockSkew:
 
 
 class TestGetsCap:
-    """Issue 18, 5d: a large backlog is read by pages, with gets per poll capped."""
+    """A large backlog: read by pages, with gets per poll capped."""
 
     def test_thousands_of_running_builds_read_by_pages(self) -> None:
         per_page = 100
@@ -591,7 +591,7 @@ poll_op = st.tuples(
 
 
 class TestJobTrackerProperties:
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         pre=st.integers(0, 6),
         since_kind=st.sampled_from(["none", "build", "id", "time"]),
@@ -766,7 +766,7 @@ class TestRequestLedger:
         with pytest.raises(ValueError, match="finite"):
             RequestLedger().next_allowed(now, 5)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         budget=st.integers(1, 8),
         asks=st.lists(
@@ -880,7 +880,7 @@ class TestBudgetPlanner:
         with pytest.raises(ValueError, match="idle_for"):
             BudgetPlanner().plan(jobs(idle=1, idle_for=-1))
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(
         budget=st.integers(1, 5000),
         floor=st.floats(1, 60),

@@ -107,7 +107,7 @@ class TestAbsurdHeaders:
         assert state.delay(1.0) == pytest.approx(9.0)  # the later of the two ends
         assert state.delay(10.0) == 0.0  # the reset passed: a probe goes
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(answers=st.lists(header_sets, max_size=6), now=st.floats(0, 1e6))
     def test_any_headers_give_a_typed_answer_and_a_sane_state(
         self, answers: list[dict[str, str]], now: float
@@ -209,7 +209,7 @@ class TestProbeState:
     def test_late_answer_never_raises_the_count_within_a_window(self) -> None:
         """An older answer arriving after a newer one cannot make us spend more.
 
-        (Issue 18: "older" is by send order; the answers are tied to their attempts.)
+        ("Older" is by send order: the answers are tied to their attempts.)
         """
         state = RateLimitState()
         probe = state.send()

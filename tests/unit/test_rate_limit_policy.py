@@ -133,7 +133,7 @@ Answer = st.tuples(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(Send, Send, Answer, Advance), max_size=80))
 def test_the_gate_never_waits_longer_nor_spends_more_than_the_freshest_answer(
     steps: list[tuple[object, ...]],
