@@ -37,7 +37,7 @@ from ._core.errors import (
     UnexpectedRedirectError,
     WaitTimeoutError,
 )
-from ._core.events import BuildEvent
+from ._core.events import BuildEvent, RunEvent
 from ._core.fleet import Coordinator
 from ._core.jsonable import to_json
 from ._core.logfilter import LogFilter
@@ -116,6 +116,7 @@ __all__ = [
     "RequestStart",
     "RequestTimeoutError",
     "ResponseTooLargeError",
+    "RunEvent",
     "RunStarted",
     "RunStatus",
     "RunWatcher",

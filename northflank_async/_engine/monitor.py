@@ -26,7 +26,6 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from datetime import datetime
-from types import TracebackType
 
 import attrs
 
@@ -38,7 +37,7 @@ from .._core.errors import (
     ServerError,
     TransportError,
 )
-from .._core.events import BuildEvent
+from .._core.events import MonitorEvent
 from .._core.fleet import GroupChannel
 from .._core.models import JobBuild, RateLimit
 from .._core.owners import JOB, SERVICE, Owner
@@ -54,10 +53,12 @@ __all__ = ["Monitor"]
 logger = logging.getLogger("northflank_async")
 
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
+_Since = str | datetime | JobBuild | None
 
 
-class Monitor(AsyncIterator[BuildEvent]):
-    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds.
+class Monitor(AsyncIterator[MonitorEvent]):
+    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds (and a
+    `RunEvent` for their runs, for the jobs watched with ``runs=True``).
 
     Made by ``nf.monitor(budget_per_hour=None)`` and used as ``async with``::
 
@@ -70,8 +71,9 @@ class Monitor(AsyncIterator[BuildEvent]):
 
     Every build created after a job's watch starts (or after ``since``) yields ``"created"``,
     then ``"status"`` at each change of status while it runs, then exactly one
-    ``"concluded"``, across pages and transient failures. A poll of a job costs one request
-    (plus one ``get`` per tracked build that fell off its page); the polls of all jobs spend
+    ``"concluded"``, across pages and transient failures; so does every run of a job watched
+    with ``runs=True``. A poll of a job costs one request, two with its runs (plus one ``get``
+    per tracked build or run that fell off its page); the polls of all jobs spend
     at most ``budget_per_hour`` requests in any rolling hour (default: half the limit the API
     announces, else 500), active jobs polled more often than idle ones (`plan`).
 
@@ -107,7 +109,7 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._team = ctx.default_team
         self._per_page = per_page
         self._jobs: dict[tuple[str, str], WatchedJob] = {}
-        self._events: asyncio.Queue[BuildEvent | BaseException] = asyncio.Queue()
+        self._events: asyncio.Queue[MonitorEvent | BaseException] = asyncio.Queue()
         self._changed = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -130,14 +132,18 @@ class Monitor(AsyncIterator[BuildEvent]):
         job_id: str,
         team_id: str | None = None,
         since: str | datetime | JobBuild | None = None,
+        *,
+        runs: bool = False,
     ) -> None:
         """Watch a job's builds: those created after now, or after ``since``.
 
         ``since`` is a build id (read with one ``get`` at the first poll), a
         `JobBuild`, an aware datetime, or ``None`` (the first poll is a snapshot: the
         builds already there are not reported). ``ValueError`` for a job already watched.
+        With ``runs=True`` its runs too (`RunEvent`): those started after now (after
+        ``since`` if it is a datetime), at one more list request per poll of the job.
         """
-        self._watch(Owner(JOB, project_id, job_id, team_id), since)
+        self._watch(Owner(JOB, project_id, job_id, team_id), since, runs)
 
     def watch_service(
         self,
@@ -153,10 +159,11 @@ class Monitor(AsyncIterator[BuildEvent]):
         """
         self._watch(Owner(SERVICE, project_id, service_id, team_id), since)
 
-    def _watch(self, owner: Owner, since: str | datetime | JobBuild | None) -> None:
+    def _watch(self, owner: Owner, since: _Since, runs: bool = False) -> None:
         if owner.team_id is None:
             owner = attrs.evolve(owner, team_id=self._team)
-        job = WatchedJob.of(owner, self._transport, self._per_page, since, now=self._now())
+        now = self._now()
+        job = WatchedJob.of(owner, self._transport, self._per_page, since, now=now, runs=runs)
         if job.ident in self._jobs:
             raise ValueError(f"{job.kind} {owner.project_id}/{owner.owner_id} is already watched")
         if self._closed:
@@ -164,9 +171,11 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._jobs[job.ident] = job
         self._changed.set()
 
-    def watch(self, job: JobHandle, since: str | datetime | JobBuild | None = None) -> None:
+    def watch(
+        self, job: JobHandle, since: str | datetime | JobBuild | None = None, *, runs: bool = False
+    ) -> None:
         """Watch the job of a handle (``nf.job(...)``); see `watch_job()`."""
-        self.watch_job(job.project_id, job.job_id, job.team_id, since)
+        self.watch_job(job.project_id, job.job_id, job.team_id, since, runs=runs)
 
     def unwatch_job(self, project_id: str, job_id: str) -> None:
         """Stop watching a job (``KeyError`` if it is not watched)."""
@@ -200,7 +209,7 @@ class Monitor(AsyncIterator[BuildEvent]):
 
     @property
     def skipped(self) -> int:
-        """Builds skipped because they could not be decoded (each logged once)."""
+        """Builds (and runs) skipped because they could not be decoded (each logged once)."""
         return self._skips.count
 
     @property
@@ -224,7 +233,7 @@ class Monitor(AsyncIterator[BuildEvent]):
         them within the lease (it died or stalled)."""
         return self._leadership.redelivered
 
-    async def ack(self, event: BuildEvent) -> None:
+    async def ack(self, event: MonitorEvent) -> None:
         """Acknowledge ``event`` now (group mode): it will not be handed to another member.
 
         Asking for the next event acknowledges the previous one anyway. Without a group,
@@ -257,13 +266,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close(ack=exc is None)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close(ack=exc_info[1] is None)  # an error leaves the event unacknowledged
 
     async def aclose(self) -> None:
         """Stop: cancel the polls (a request in flight included); iteration ends.
@@ -304,13 +308,13 @@ class Monitor(AsyncIterator[BuildEvent]):
     def __aiter__(self) -> Monitor:
         return self
 
-    async def __anext__(self) -> BuildEvent:
+    async def __anext__(self) -> MonitorEvent:
         if self._closed and self._events.empty():
             raise StopAsyncIteration
         if not self._closed:
             self._start()
         await self._leadership.settle()  # a group's event handed out before is acknowledged
-        item: BuildEvent | BaseException | None = None
+        item: MonitorEvent | BaseException | None = None
         while item is None:
             if not self._events.empty() or self._closed:
                 item = self._events.get_nowait() if not self._events.empty() else _STOP
@@ -361,7 +365,7 @@ class Monitor(AsyncIterator[BuildEvent]):
             self._progress.set()
             raise
 
-    async def _poll(self, job: WatchedJob) -> list[BuildEvent] | None:
+    async def _poll(self, job: WatchedJob) -> list[MonitorEvent] | None:
         """One poll of ``job``: its events, or None when it failed or dropped the job."""
         loop = asyncio.get_running_loop()
         job.last_polled = loop.time()

@@ -1,4 +1,5 @@
-"""``northflank-async monitor``: print the build events of many jobs as they happen.
+"""``northflank-async monitor``: print the build events of many jobs as they happen (and
+the events of their runs, with ``--runs``).
 
 Self-contained: `add_monitor_command()` adds the subcommand to the parser, and
 `run_monitor()` runs it. ``--fake`` watches the demo API (`demo.MONITOR_DEMO`), whose jobs
@@ -16,7 +17,7 @@ from typing import Any, TextIO
 
 from .._core.checks import MIN_POLL_INTERVAL
 from .._core.escape import visible
-from .._core.events import BuildEvent
+from .._core.events import BuildEvent, MonitorEvent, RunEvent
 from .._core.fleet import check_name
 from .._core.wire import check_id
 from .._engine.monitor import Monitor
@@ -39,6 +40,11 @@ def add_monitor_command(commands: Any) -> None:
         "--budget", type=int, help="requests per hour at most (default: half the account limit)"
     )
     sub.add_argument("--format", choices=("table", "jsonl"), default="table")
+    sub.add_argument(
+        "--runs",
+        action="store_true",
+        help="watch the jobs' runs too (one more request per poll of each job)",
+    )
     sub.add_argument(
         "--fake",
         action="store_true",
@@ -66,7 +72,9 @@ def add_monitor_command(commands: Any) -> None:
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def _line(event: BuildEvent, fmt: str) -> str:
+def _line(event: MonitorEvent, fmt: str) -> str:
+    if not isinstance(event, BuildEvent):
+        return _run_line(event, fmt)
     build = event.build
     if fmt == "jsonl":
         record: dict[str, Any] = {
@@ -84,6 +92,16 @@ def _line(event: BuildEvent, fmt: str) -> str:
     return f"{event.kind:<10}  {visible(event.owner_id):<16}  {visible(build.id):<24}  {status}"
 
 
+def _run_line(event: RunEvent, fmt: str) -> str:
+    run = event.run
+    status = None if run.status is None else str(run.status)
+    if fmt == "jsonl":
+        ids = {"project_id": event.project_id, "job_id": event.job_id, "run_id": run.id}
+        return json.dumps({"kind": event.kind, **ids, "status": status})
+    shown = visible(f"run {run.id}")
+    return f"{event.kind:<10}  {visible(event.job_id):<16}  {shown:<24}  {visible(status or '-')}"
+
+
 @asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
     if args.fake and args.redis:
@@ -96,7 +114,7 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
             monitoring = client.monitor(args.budget, group=args.monitor_group, lease=args.lease)
         async with monitoring as monitor:
             for job in args.job:
-                monitor.watch_job(args.project, job)
+                monitor.watch_job(args.project, job, runs=getattr(args, "runs", False))
             yield monitor
 
 
