@@ -8,14 +8,14 @@ rate-limit gate is shared with every other call of the client). Who polls and wh
 go is the monitor's `Leadership` (``leadership``): alone, always; in a group, the member that
 holds the Redis lease (``group``). Closing, errors and the budget are written once, here.
 
-A poll of a job (``polls``) is sent with no retries of the client's own: a transient failure
-(network, 5xx, 429, a broken listing) drops the whole poll, the tracker is unchanged, and the
-job is polled again at its next turn (after ``Retry-After`` for a 429), so nothing is lost or
-repeated and every attempt is within the budget. A job that answers 401, 403 or 404 (or
-anything else that is not transient) is no longer watched: its error is raised once from the
-iteration, with a note naming the job; iterating again goes on with the other jobs. A build
-that cannot be decoded is skipped and counted (``plan.skipped``); a 429 that asks every poll
-to wait longer than the client's ``max_rate_limit_wait`` is honoured, logged once and shown in
+A poll of a job (``polls``: its builds, and its runs if watched) is sent with no retries of the
+client's own: a transient failure (network, 5xx, 429, a broken listing) drops the whole poll (the
+trackers unchanged) and the job is polled again at its next turn (after ``Retry-After`` for a 429),
+so nothing is lost or repeated and every attempt is within the budget. A job that answers 401, 403
+or 404 (or anything else that is not transient) is no longer watched: its error is raised once from
+the iteration, with a note naming the job; iterating again goes on with the other jobs. An item
+that cannot be decoded is skipped and counted (``plan.skipped``); a 429 that asks every poll to
+wait longer than the client's ``max_rate_limit_wait`` is honoured, logged once and shown in
 ``plan`` (docs/resilience.md, "Monitor and polling loops").
 """
 
@@ -53,7 +53,6 @@ __all__ = ["Monitor"]
 logger = logging.getLogger("northflank_async")
 
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
-_Since = str | datetime | JobBuild | None
 
 
 class Monitor(AsyncIterator[MonitorEvent]):
@@ -157,9 +156,9 @@ class Monitor(AsyncIterator[MonitorEvent]):
         Its events name the service (`BuildEvent.service_id`, ``owner_kind == "service"``);
         in `jobs` and in the plan it is ``(project_id, "service:" + service_id)``.
         """
-        self._watch(Owner(SERVICE, project_id, service_id, team_id), since)
+        self._watch(Owner(SERVICE, project_id, service_id, team_id), since, False)
 
-    def _watch(self, owner: Owner, since: _Since, runs: bool = False) -> None:
+    def _watch(self, owner: Owner, since: str | datetime | JobBuild | None, runs: bool) -> None:
         if owner.team_id is None:
             owner = attrs.evolve(owner, team_id=self._team)
         now = self._now()
@@ -349,9 +348,10 @@ class Monitor(AsyncIterator[MonitorEvent]):
                         # A job added or dropped wakes the loop: re-plan.
                         async with asyncio.timeout(None if math.isinf(due) else due - now):
                             await self._changed.wait()
-                    except TimeoutError:
-                        pass
-                    continue
+                        continue
+                    except TimeoutError:  # its turn: poll it (a clock may stop just short)
+                        if chosen is None or chosen[1] > until:
+                            continue
                 assert chosen is not None
                 job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
                 events = await self._poll(job)
