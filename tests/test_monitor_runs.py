@@ -260,3 +260,44 @@ async def test_in_a_group_run_events_travel_and_a_new_leader_goes_on_from_the_po
                 got_second = await run_events(second, 2, within=60)
     check_each_once(got_first, by_first)
     check_each_once(got_second, by_second)
+
+
+# -- the CLI: monitor --runs ----------------------------------------------------------------
+
+
+def test_cli_prints_run_events_in_both_formats() -> None:
+    from northflank_async.cli.monitor import _line
+
+    run = JobRun(id="run-1\x1b[2J", status=RunStatus.FAILED, concluded=True)
+    event = RunEvent("concluded", run, P, "nightly")
+    assert json.loads(_line(event, "jsonl")) == {
+        "kind": "concluded",
+        "project_id": P,
+        "job_id": "nightly",
+        "run_id": "run-1\x1b[2J",
+        "status": "FAILED",
+    }
+    table = _line(event, "table")
+    assert table.split() == ["concluded", "nightly", "run", "run-1\\x1b[2J", "FAILED"]
+    assert "\x1b" not in table  # the API's text is shown, never obeyed
+
+
+@pytest.mark.usefixtures("virtual_cli")
+def test_cli_monitor_runs_watches_the_runs_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from northflank_async.cli import main
+
+    watched: list[bool] = []
+    watch_job = Monitor.watch_job
+
+    def spy(self: Monitor, *args: object, runs: bool = False, **kwargs: object) -> None:
+        watched.append(runs)
+        watch_job(self, *args, runs=runs, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Monitor, "watch_job", spy)
+    assert main(["monitor", "--fake", "--runs", "--format", "jsonl", "--max-events", "2"]) == 0
+    assert watched == [True, True]  # the demo's two jobs
+    assert main(["monitor", "--fake", "--format", "jsonl", "--max-events", "2"]) == 0
+    assert watched[2:] == [False, False]
+    assert "requests sent" in capsys.readouterr().err

@@ -350,7 +350,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
                             await self._changed.wait()
                         continue
                     except TimeoutError:  # its turn: poll it (a clock may stop just short)
-                        if chosen is None or chosen[1] > until:
+                        if chosen is None or chosen[1] > until or self._changed.is_set():
                             continue
                 assert chosen is not None
                 job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
