@@ -119,7 +119,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
             SoloLeadership(self._events)
             if group is None
             else GroupLeadership(
-                group, name=group_name, lease=lease, recheck=recheck, closed=self._is_closed
+                group, name=group_name, lease=lease, recheck=recheck, closed=lambda: self._closed
             )
         )
 
@@ -250,9 +250,6 @@ class Monitor(AsyncIterator[MonitorEvent]):
         except RuntimeError:
             return 0.0
 
-    def _is_closed(self) -> bool:
-        return self._closed
-
     def _start(self) -> None:
         if self._closed:
             raise ClientClosedError("this monitor is closed")
@@ -344,13 +341,14 @@ class Monitor(AsyncIterator[MonitorEvent]):
                 chosen = next_due(plan, polled, now)
                 due = until if chosen is None else min(chosen[1], until)
                 if due > now:
-                    try:
-                        # A job added or dropped wakes the loop: re-plan.
+                    try:  # a job added or dropped wakes the loop: re-plan
                         async with asyncio.timeout(None if math.isinf(due) else due - now):
                             await self._changed.wait()
                         continue
-                    except TimeoutError:  # its turn: poll it (a clock may stop just short)
-                        if chosen is None or chosen[1] > until or self._changed.is_set():
+                    except TimeoutError:  # re-plan, unless a (virtual) clock stood still
+                        if loop.time() > now or self._changed.is_set():
+                            continue
+                        if chosen is None or chosen[1] > until:  # it was the lease's time
                             continue
                 assert chosen is not None
                 job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
