@@ -55,7 +55,7 @@ if TYPE_CHECKING:
         WebhookPayloadTooLargeError,
         WebhookUnavailableError,
     )
-    from ._core.events import BuildEvent
+    from ._core.events import BuildEvent, RunEvent
     from ._core.fleet import Coordinator
     from ._core.jsonable import to_json
     from ._core.logfilter import LogFilter
@@ -128,6 +128,7 @@ _WHERE: dict[str, str] = {
     "WebhookPayloadTooLargeError": "._core.errors",
     "WebhookUnavailableError": "._core.errors",
     "BuildEvent": "._core.events",
+    "RunEvent": "._core.events",
     "Coordinator": "._core.fleet",
     "to_json": "._core.jsonable",
     "LogFilter": "._core.logfilter",
@@ -223,6 +224,7 @@ __all__ = [
     "RequestStart",
     "RequestTimeoutError",
     "ResponseTooLargeError",
+    "RunEvent",
     "RunStarted",
     "RunStatus",
     "RunWatcher",

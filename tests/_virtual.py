@@ -189,6 +189,7 @@ async def run_monitor(
 
             async def consume() -> None:
                 async for event in monitor:
+                    assert isinstance(event, BuildEvent)
                     events.append((loop.time(), event))
 
             consumer = loop.create_task(consume())

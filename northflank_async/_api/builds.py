@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .._core.checks import check_sha
+from .._core.events import BuildEvent
 from .._core.logfilter import LogFilter
 from .._core.models import JobBuild
 from .._core.wire import check_id
@@ -187,7 +188,7 @@ class Builds(Items[JobBuild]):
 async def _concluded(monitor: Monitor) -> AsyncIterator[JobBuild]:
     async with monitor:
         async for event in monitor:
-            if event.kind == "concluded":
+            if isinstance(event, BuildEvent) and event.kind == "concluded":
                 yield event.build
 
 

@@ -1,7 +1,7 @@
-"""The monitor's events: what it saw happen to a build. Pure: no I/O.
+"""The monitor's events: what it saw happen to a build, or to a job's run. Pure: no I/O.
 
-`JobTracker` (``tracking``) makes them; the monitor hands them out, and a group's stream keeps
-them as text (``fleet.encode_event``).
+`JobTracker` and `RunTracker` (``tracking``) make them; the monitor hands them out, and a
+group's stream keeps them as text (``fleet.encode_event``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Literal, TypeAlias
 
 import attrs
 
-from .models import JobBuild
+from .models import JobBuild, JobRun
 
-__all__ = ["BuildEvent", "BuildEventKind"]
+__all__ = ["BuildEvent", "BuildEventKind", "MonitorEvent", "RunEvent"]
 
 BuildEventKind: TypeAlias = Literal["created", "status", "concluded"]
 _KINDS = ("created", "status", "concluded")
@@ -58,3 +58,32 @@ class BuildEvent:
         owner = self.job_id if self.job_id is not None else self.service_id
         assert owner is not None  # checked when made
         return owner
+
+
+@attrs.frozen
+class RunEvent:
+    """Something the monitor saw happen to a run of a job watched with ``runs=True``.
+
+    ``kind`` is ``"created"`` (a run new to the monitor), ``"status"`` (a running run changed
+    status) or ``"concluded"`` (the run finished; ``run`` holds its outcome: ``run.status``
+    is ``RunStatus.FAILED`` for a failed run).
+    """
+
+    kind: BuildEventKind = attrs.field(validator=attrs.validators.in_(_KINDS))
+    run: JobRun
+    project_id: str
+    job_id: str
+
+    @property
+    def owner_kind(self) -> Literal["job"]:
+        """``"job"``: only jobs have runs."""
+        return "job"
+
+    @property
+    def owner_id(self) -> str:
+        """The id of the job that owns the run."""
+        return self.job_id
+
+
+#: What a monitor yields: a build's event, or (for a job watched with ``runs=True``) a run's.
+MonitorEvent: TypeAlias = BuildEvent | RunEvent

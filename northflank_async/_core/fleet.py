@@ -26,8 +26,8 @@ from typing import Any, Protocol, Self
 import attrs
 
 from .errors import ConfigurationError
-from .events import BuildEvent
-from .models import BuildStatus, JobBuild
+from .events import BuildEvent, MonitorEvent, RunEvent
+from .models import BuildStatus, JobBuild, JobRun, RunStatus
 from .secret import Secret
 
 __all__ = [
@@ -224,6 +224,7 @@ class WebhookChannel(Protocol):
 
 
 _EVENT_FIELDS = ("status", "concluded", "success", "created_at", "build_concluded_at")
+_RUN_FIELDS = ("status", "concluded", "succeeded", "failed", "started_at", "concluded_at")
 
 
 def outcome_key(project_id: str, owner_id: str, build_id: str) -> str:
@@ -232,41 +233,61 @@ def outcome_key(project_id: str, owner_id: str, build_id: str) -> str:
     return f"{project_id}/{owner_id}/{build_id}"
 
 
-def outcome_of(event: BuildEvent) -> str | None:
-    """The outcome a ``concluded`` event tells (`outcome_key`); None for other kinds."""
+def outcome_of(event: MonitorEvent) -> str | None:
+    """The outcome a ``concluded`` event tells (`outcome_key`); None for other kinds. A run's
+    outcome is keyed apart from a build's (``run:`` before its id)."""
+    if event.kind != "concluded":
+        return None
+    if isinstance(event, RunEvent):
+        return outcome_key(event.project_id, event.job_id, "run:" + event.run.id)
     owner = event.job_id or event.service_id
-    if event.kind != "concluded" or owner is None:
+    if owner is None:
         return None
     return outcome_key(event.project_id, owner, event.build.id)
 
 
-def encode_event(event: BuildEvent) -> str:
-    """An event as a group's stream keeps it: kind, ids, and the build's status fields only."""
-    build = event.build
-    record: dict[str, Any] = {
-        "kind": event.kind,
-        "project_id": event.project_id,
-        "job_id": event.job_id,
-        "service_id": event.service_id,
-        "id": build.id,
-    }
-    for name in _EVENT_FIELDS:
-        value = getattr(build, name)
+def encode_event(event: MonitorEvent) -> str:
+    """An event as a group's stream keeps it: kind, ids, and the build's (or run's) status
+    fields only. A run's event is marked ``"item": "run"``."""
+    item: JobBuild | JobRun
+    fields: tuple[str, ...]
+    if isinstance(event, RunEvent):
+        record: dict[str, Any] = {"item": "run", "service_id": None}
+        item, fields = event.run, _RUN_FIELDS
+    else:
+        record = {"service_id": event.service_id}
+        item, fields = event.build, _EVENT_FIELDS
+    record.update(kind=event.kind, project_id=event.project_id, job_id=event.job_id, id=item.id)
+    for name in fields:
+        value = getattr(item, name)
         record[name] = value.isoformat() if isinstance(value, datetime) else value
     return json.dumps(record, separators=(",", ":"))
 
 
-def decode_event(payload: str) -> BuildEvent:
+def decode_event(payload: str) -> MonitorEvent:
     """The event `encode_event()` wrote; ``ValueError`` for text that is not one."""
     try:
         record = json.loads(payload)
         status = record["status"]
-        known = status in BuildStatus.__members__.values()
+        run = record.get("item") == "run"
+        enum = RunStatus if run else BuildStatus
+        known = status in enum.__members__.values()
 
         def moment(name: str) -> datetime | None:
             value = record[name]
             return None if value is None else datetime.fromisoformat(value)
 
+        if run:
+            job_run = JobRun(
+                id=str(record["id"]),
+                status=RunStatus(status) if known else status,
+                concluded=record["concluded"],
+                succeeded=record["succeeded"],
+                failed=record["failed"],
+                started_at=moment("started_at"),
+                concluded_at=moment("concluded_at"),
+            )
+            return RunEvent(record["kind"], job_run, record["project_id"], record["job_id"])
         build = JobBuild(
             id=str(record["id"]),
             status=BuildStatus(status) if known else status,

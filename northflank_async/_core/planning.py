@@ -138,6 +138,8 @@ class JobLoad:
     job_id: str
     active: bool
     idle_for: float = 0.0
+    requests: int = 1
+    """List requests one poll of the job makes: 2 when its runs are watched too."""
 
 
 @attrs.frozen(kw_only=True)
@@ -221,7 +223,7 @@ class BudgetPlanner:
         if len(set(keys)) != len(keys):
             raise ValueError("each job may appear once in a plan")
         desired = [self.desired_interval(job) for job in jobs]
-        demand = sum(HOUR / interval for interval in desired)
+        demand = sum(job.requests * HOUR / d for job, d in zip(jobs, desired, strict=True))
         usable = self.budget_per_hour * (1 - self.reserve)
         stretch = max(1.0, demand / usable)
         entries = tuple(
@@ -233,7 +235,7 @@ class BudgetPlanner:
             )
             for job, interval in zip(jobs, desired, strict=True)
         )
-        polls = sum(HOUR / entry.interval for entry in entries)
+        polls = sum(job.requests * HOUR / e.interval for job, e in zip(jobs, entries, strict=True))
         reserve = self.budget_per_hour * self.reserve if entries else 0.0
         return MonitorPlan(
             budget_per_hour=self.budget_per_hour,

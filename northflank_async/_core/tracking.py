@@ -1,25 +1,39 @@
 """What one watched job has shown, and one poll of it. Pure: no sockets, no event loop.
 
-`JobTracker` holds what one watched job (or service) has shown so far. A poll is a transaction
-(`TrackerPoll`): the pages read (newest first) and the answers of the ``get`` calls for tracked
-builds that fell off them are added to it, and `JobTracker.commit()` turns it into `BuildEvent`
-values at once. A poll that fails half-way is dropped: the tracker has not changed, so nothing
-is lost and nothing is doubled. A tracker's `position()` is what a monitoring group stores.
+`JobTracker` holds what one watched job's (or service's) builds have shown so far; `RunTracker`
+the same of a job's runs. Both are one `ItemTracker` over another model: only what an item's
+time is, what its event is and how a stored position names it differ. A poll is a transaction
+(`TrackerPoll`, ``trackpoll``): the pages read (newest first) and the answers of the ``get``
+calls for tracked items that fell off them are added to it, and `ItemTracker.commit()` turns it
+into events at once. A poll that fails half-way is dropped: the tracker has not changed, so
+nothing is lost and nothing is doubled. A tracker's `position()` is what a monitoring group
+stores.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 import attrs
 
 from .checks import check_number, check_since
-from .events import BuildEvent, BuildEventKind
-from .models import BuildStatus, JobBuild
+from .events import BuildEvent, BuildEventKind, RunEvent
+from .models import BuildStatus, JobBuild, JobRun, RunStatus
+from .trackpoll import TrackerPoll
 
-__all__ = ["GONE_AFTER", "MAX_GETS_PER_POLL", "JobTracker", "TrackerPoll"]
+__all__ = [
+    "GONE_AFTER",
+    "MAX_GETS_PER_POLL",
+    "ItemTracker",
+    "JobTracker",
+    "RunTracker",
+    "Tracked",
+    "TrackerPoll",
+]
 
 #: Polls in a row in which a tracked build must be proven gone (neither listed nor answered by
 #: its ``get``: a 404, or an answer that cannot be decoded) before it leaves tracking. One 404
@@ -34,9 +48,28 @@ GONE_AFTER = 3
 MAX_GETS_PER_POLL = 10
 
 
+class Tracked(Protocol):
+    """What a tracker reads of an item (`JobBuild`, `JobRun`): its id, status, conclusion."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def is_concluded(self) -> bool: ...
+
+
+T = TypeVar("T", bound=Tracked)
+E = TypeVar("E")
+
+
 @attrs.define(eq=False)
-class JobTracker:
-    """What one watched job has shown: the builds seen, and the running builds being tracked.
+class ItemTracker(Generic[T, E]):
+    """What one watched job has shown of its items (builds: `JobTracker`; runs: `RunTracker`).
+
+    Said of builds below; runs go alike, their ``started_at`` standing for ``created_at``.
 
     Without ``since``, the first poll is a snapshot: the builds on its page are already there
     and are not reported. With ``since``, the first poll is an ordinary one and reports the
@@ -60,22 +93,26 @@ class JobTracker:
     ``max_gets`` (`MAX_GETS_PER_POLL`) ``get`` calls (`TrackerPoll.to_fetch`).
     """
 
+    #: The model of the items (a `since` of this type is an item), and its status enum.
+    model: ClassVar[type[Tracked]]
+    statuses: ClassVar[type[enum.StrEnum]]
+
     project_id: str
     job_id: str  # the owner's id: a job's, or with ``owner_kind="service"`` a service's
-    since: str | datetime | JobBuild | None = attrs.field(default=None, kw_only=True)
+    since: str | datetime | T | None = attrs.field(default=None, kw_only=True)
     owner_kind: str = attrs.field(default="job", kw_only=True)
     memory: int = attrs.field(default=1000, kw_only=True)
     max_gets: int = attrs.field(default=MAX_GETS_PER_POLL, kw_only=True)
     _ids: deque[str] = attrs.field(init=False)
     _id_set: set[str] = attrs.field(init=False, factory=set)
     _time: datetime | None = attrs.field(init=False, default=None)
-    _tracked: dict[str, JobBuild] = attrs.field(init=False, factory=dict)
+    _tracked: dict[str, T] = attrs.field(init=False, factory=dict)
     # Tracked builds proven gone in the latest polls in a row (see GONE_AFTER).
     _absent: dict[str, int] = attrs.field(init=False, factory=dict)
     # The poll generation at which each tracked build was last listed or fetched.
     _confirmed: dict[str, int] = attrs.field(init=False, factory=dict)
     # Builds that left tracking unconcluded (proven gone): reported if they are listed again.
-    _dropped: dict[str, JobBuild] = attrs.field(init=False, factory=dict)
+    _dropped: dict[str, T] = attrs.field(init=False, factory=dict)
     _snapshot_pending: bool = attrs.field(init=False)
     _generation: int = attrs.field(init=False, default=0)
 
@@ -83,16 +120,29 @@ class JobTracker:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
             raise ValueError(f"memory must be a positive int, got {self.memory!r}")
         check_number(self.max_gets, "max_gets", integer=True, minimum=1)
-        check_since(self.since)
+        since = self.since
+        check_since(None if isinstance(since, self.model) else since)  # type: ignore[arg-type]
         self._ids = deque(maxlen=self.memory)
-        self._snapshot_pending = self.since is None
-        if isinstance(self.since, datetime):
-            self._time = self.since
-        elif isinstance(self.since, str):
-            self._remember([self.since])
-        elif isinstance(self.since, JobBuild):
-            self._time = self.since.created_at
-            self._remember([self.since.id])
+        self._snapshot_pending = since is None
+        if isinstance(since, datetime):
+            self._time = since
+        elif isinstance(since, str):
+            self._remember([since])
+        elif since is not None:
+            self._time = self._time_of(since)
+            self._remember([since.id])
+
+    # -- what differs between items (the subclasses)
+    def _time_of(self, item: T) -> datetime | None:
+        """The item's time: a build's ``created_at``, a run's ``started_at``."""
+        raise NotImplementedError
+
+    def _event(self, kind: BuildEventKind, item: T) -> E:
+        raise NotImplementedError
+
+    def _stub(self, item_id: str, status: object) -> T:
+        """A running item as a position names it: its id and status."""
+        raise NotImplementedError
 
     # -- public state
     @property
@@ -106,7 +156,7 @@ class JobTracker:
         return bool(self._tracked)
 
     @property
-    def tracked(self) -> Mapping[str, JobBuild]:
+    def tracked(self) -> Mapping[str, T]:
         """The running builds being tracked, by id, oldest first (a copy)."""
         return dict(self._tracked)
 
@@ -139,7 +189,7 @@ class JobTracker:
         *,
         memory: int = 1000,
         owner_kind: str = "job",
-    ) -> JobTracker:
+    ) -> Self:
         """The tracker a `position()` describes; ``ValueError`` for one that is not."""
         try:
             if position.get("v") != 1:
@@ -153,12 +203,9 @@ class JobTracker:
                 raise ValueError("ids and tracked must be lists")
             tracker._remember(str(build_id) for build_id in ids)
             for build_id, status in tracked:
-                known = status in BuildStatus.__members__.values()
-                tracker._tracked[str(build_id)] = JobBuild(
-                    id=str(build_id),
-                    status=BuildStatus(status) if known else status,
-                    concluded=False,
-                )
+                known = status in cls.statuses.__members__.values()
+                status = cls.statuses(status) if known else status
+                tracker._tracked[str(build_id)] = tracker._stub(str(build_id), status)
             absent = position.get("absent", {})
             if not isinstance(absent, dict):
                 raise ValueError("absent must be a mapping")
@@ -173,11 +220,11 @@ class JobTracker:
 
     # -- polls
 
-    def begin_poll(self) -> TrackerPoll:
+    def begin_poll(self) -> TrackerPoll[T]:
         """Start a poll: add its pages (and ``get`` answers) to it, then `commit()` it."""
         return TrackerPoll(self, self._generation, snapshot=self._snapshot_pending)
 
-    def commit(self, poll: TrackerPoll) -> list[BuildEvent]:
+    def commit(self, poll: TrackerPoll[T]) -> list[E]:
         """Apply a complete poll at once; its events, in the order observed (oldest first).
 
         Tracked builds the poll neither listed nor fetched stay tracked as they were: their
@@ -197,7 +244,7 @@ class JobTracker:
             self._advance(list(reversed(poll._observed.values())))
             return []
         generation = self._generation
-        events: list[BuildEvent] = []
+        events: list[E] = []
         for build_id in list(self._tracked):
             if build_id in poll._fetched:
                 self._update(poll._fetched[build_id], events)
@@ -209,7 +256,7 @@ class JobTracker:
                 # Proven gone poll after poll: no outcome to wait for. Kept aside, so that a
                 # build that shows up again is still reported.
                 self._drop(build_id)
-        new: list[JobBuild] = []
+        new: list[T] = []
         for build in reversed(list(poll._observed.values())):
             if build.id in poll._new:
                 new.append(build)
@@ -229,10 +276,7 @@ class JobTracker:
         return events
 
     # -- internals
-    def _event(self, kind: BuildEventKind, build: JobBuild) -> BuildEvent:
-        return BuildEvent.of_owner(kind, build, self.project_id, self.owner_kind, self.job_id)
-
-    def _update(self, build: JobBuild, events: list[BuildEvent]) -> None:
+    def _update(self, build: T, events: list[E]) -> None:
         before = self._tracked[build.id]
         self._absent.pop(build.id, None)
         self._confirmed[build.id] = self._generation
@@ -244,7 +288,7 @@ class JobTracker:
         if build.status != before.status:
             events.append(self._event("status", build))
 
-    def _untrack(self, build_id: str) -> JobBuild:
+    def _untrack(self, build_id: str) -> T:
         self._absent.pop(build_id, None)
         self._confirmed.pop(build_id, None)
         return self._tracked.pop(build_id)
@@ -266,134 +310,44 @@ class JobTracker:
             self._ids.append(build_id)
             self._id_set.add(build_id)
 
-    def _advance(self, oldest_first: Sequence[JobBuild]) -> None:
+    def _advance(self, oldest_first: Sequence[T]) -> None:
         self._remember(build.id for build in oldest_first)
-        times = [b.created_at for b in oldest_first if b.created_at is not None]
+        times = [t for t in map(self._time_of, oldest_first) if t is not None]
         if times:
             latest = max(times)
             self._time = latest if self._time is None else max(self._time, latest)
 
 
-class TrackerPoll:
-    """One poll of a `JobTracker` in the making; the tracker changes only at commit.
+@attrs.define(eq=False)
+class JobTracker(ItemTracker[JobBuild, BuildEvent]):
+    """The tracker of a job's (or service's) builds: it makes `BuildEvent` values."""
 
-    Add the pages read (newest first) with `add_page()` while `needs_next_page`;
-    then ``get`` each id of `to_fetch` and add the answer with `add_fetched()` (or
-    `add_gone()` for a 404 or an answer that cannot be decoded). Drop the poll on any
-    failure: the tracker is unchanged.
-    """
+    model = JobBuild
+    statuses = BuildStatus
 
-    def __init__(self, tracker: JobTracker, generation: int, *, snapshot: bool) -> None:
-        self._tracker = tracker
-        self._generation = generation
-        self._snapshot = snapshot
-        self._pages = 0
-        self._reached = False  # met the already-seen part of the history
-        self._ended = False  # read the last page of the history
-        self._last_page_tracked = False  # the latest page listed a tracked build
-        self._observed: dict[str, JobBuild] = {}  # listing order, latest state of each build
-        self._new: set[str] = set()
-        # Unknown builds older than the watermark, met before any known build: new if a known
-        # build is listed below them (clock skew), old if none is (the known ones were deleted).
-        self._older: list[str] = []
-        self._fetched: dict[str, JobBuild] = {}
-        self._gone: set[str] = set()
+    def _time_of(self, item: JobBuild) -> datetime | None:
+        return item.created_at
 
-    @property
-    def needs_next_page(self) -> bool:
-        """Whether to read the next page: the pages so far fall short of what was seen before,
-        or more tracked builds are missing than one poll may ``get`` and the latest page still
-        listed tracked builds (a page answers many of them for one request)."""
-        if not self.complete:
-            return True
-        return (
-            not self._snapshot
-            and not self._ended
-            and self._last_page_tracked
-            and len(self.missing) > self._tracker.max_gets
-        )
+    def _event(self, kind: BuildEventKind, item: JobBuild) -> BuildEvent:
+        return BuildEvent.of_owner(kind, item, self.project_id, self.owner_kind, self.job_id)
 
-    @property
-    def complete(self) -> bool:
-        """Whether the pages read reach the seen history (or its end), so the poll may commit."""
-        if self._snapshot:
-            return self._pages > 0  # the newest page is the snapshot
-        return self._reached or self._ended
+    def _stub(self, item_id: str, status: object) -> JobBuild:
+        return JobBuild(id=item_id, status=status, concluded=False)  # type: ignore[arg-type]
 
-    @property
-    def missing(self) -> list[str]:
-        """Tracked builds neither on the pages read nor fetched yet, confirmed least recently
-        first. Meaningful once `needs_next_page` is False."""
-        if self._snapshot:
-            return []
-        tracker = self._tracker
-        done = self._observed.keys() | self._fetched.keys() | self._gone
-        ids = [build_id for build_id in tracker._tracked if build_id not in done]
-        return sorted(ids, key=lambda build_id: tracker._confirmed.get(build_id, 0))
 
-    @property
-    def to_fetch(self) -> list[str]:
-        """The `missing` builds this poll may ``get``: at most the tracker's ``max_gets``."""
-        return self.missing[: max(0, self._tracker.max_gets - len(self._fetched) - len(self._gone))]
+@attrs.define(eq=False)
+class RunTracker(ItemTracker[JobRun, RunEvent]):
+    """The tracker of a job's runs: it makes `RunEvent` values (``since``: a run id, a
+    `JobRun`, an aware datetime, those started at or after it, or None)."""
 
-    def add_page(self, newest_first: Sequence[JobBuild], *, has_next_page: bool) -> None:
-        """Take one page of the job's builds, newest first, as the list endpoint returns them."""
-        self._pages += 1
-        tracker = self._tracker
-        time = tracker._time
-        # With no build known at all (``since`` a datetime), time alone tells old from new.
-        by_time = not tracker._id_set and not tracker._tracked and not tracker._dropped
-        older_only = bool(newest_first) and not self._reached
-        self._last_page_tracked = False
-        for build in newest_first:
-            if build.id in tracker._tracked:
-                self._last_page_tracked = True
-            if build.id in self._observed:
-                # Listed again (it moved to the next page while we read): keep the first
-                # position and the latest state.
-                self._observed[build.id] = build
-                continue
-            self._observed[build.id] = build
-            if self._snapshot:
-                continue
-            created = build.created_at
-            older = time is not None and created is not None and created < time
-            if tracker._known(build.id):
-                if not self._reached:
-                    # Listed above a known build: new, whatever their time says.
-                    self._new.update(self._older)
-                    self._older.clear()
-                self._reached = True
-                older_only = False
-            elif self._reached:
-                # Past the seen part only a build strictly newer than everything seen is still
-                # new (a listing out of order); one that shares the watermark's time there is
-                # an older build of that tie.
-                if time is not None and created is not None and created > time:
-                    self._new.add(build.id)
-            elif older and by_time:
-                self._reached = True
-            elif older:
-                self._older.append(build.id)
-            else:
-                self._new.add(build.id)
-                older_only = False
-        if older_only and not self._reached:
-            # A whole page of unknown builds older than the watermark and no known build met:
-            # the known ones were deleted. Going by time, these and the rest are old.
-            self._reached = True
-        if not has_next_page:
-            self._ended = True
+    model = JobRun
+    statuses = RunStatus
 
-    def add_fetched(self, build: JobBuild) -> None:
-        """Take the answer of the ``get`` of a missing tracked build."""
-        if build.id not in self.missing:
-            raise ValueError(f"build {build.id!r} is not a missing tracked build of this poll")
-        self._fetched[build.id] = build
+    def _time_of(self, item: JobRun) -> datetime | None:
+        return item.started_at
 
-    def add_gone(self, build_id: str) -> None:
-        """A missing tracked build's ``get`` proved it gone (404, or an answer that cannot be
-        decoded). It leaves tracking after `GONE_AFTER` such polls in a row."""
-        if build_id not in self.missing:
-            raise ValueError(f"build {build_id!r} is not a missing tracked build of this poll")
-        self._gone.add(build_id)
+    def _event(self, kind: BuildEventKind, item: JobRun) -> RunEvent:
+        return RunEvent(kind, item, self.project_id, self.job_id)
+
+    def _stub(self, item_id: str, status: object) -> JobRun:
+        return JobRun(id=item_id, status=status, concluded=False)  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ import math
 import uuid
 from collections.abc import Callable, Collection
 
-from .._core.events import BuildEvent
+from .._core.events import BuildEvent, MonitorEvent
 from .._core.fleet import (
     CoordinatorUnavailable,
     GroupChannel,
@@ -34,7 +34,6 @@ from .._core.fleet import (
     outcome_of,
 )
 from .._core.models import JobBuild
-from .._core.tracking import JobTracker
 from .polls import WatchedJob
 
 __all__ = ["GroupLeadership"]
@@ -72,7 +71,7 @@ class GroupLeadership:
         self._loaded: dict[str, WatchedJob] = {}
         self._down = False
         self._claim_from = -math.inf
-        self._outstanding: dict[BuildEvent, str] = {}
+        self._outstanding: dict[MonitorEvent, str] = {}
         self.redelivered = 0
 
     @property
@@ -111,10 +110,11 @@ class GroupLeadership:
             self._lose()
         return None  # look again: the lease's time, and jobs watched meanwhile
 
-    async def deliver(self, job: WatchedJob, events: list[BuildEvent]) -> None:
-        if job.tracker is None or self._fence is None:
+    async def deliver(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
+        stored = job.position()
+        if stored is None or self._fence is None:
             return
-        position = json.dumps(job.tracker.position(), separators=(",", ":"))
+        position = json.dumps(stored, separators=(",", ":"))
         try:
             written = await self._channel.publish(
                 self._member,
@@ -142,12 +142,11 @@ class GroupLeadership:
         now = asyncio.get_running_loop().time()
         for job in stale:
             text = positions.get(job.key)
-            tracker = None
+            restored = False
             if text is not None:
                 try:
-                    tracker = JobTracker.from_position(
-                        job.project_id, job.job_id, json.loads(text), owner_kind=job.kind
-                    )
+                    job.restore(json.loads(text))
+                    restored = True
                 except ValueError as error:
                     logger.warning(
                         "monitor group %s: position of %s unusable (%s): a new snapshot",
@@ -155,11 +154,10 @@ class GroupLeadership:
                         job.key,
                         error,
                     )
-            if tracker is not None:
-                job.tracker = tracker
+            if restored:
                 job.last_polled = now  # the previous leader polled it at most a lease ago
             else:
-                job.tracker = job.fresh_tracker()
+                job.reset()
             self._loaded[job.key] = job
 
     # -- the store's health
@@ -187,7 +185,7 @@ class GroupLeadership:
 
     # -- delivery
 
-    async def receive(self) -> BuildEvent | BaseException | None:
+    async def receive(self) -> MonitorEvent | BaseException | None:
         now = asyncio.get_running_loop().time()
         claim = self._lease if now >= self._claim_from else None
         try:
@@ -211,7 +209,7 @@ class GroupLeadership:
         self._outstanding[event] = got.entry_id
         return event
 
-    async def claim_outcome(self, event: BuildEvent) -> bool:
+    async def claim_outcome(self, event: MonitorEvent) -> bool:
         """Whether this member may hand out ``event``, an outcome a notification told: True
         once for the group (a poll that tells it later publishes nothing for it). False when
         a poll or another notification told it first, or while the store is unreachable (the
@@ -238,7 +236,7 @@ class GroupLeadership:
             self._reachable()
             self._outstanding.clear()
 
-    async def ack(self, event: BuildEvent) -> None:
+    async def ack(self, event: MonitorEvent) -> None:
         if event in self._outstanding:
             await self.settle()
 
@@ -250,7 +248,7 @@ class GroupLeadership:
             self._unreachable(exc.reason)
             await asyncio.sleep(self._recheck)
             return False
-        return all(json.loads(positions.get(key, "{}")).get("started") for key in keys)
+        return all(job.started_in(json.loads(positions.get(job.key, "{}"))) for job in jobs)
 
     async def close(self, *, ack: bool) -> None:
         # Best effort: an unreachable store leaves the lease to expire and an unacknowledged

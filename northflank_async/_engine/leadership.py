@@ -19,7 +19,7 @@ import math
 from collections.abc import Collection
 from typing import Protocol
 
-from .._core.events import BuildEvent
+from .._core.events import MonitorEvent
 from .polls import WatchedJob
 
 __all__ = ["Leadership", "SoloLeadership"]
@@ -49,11 +49,11 @@ class Leadership(Protocol):
         strategy has waited as long as it should: the loop just asks again)."""
         ...
 
-    async def deliver(self, job: WatchedJob, events: list[BuildEvent]) -> None:
+    async def deliver(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
         """Hand out the events of a successful poll of ``job`` (and keep its position)."""
         ...
 
-    async def receive(self) -> BuildEvent | BaseException | None:
+    async def receive(self) -> MonitorEvent | BaseException | None:
         """The next item for the iteration; None after a short wait with nothing to hand."""
         ...
 
@@ -61,7 +61,7 @@ class Leadership(Protocol):
         """Acknowledge what was handed out so far (asking for the next event does)."""
         ...
 
-    async def ack(self, event: BuildEvent) -> None:
+    async def ack(self, event: MonitorEvent) -> None:
         """Acknowledge ``event`` now if it is still outstanding."""
         ...
 
@@ -81,27 +81,27 @@ class SoloLeadership:
     ready_recheck = None
     holds_lease = False
 
-    def __init__(self, queue: asyncio.Queue[BuildEvent | BaseException]) -> None:
+    def __init__(self, queue: asyncio.Queue[MonitorEvent | BaseException]) -> None:
         self._queue = queue
 
     async def hold(self, jobs: Collection[WatchedJob]) -> float | None:
         return math.inf
 
-    async def deliver(self, job: WatchedJob, events: list[BuildEvent]) -> None:
+    async def deliver(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
         for event in events:
             self._queue.put_nowait(event)
 
-    async def receive(self) -> BuildEvent | BaseException | None:
+    async def receive(self) -> MonitorEvent | BaseException | None:
         return await self._queue.get()
 
     async def settle(self) -> None:
         pass
 
-    async def ack(self, event: BuildEvent) -> None:
+    async def ack(self, event: MonitorEvent) -> None:
         pass
 
     async def ready(self, jobs: Collection[WatchedJob]) -> bool:
-        return all(job.tracker is not None and job.tracker.started for job in jobs)
+        return all(job.started for job in jobs)
 
     async def close(self, *, ack: bool) -> None:
         pass

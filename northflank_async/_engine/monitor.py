@@ -8,14 +8,14 @@ rate-limit gate is shared with every other call of the client). Who polls and wh
 go is the monitor's `Leadership` (``leadership``): alone, always; in a group, the member that
 holds the Redis lease (``group``). Closing, errors and the budget are written once, here.
 
-A poll of a job (``polls``) is sent with no retries of the client's own: a transient failure
-(network, 5xx, 429, a broken listing) drops the whole poll, the tracker is unchanged, and the
-job is polled again at its next turn (after ``Retry-After`` for a 429), so nothing is lost or
-repeated and every attempt is within the budget. A job that answers 401, 403 or 404 (or
-anything else that is not transient) is no longer watched: its error is raised once from the
-iteration, with a note naming the job; iterating again goes on with the other jobs. A build
-that cannot be decoded is skipped and counted (``plan.skipped``); a 429 that asks every poll
-to wait longer than the client's ``max_rate_limit_wait`` is honoured, logged once and shown in
+A poll of a job (``polls``: its builds, and its runs if watched) is sent with no retries of the
+client's own: a transient failure (network, 5xx, 429, a broken listing) drops the whole poll (the
+trackers unchanged) and the job is polled again at its next turn (after ``Retry-After`` for a 429),
+so nothing is lost or repeated and every attempt is within the budget. A job that answers 401, 403
+or 404 (or anything else that is not transient) is no longer watched: its error is raised once from
+the iteration, with a note naming the job; iterating again goes on with the other jobs. An item
+that cannot be decoded is skipped and counted (``plan.skipped``); a 429 that asks every poll to
+wait longer than the client's ``max_rate_limit_wait`` is honoured, logged once and shown in
 ``plan`` (docs/resilience.md, "Monitor and polling loops").
 """
 
@@ -26,7 +26,6 @@ import logging
 import math
 from collections.abc import AsyncIterator
 from datetime import datetime
-from types import TracebackType
 
 import attrs
 
@@ -38,7 +37,7 @@ from .._core.errors import (
     ServerError,
     TransportError,
 )
-from .._core.events import BuildEvent
+from .._core.events import MonitorEvent
 from .._core.fleet import GroupChannel
 from .._core.models import JobBuild, RateLimit
 from .._core.owners import JOB, SERVICE, Owner
@@ -56,8 +55,9 @@ logger = logging.getLogger("northflank_async")
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
 
 
-class Monitor(AsyncIterator[BuildEvent]):
-    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds.
+class Monitor(AsyncIterator[MonitorEvent]):
+    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds (and a
+    `RunEvent` for their runs, for the jobs watched with ``runs=True``).
 
     Made by ``nf.monitor(budget_per_hour=None)`` and used as ``async with``::
 
@@ -70,8 +70,9 @@ class Monitor(AsyncIterator[BuildEvent]):
 
     Every build created after a job's watch starts (or after ``since``) yields ``"created"``,
     then ``"status"`` at each change of status while it runs, then exactly one
-    ``"concluded"``, across pages and transient failures. A poll of a job costs one request
-    (plus one ``get`` per tracked build that fell off its page); the polls of all jobs spend
+    ``"concluded"``, across pages and transient failures; so does every run of a job watched
+    with ``runs=True``. A poll of a job costs one request, two with its runs (plus one ``get``
+    per tracked build or run that fell off its page); the polls of all jobs spend
     at most ``budget_per_hour`` requests in any rolling hour (default: half the limit the API
     announces, else 500), active jobs polled more often than idle ones (`plan`).
 
@@ -107,7 +108,7 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._team = ctx.default_team
         self._per_page = per_page
         self._jobs: dict[tuple[str, str], WatchedJob] = {}
-        self._events: asyncio.Queue[BuildEvent | BaseException] = asyncio.Queue()
+        self._events: asyncio.Queue[MonitorEvent | BaseException] = asyncio.Queue()
         self._changed = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -118,7 +119,7 @@ class Monitor(AsyncIterator[BuildEvent]):
             SoloLeadership(self._events)
             if group is None
             else GroupLeadership(
-                group, name=group_name, lease=lease, recheck=recheck, closed=self._is_closed
+                group, name=group_name, lease=lease, recheck=recheck, closed=lambda: self._closed
             )
         )
 
@@ -130,14 +131,18 @@ class Monitor(AsyncIterator[BuildEvent]):
         job_id: str,
         team_id: str | None = None,
         since: str | datetime | JobBuild | None = None,
+        *,
+        runs: bool = False,
     ) -> None:
         """Watch a job's builds: those created after now, or after ``since``.
 
         ``since`` is a build id (read with one ``get`` at the first poll), a
         `JobBuild`, an aware datetime, or ``None`` (the first poll is a snapshot: the
         builds already there are not reported). ``ValueError`` for a job already watched.
+        With ``runs=True`` its runs too (`RunEvent`): those started after now (after
+        ``since`` if it is a datetime), at one more list request per poll of the job.
         """
-        self._watch(Owner(JOB, project_id, job_id, team_id), since)
+        self._watch(Owner(JOB, project_id, job_id, team_id), since, runs)
 
     def watch_service(
         self,
@@ -151,12 +156,13 @@ class Monitor(AsyncIterator[BuildEvent]):
         Its events name the service (`BuildEvent.service_id`, ``owner_kind == "service"``);
         in `jobs` and in the plan it is ``(project_id, "service:" + service_id)``.
         """
-        self._watch(Owner(SERVICE, project_id, service_id, team_id), since)
+        self._watch(Owner(SERVICE, project_id, service_id, team_id), since, False)
 
-    def _watch(self, owner: Owner, since: str | datetime | JobBuild | None) -> None:
+    def _watch(self, owner: Owner, since: str | datetime | JobBuild | None, runs: bool) -> None:
         if owner.team_id is None:
             owner = attrs.evolve(owner, team_id=self._team)
-        job = WatchedJob.of(owner, self._transport, self._per_page, since, now=self._now())
+        now = self._now()
+        job = WatchedJob.of(owner, self._transport, self._per_page, since, now=now, runs=runs)
         if job.ident in self._jobs:
             raise ValueError(f"{job.kind} {owner.project_id}/{owner.owner_id} is already watched")
         if self._closed:
@@ -164,9 +170,11 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._jobs[job.ident] = job
         self._changed.set()
 
-    def watch(self, job: JobHandle, since: str | datetime | JobBuild | None = None) -> None:
+    def watch(
+        self, job: JobHandle, since: str | datetime | JobBuild | None = None, *, runs: bool = False
+    ) -> None:
         """Watch the job of a handle (``nf.job(...)``); see `watch_job()`."""
-        self.watch_job(job.project_id, job.job_id, job.team_id, since)
+        self.watch_job(job.project_id, job.job_id, job.team_id, since, runs=runs)
 
     def unwatch_job(self, project_id: str, job_id: str) -> None:
         """Stop watching a job (``KeyError`` if it is not watched)."""
@@ -200,7 +208,7 @@ class Monitor(AsyncIterator[BuildEvent]):
 
     @property
     def skipped(self) -> int:
-        """Builds skipped because they could not be decoded (each logged once)."""
+        """Builds (and runs) skipped because they could not be decoded (each logged once)."""
         return self._skips.count
 
     @property
@@ -224,7 +232,7 @@ class Monitor(AsyncIterator[BuildEvent]):
         them within the lease (it died or stalled)."""
         return self._leadership.redelivered
 
-    async def ack(self, event: BuildEvent) -> None:
+    async def ack(self, event: MonitorEvent) -> None:
         """Acknowledge ``event`` now (group mode): it will not be handed to another member.
 
         Asking for the next event acknowledges the previous one anyway. Without a group,
@@ -242,9 +250,6 @@ class Monitor(AsyncIterator[BuildEvent]):
         except RuntimeError:
             return 0.0
 
-    def _is_closed(self) -> bool:
-        return self._closed
-
     def _start(self) -> None:
         if self._closed:
             raise ClientClosedError("this monitor is closed")
@@ -257,13 +262,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._close(ack=exc is None)
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._close(ack=exc_info[1] is None)  # an error leaves the event unacknowledged
 
     async def aclose(self) -> None:
         """Stop: cancel the polls (a request in flight included); iteration ends.
@@ -304,13 +304,13 @@ class Monitor(AsyncIterator[BuildEvent]):
     def __aiter__(self) -> Monitor:
         return self
 
-    async def __anext__(self) -> BuildEvent:
+    async def __anext__(self) -> MonitorEvent:
         if self._closed and self._events.empty():
             raise StopAsyncIteration
         if not self._closed:
             self._start()
         await self._leadership.settle()  # a group's event handed out before is acknowledged
-        item: BuildEvent | BaseException | None = None
+        item: MonitorEvent | BaseException | None = None
         while item is None:
             if not self._events.empty() or self._closed:
                 item = self._events.get_nowait() if not self._events.empty() else _STOP
@@ -341,13 +341,15 @@ class Monitor(AsyncIterator[BuildEvent]):
                 chosen = next_due(plan, polled, now)
                 due = until if chosen is None else min(chosen[1], until)
                 if due > now:
-                    try:
-                        # A job added or dropped wakes the loop: re-plan.
+                    try:  # a job added or dropped wakes the loop: re-plan
                         async with asyncio.timeout(None if math.isinf(due) else due - now):
                             await self._changed.wait()
-                    except TimeoutError:
-                        pass
-                    continue
+                        continue
+                    except TimeoutError:  # re-plan, unless a (virtual) clock stood still
+                        if loop.time() > now or self._changed.is_set():
+                            continue
+                        if chosen is None or chosen[1] > until:  # it was the lease's time
+                            continue
                 assert chosen is not None
                 job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
                 events = await self._poll(job)
@@ -361,7 +363,7 @@ class Monitor(AsyncIterator[BuildEvent]):
             self._progress.set()
             raise
 
-    async def _poll(self, job: WatchedJob) -> list[BuildEvent] | None:
+    async def _poll(self, job: WatchedJob) -> list[MonitorEvent] | None:
         """One poll of ``job``: its events, or None when it failed or dropped the job."""
         loop = asyncio.get_running_loop()
         job.last_polled = loop.time()

@@ -3,8 +3,9 @@
 The monitor (``monitor``) decides when a job is polled; this module reads it. A poll is one
 list request of the job's newest builds through the one pagination engine (more pages while the
 tracker needs them), plus a ``get`` for each tracked build that fell off them (at most
-``MAX_GETS_PER_POLL``); the tracker (``_core.tracking``) turns it into events at once, or not at
-all when a request fails, so a failed poll changes nothing. Every request is booked in the
+``MAX_GETS_PER_POLL``); for a job watched with ``runs=True``, the same of its runs (a `Feed`
+each). The trackers (``_core.tracking``) turn it into events at once, or not at all when a
+request fails, so a failed poll changes nothing. Every request is booked in the
 monitor's `PollBudget` before it goes, so no rolling hour ever holds more than the budget, and
 a 429's ``Retry-After`` pauses every poll.
 
@@ -17,30 +18,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from .._core.converter import decode
 from .._core.errors import DecodeError, NotFoundError, RateLimitError
-from .._core.events import BuildEvent
-from .._core.models import JobBuild, Page
+from .._core.events import BuildEvent, MonitorEvent, RunEvent
+from .._core.models import JobBuild, JobRun, Page
 from .._core.owners import Owner
 from .._core.planning import BudgetPlanner, JobLoad, MonitorPlan, RequestLedger
-from .._core.tracking import JobTracker
+from .._core.tracking import ItemTracker, JobTracker, RunTracker, Tracked, TrackerPoll
 from .._core.wire import check_id
 from .._transport.http import Transport
 from .endpoints import call, list_frames
 from .pagination import FetchPage, PageWalker
 
-__all__ = ["JobHandle", "PollBudget", "Skips", "WatchedJob", "read"]
+__all__ = ["Feed", "JobHandle", "PollBudget", "Skips", "WatchedJob", "read"]
 
 logger = logging.getLogger("northflank_async")
 
 #: How many undecodable builds are remembered so that each is logged once.
 _LOGGED_MEMORY = 1000
+
+T = TypeVar("T", bound=Tracked)
+E = TypeVar("E")
 
 
 class JobHandle(Protocol):
@@ -57,16 +61,60 @@ class JobHandle(Protocol):
 
 
 @attrs.define(eq=False)
+class Feed(Generic[T, E]):
+    """One kind of item a watched job is read for (its builds, its runs): how to list them,
+    the ``get`` of one, and their tracker."""
+
+    item: str  # "build" or "run": in logs
+    key: str  # the list envelope's key: "builds", "runs"
+    model: type[T]
+    fetch_page: FetchPage[Any]  # frames, decoded item by item: one bad item spoils no page
+    get: Callable[[str], Awaitable[T]]
+    path: str
+    tracker: ItemTracker[T, E] | None  # builds: None until a ``since`` build id is resolved
+
+    @classmethod
+    def of(
+        cls,
+        route: tuple[str, str, str],
+        model: type[T],
+        owner: Owner,
+        transport: Transport,
+        per_page: int,
+        tracker: ItemTracker[T, E] | None,
+    ) -> Feed[T, E]:
+        """The feed of ``owner``'s items at ``route`` (item, segment, key)."""
+        item, segment, key = route
+        path = owner.path(segment)
+        return cls(
+            item=item,
+            key=key,
+            model=model,
+            fetch_page=list_frames(transport, path, key, per_page, retry=False),
+            get=lambda item_id: call(transport, "GET", f"{path}/{item_id}", model, retry=False),
+            path=path,
+            tracker=tracker,
+        )
+
+    def commit(self, poll: TrackerPoll[T]) -> list[E]:
+        """The one way what was observed of the items enters their tracker, and its events."""
+        assert self.tracker is not None
+        return self.tracker.commit(poll)
+
+
+_BUILDS = ("build", "build", "builds")
+_RUNS = ("run", "runs", "runs")
+
+
+@attrs.define(eq=False)
 class WatchedJob:
-    """A job the monitor watches: how to read it, its tracker, and when it was last polled."""
+    """A job the monitor watches: its builds (and runs) to read, and when it was last polled."""
 
     project_id: str
     job_id: str  # the owner's id: a job's, or for ``kind="service"`` a service's
-    fetch_page: FetchPage[Any]  # frames, decoded build by build: one bad build spoils no page
-    get: Callable[[str], Awaitable[JobBuild]]
-    path: str
+    builds: Feed[JobBuild, BuildEvent]
+    runs: Feed[JobRun, RunEvent] | None  # with ``runs=True``: read at each poll of the job
     since: str | datetime | JobBuild | None
-    tracker: JobTracker | None  # None until the first poll resolves a ``since`` build id
     last_event_at: float
     last_polled: float | None = None
     polls: int = 0
@@ -81,26 +129,21 @@ class WatchedJob:
         since: str | datetime | JobBuild | None,
         *,
         now: float,
+        runs: bool = False,
     ) -> WatchedJob:
-        """The watch of ``owner``'s builds: its page reader and its ``get``, by its path."""
-        path = owner.path("build")
+        """The watch of ``owner``'s builds (and of its runs, with ``runs``), by their paths."""
         if isinstance(since, str):
             check_id(since, "since")
         job = cls(
             project_id=owner.project_id,
             job_id=owner.owner_id,
-            fetch_page=list_frames(transport, path, "builds", per_page, retry=False),
-            get=lambda build_id: call(
-                transport, "GET", f"{path}/{build_id}", JobBuild, retry=False
-            ),
-            path=path,
+            builds=Feed.of(_BUILDS, JobBuild, owner, transport, per_page, None),
+            runs=Feed.of(_RUNS, JobRun, owner, transport, per_page, None) if runs else None,
             since=since,
-            tracker=None,
             last_event_at=now,
             kind=owner.kind.name,
         )
-        # A bare id is resolved by one get at the first poll; the tracker checks the rest.
-        job.tracker = job.fresh_tracker()
+        job.reset()
         return job
 
     @property
@@ -118,11 +161,72 @@ class WatchedJob:
             return f"{self.project_id}/{self.job_id}"
         return f"{self.project_id}/{self.kind}:{self.job_id}"
 
-    def fresh_tracker(self) -> JobTracker | None:
-        """A tracker from ``since``; None for a bare build id (one ``get`` at the first poll)."""
-        if isinstance(self.since, str):
+    @property
+    def tracker(self) -> JobTracker | None:
+        """The builds' tracker (None until the first poll resolves a ``since`` build id)."""
+        return self.builds.tracker  # type: ignore[return-value]
+
+    @property
+    def started(self) -> bool:
+        """Whether the first poll is committed (the snapshot of builds, and of runs, taken)."""
+        runs = self.runs is None or (self.runs.tracker is not None and self.runs.tracker.started)
+        return runs and self.builds.tracker is not None and self.builds.tracker.started
+
+    @property
+    def active(self) -> bool:
+        """Whether running builds (or runs) are being tracked."""
+        runs = self.runs is not None and self.runs.tracker is not None and self.runs.tracker.active
+        return runs or (self.builds.tracker is not None and self.builds.tracker.active)
+
+    def reset(self) -> None:
+        """Trackers afresh: builds from ``since`` (None for a bare build id: one ``get`` at the
+        first poll), runs from ``since`` when it is a datetime, else from a snapshot."""
+        since = self.since
+        self.builds.tracker = None
+        if not isinstance(since, str):
+            self.builds.tracker = JobTracker(
+                self.project_id, self.job_id, since=since, owner_kind=self.kind
+            )
+        if self.runs is not None:
+            runs_since = since if isinstance(since, datetime) else None
+            self.runs.tracker = RunTracker(self.project_id, self.job_id, since=runs_since)
+
+    def position(self) -> dict[str, object] | None:
+        """What a group stores of the job: its builds' tracker position, and under ``"runs"``
+        its runs' (None before a ``since`` build id is resolved)."""
+        if self.builds.tracker is None:
             return None
-        return JobTracker(self.project_id, self.job_id, since=self.since, owner_kind=self.kind)
+        position = self.builds.tracker.position()
+        if self.runs is not None and self.runs.tracker is not None:
+            position["runs"] = self.runs.tracker.position()
+        return position
+
+    def restore(self, position: Mapping[str, Any]) -> None:
+        """The trackers a `position()` describes (runs afresh if it has none); ``ValueError``
+        (and nothing changed) for one that is not a position."""
+        builds = JobTracker.from_position(
+            self.project_id, self.job_id, position, owner_kind=self.kind
+        )
+        runs = None
+        if self.runs is not None:
+            stored = position.get("runs")
+            if stored is not None and not isinstance(stored, Mapping):
+                raise ValueError("not a tracker position: runs must be a mapping")
+            runs = (
+                RunTracker(self.project_id, self.job_id)
+                if stored is None
+                else RunTracker.from_position(self.project_id, self.job_id, stored)
+            )
+        self.builds.tracker = builds
+        if self.runs is not None:
+            self.runs.tracker = runs
+
+    def started_in(self, position: Mapping[str, Any]) -> bool:
+        """Whether a stored `position()` of this job has taken its first snapshot."""
+        runs = position.get("runs")
+        if self.runs is not None and not (isinstance(runs, Mapping) and runs.get("started")):
+            return False
+        return bool(position.get("started"))
 
 
 class PollBudget:
@@ -178,8 +282,9 @@ class PollBudget:
             JobLoad(
                 project_id=job.project_id,
                 job_id=job.ident[1],
-                active=job.tracker is not None and job.tracker.active,
+                active=job.active,
                 idle_for=max(0.0, now - job.last_event_at),
+                requests=1 if job.runs is None else 2,
             )
             for job in jobs
         ]
@@ -190,22 +295,23 @@ class PollBudget:
 
 
 class Skips:
-    """Builds skipped because they could not be decoded: counted, each logged once."""
+    """Builds (and runs) skipped because they could not be decoded: counted, each logged once."""
 
     def __init__(self) -> None:
         self.count = 0
         self._logged: dict[tuple[str, str, str], None] = {}
 
-    def skip(self, job: WatchedJob, build_id: str, error: DecodeError) -> None:
+    def skip(self, job: WatchedJob, build_id: str, error: DecodeError, item: str = "build") -> None:
         self.count += 1
-        key = (job.project_id, job.job_id, build_id or error.field)
+        key = (job.project_id, job.job_id, f"{item}:{build_id or error.field}")
         if key in self._logged:
             return
         self._logged[key] = None
         if len(self._logged) > _LOGGED_MEMORY:
             del self._logged[next(iter(self._logged))]
         logger.warning(
-            "monitor: build %s of %s/%s cannot be decoded (%s): skipped",
+            "monitor: %s %s of %s/%s cannot be decoded (%s): skipped",
+            item,
             build_id or "?",
             job.project_id,
             job.job_id,
@@ -213,50 +319,67 @@ class Skips:
         )
 
 
-def _decode_page(job: WatchedJob, frame: Page[Any], skips: Skips) -> list[JobBuild]:
-    """The builds of a frame that decode; the others are skipped."""
-    builds: list[JobBuild] = []
-    for index, item in enumerate(frame.items):
+def _decode_page(job: WatchedJob, feed: Feed[T, E], frame: Page[Any], skips: Skips) -> list[T]:
+    """The items of a frame that decode; the others are skipped."""
+    items: list[T] = []
+    for index, raw in enumerate(frame.items):
         try:
-            builds.append(decode(item, JobBuild, root=f"data.builds[{index}]"))
+            items.append(decode(raw, feed.model, root=f"data.{feed.key}[{index}]"))
         except DecodeError as error:
-            raw_id = item.get("id") if isinstance(item, dict) else None
-            skips.skip(job, raw_id if isinstance(raw_id, str) else "", error.at("GET", job.path))
-    return builds
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            item_id = raw_id if isinstance(raw_id, str) else ""
+            skips.skip(job, item_id, error.at("GET", feed.path), feed.item)
+    return items
 
 
 async def read(
     job: WatchedJob, claim: Callable[[], Awaitable[None]], skips: Skips
-) -> list[BuildEvent]:
-    """One poll of a job: its events, or an error with the tracker unchanged.
+) -> list[MonitorEvent]:
+    """One poll of a job: its events, or an error with its trackers unchanged.
 
     ``claim`` is awaited before each request: it waits for the budget and books the request.
+    Builds and runs are both read before either tracker takes what was read.
     """
-    if job.tracker is None:
+    if job.builds.tracker is None:
         assert isinstance(job.since, str)
         await claim()
-        since = await job.get(job.since)
-        job.tracker = JobTracker(job.project_id, job.job_id, since=since, owner_kind=job.kind)
-    tracker = job.tracker
-    poll = tracker.begin_poll()
-    walker = PageWalker(job.fetch_page)
+        since = await job.builds.get(job.since)
+        job.builds.tracker = JobTracker(
+            job.project_id, job.job_id, since=since, owner_kind=job.kind
+        )
+    builds = await _gather(job, job.builds, claim, skips)
+    runs = None if job.runs is None else await _gather(job, job.runs, claim, skips)
+    events: list[MonitorEvent] = [*job.builds.commit(builds)]
+    if job.runs is not None and runs is not None:
+        events += job.runs.commit(runs)
+    return events
+
+
+async def _gather(
+    job: WatchedJob, feed: Feed[T, E], claim: Callable[[], Awaitable[None]], skips: Skips
+) -> TrackerPoll[T]:
+    """Read one feed of a poll: its pages, and the ``get`` of tracked items off them."""
+    assert feed.tracker is not None
+    poll = feed.tracker.begin_poll()
+    walker = PageWalker(feed.fetch_page)
     while poll.needs_next_page:
         await claim()
         step = await walker.step()
         if step is None:
             break
-        builds = _decode_page(job, step.page, skips)
-        poll.add_page(builds, has_next_page=step.page.has_next_page)
-    for build_id in poll.to_fetch:
+        poll.add_page(
+            _decode_page(job, feed, step.page, skips), has_next_page=step.page.has_next_page
+        )
+    for item_id in poll.to_fetch:
         await claim()
         try:
-            build = await job.get(build_id)
+            item = await feed.get(item_id)
         except NotFoundError:
-            poll.add_gone(build_id)
+            poll.add_gone(item_id)
             continue
         except DecodeError as error:
-            skips.skip(job, build_id, error)
-            poll.add_gone(build_id)  # no proof of life: counts towards leaving tracking
+            skips.skip(job, item_id, error, feed.item)
+            poll.add_gone(item_id)  # no proof of life: counts towards leaving tracking
             continue
-        poll.add_fetched(build)
-    return tracker.commit(poll)
+        poll.add_fetched(item)
+    return poll

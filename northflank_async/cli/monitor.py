@@ -1,4 +1,5 @@
-"""``northflank-async monitor``: print the build events of many jobs as they happen.
+"""``northflank-async monitor``: print the build events of many jobs as they happen (and
+the events of their runs, with ``--runs``).
 
 Self-contained: `add_monitor_command()` adds the subcommand to the parser, and
 `run_monitor()` runs it. ``--fake`` watches the demo API (`demo.MONITOR_DEMO`), whose jobs
@@ -20,7 +21,7 @@ from .demo import DEMO_PROJECT, MONITOR_DEMO, open_client
 from .registry import SEE_TOP_HELP
 
 if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor aiohttp
-    from .._core.events import BuildEvent
+    from .._core.events import MonitorEvent, RunEvent
     from .._engine.monitor import Monitor
 
 __all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
@@ -64,6 +65,11 @@ def add_monitor_command(commands: Any) -> None:
         "per event",
     )
     sub.add_argument(
+        "--runs",
+        action="store_true",
+        help="watch the jobs' runs too (one more request per poll of each job)",
+    )
+    sub.add_argument(
         "--fake",
         action="store_true",
         help="watch a fake API that lives for this command, whose demo jobs build on their own",
@@ -90,15 +96,19 @@ def add_monitor_command(commands: Any) -> None:
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def _line(event: BuildEvent, fmt: str, seen: datetime | None = None) -> str:
+def _line(event: MonitorEvent, fmt: str, seen: datetime | None = None) -> str:
     """One event's line, with the time it was ``seen`` (default: now)."""
-    build = event.build
+    from .._core.events import RunEvent  # loaded by the monitor already
+
     time = (
         (seen or datetime.now(UTC))
         .astimezone(UTC)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z")
     )
+    if isinstance(event, RunEvent):
+        return _run_line(event, fmt, time)
+    build = event.build
     if fmt == "jsonl":
         record: dict[str, Any] = {
             "time": time,
@@ -117,6 +127,16 @@ def _line(event: BuildEvent, fmt: str, seen: datetime | None = None) -> str:
     return f"{time}  {event.kind:<10}  {owner:<16}  {build_id:<24}  {status}"
 
 
+def _run_line(event: RunEvent, fmt: str, time: str) -> str:
+    run = event.run
+    status = None if run.status is None else str(run.status)
+    if fmt == "jsonl":
+        ids = {"project_id": event.project_id, "job_id": event.job_id, "run_id": run.id}
+        return json.dumps({"time": time, "kind": event.kind, **ids, "status": status})
+    shown, job = visible(f"run {run.id}"), visible(event.job_id)
+    return f"{time}  {event.kind:<10}  {job:<16}  {shown:<24}  {visible(status or '-')}"
+
+
 @asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
     from .._core.checks import MIN_POLL_INTERVAL
@@ -131,7 +151,7 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
             monitoring = client.monitor(args.budget, group=args.monitor_group, lease=args.lease)
         async with monitoring as monitor:
             for job in args.job:
-                monitor.watch_job(args.project, job)
+                monitor.watch_job(args.project, job, runs=getattr(args, "runs", False))
             yield monitor
 
 

@@ -116,7 +116,9 @@ async def take(monitor: Monitor, count: int, within: float = 3600.0) -> list[tup
     got: list[BuildEvent] = []
     async with asyncio.timeout(within):
         while len(got) < count:
-            got.append(await monitor.__anext__())
+            event = await monitor.__anext__()
+            assert isinstance(event, BuildEvent)
+            got.append(event)
     return [(e.kind, e.build.id) for e in got]
 
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from northflank_async import (
+    BuildEvent,
     BuildStatus,
     ConflictError,
     JobBuild,
@@ -145,6 +146,7 @@ class TestServiceBuilds:
                     started = await nf.service(P, S).builds.start(branch="main")
                     events = []
                     async for event in monitor:
+                        assert isinstance(event, BuildEvent)
                         events.append(event)
                         if event.kind == "concluded":
                             break

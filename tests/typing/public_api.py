@@ -183,7 +183,7 @@ async def fleet() -> None:
 
 
 async def _monitor(nf: NorthflankClient) -> None:
-    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry
+    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry, RunEvent
 
     async with nf.monitor(500) as monitor:
         assert_type(monitor, Monitor)
@@ -194,7 +194,10 @@ async def _monitor(nf: NorthflankClient) -> None:
         assert_type(plan, MonitorPlan)
         assert_type(plan.jobs[0], PlanEntry)
         async for event in monitor:
-            assert_type(event, BuildEvent)
+            assert_type(event, BuildEvent | RunEvent)
+            if isinstance(event, RunEvent):
+                assert_type(event.run, JobRun)
+                continue
             assert_type(event.build, JobBuild)
     async for build in nf.job("p", "j").builds.outcomes(since="b"):
         assert_type(build, JobBuild)
