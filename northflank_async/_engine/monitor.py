@@ -29,6 +29,7 @@ from datetime import datetime
 
 import attrs
 
+from .._core.checks import MIN_POLL_INTERVAL
 from .._core.errors import (
     ClientClosedError,
     NorthflankError,
@@ -53,6 +54,8 @@ __all__ = ["Monitor"]
 logger = logging.getLogger("northflank_async")
 
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
+#: A poll due within this many seconds is due now (a float hair ahead of a ticking clock).
+_DUE_SLACK = 1e-3
 
 
 class Monitor(AsyncIterator[MonitorEvent]):
@@ -74,7 +77,8 @@ class Monitor(AsyncIterator[MonitorEvent]):
     with ``runs=True``. A poll of a job costs one request, two with its runs (plus one ``get``
     per tracked build or run that fell off its page); the polls of all jobs spend
     at most ``budget_per_hour`` requests in any rolling hour (default: half the limit the API
-    announces, else 500), active jobs polled more often than idle ones (`plan`).
+    announces, else 500), no job left unpolled longer than its even share of the budget (jobs
+    x 3600 / budget seconds), active jobs polled more often when the budget allows (`plan`).
 
     A job answering 401, 403 or 404 is dropped: its error is raised once from the iteration
     (with a note naming the job), and iterating again goes on with the other jobs. Leaving the
@@ -86,7 +90,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
         ctx: ClientContext,
         *,
         budget_per_hour: int | None = None,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = MAX_PER_PAGE,
         group: GroupChannel | None = None,
@@ -340,7 +344,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
                 polled = {key: at for key, at in last.items() if at is not None}
                 chosen = next_due(plan, polled, now)
                 due = until if chosen is None else min(chosen[1], until)
-                if due > now:
+                if due > now + _DUE_SLACK:
                     try:  # a job added or dropped wakes the loop: re-plan
                         async with asyncio.timeout(None if math.isinf(due) else due - now):
                             await self._changed.wait()
