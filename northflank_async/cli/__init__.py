@@ -51,7 +51,7 @@ from .registry import (
     UsageError,
     build_parser,
 )
-from .webhooks import add_webhooks_command
+from .webhooks import CannotListen, add_webhooks_command
 
 # The exit statuses main() returns itself; the others are in registry.
 __all__ = [
@@ -150,7 +150,11 @@ def _dispatch(args: Any) -> int:
             check_monitor_arguments(args)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return asyncio.run(run_monitor(args, sys.stdout))
+        try:
+            return asyncio.run(run_monitor(args, sys.stdout))
+        except CannotListen as exc:  # --webhooks-port taken
+            print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
     if args.group == "webhooks":
         from .webhooks import run_webhooks
 

@@ -31,9 +31,12 @@ if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor 
 
 __all__ = [
     "SECRET_VARIABLE",
+    "CannotListen",
     "add_webhooks_command",
     "check_webhooks_arguments",
+    "receiver_secrets",
     "run_webhooks",
+    "serving",
     "webhook_secrets",
 ]
 
@@ -94,14 +97,19 @@ def add_webhooks_command(commands: Any) -> None:
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def check_webhooks_arguments(args: argparse.Namespace) -> list[str]:
-    """Refuse bad arguments before anything listens; the secrets to accept."""
+def receiver_secrets(*, fake: bool) -> list[str]:
+    """The secrets a receiver accepts: `webhook_secrets` (required), or with ``--fake`` and
+    none set a random one, which only the demo fake is told."""
     import secrets
 
+    return webhook_secrets(required=not fake) or [secrets.token_urlsafe(32)]
+
+
+def check_webhooks_arguments(args: argparse.Namespace) -> list[str]:
+    """Refuse bad arguments before anything listens; the secrets to accept."""
     if not args.path.startswith("/") or any(c.isspace() or c in "?#" for c in args.path):
         raise UsageError(f"--path must start with / and hold no blank, ? or #: {args.path!r}")
-    found = webhook_secrets(required=not args.fake)
-    return found or [secrets.token_urlsafe(32)]  # --fake with none: the demo's own
+    return receiver_secrets(fake=args.fake)
 
 
 def event_line(event: WebhookEvent, fmt: str, seen: datetime | None = None) -> str:
@@ -138,20 +146,24 @@ def event_line(event: WebhookEvent, fmt: str, seen: datetime | None = None) -> s
     )
 
 
-class _CannotListen(Exception):
+class CannotListen(Exception):
     """The receiver's address cannot be had (the port is taken, the address not ours)."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        super().__init__(f"cannot listen on {host}:{port}: {reason}")
 
 
 @asynccontextmanager
-async def _serving(receiver: Any, args: argparse.Namespace) -> AsyncIterator[Any]:
-    """``receiver.serve()`` on the options' address; an `OSError` there is `_CannotListen`."""
+async def serving(receiver: Any, host: str, port: int, path: str = "/") -> AsyncIterator[Any]:
+    """``receiver.serve()`` on that address, its URL said on stderr first; an `OSError`
+    there is `CannotListen`."""
     async with contextlib.AsyncExitStack() as stack:
         try:
-            server = await stack.enter_async_context(
-                receiver.serve(args.host, args.port, args.path)
-            )
+            server = await stack.enter_async_context(receiver.serve(host, port, path))
         except OSError as exc:
-            raise _CannotListen(exc.strerror or str(exc)) from None
+            raise CannotListen(host, port, exc.strerror or str(exc)) from None
+        print(f"northflank-async: register {server.url} (plain HTTP: TLS in front); "
+              "Ctrl-C to stop", file=sys.stderr, flush=True)  # fmt: skip
         yield server
 
 
@@ -160,18 +172,16 @@ async def _receive(args: argparse.Namespace, secrets: list[str], out: TextIO) ->
     from .demo import MONITOR_DEMO, open_demo
 
     receiver = WebhookReceiver(secrets)
-    async with _serving(receiver, args) as server:
+    async with serving(receiver, args.host, args.port, args.path) as server:
         if not args.fake:
-            return await _print(args, receiver, server.url, out)
+            return await _print(args, receiver, out)
         async with open_demo(args, MONITOR_DEMO) as (_, fake):
             assert fake is not None
             fake.add_notification_integration(server.url, secret=secrets[0])
-            return await _print(args, receiver, server.url, out)
+            return await _print(args, receiver, out)
 
 
-async def _print(args: argparse.Namespace, receiver: Any, url: str, out: TextIO) -> int:
-    print(f"northflank-async: register {url} (plain HTTP: TLS in front); Ctrl-C to stop",
-          file=sys.stderr, flush=True)  # fmt: skip
+async def _print(args: argparse.Namespace, receiver: Any, out: TextIO) -> int:
     if args.format == "table":
         out.write(_HEADER + "\n")
         out.flush()
@@ -195,7 +205,6 @@ def run_webhooks(args: argparse.Namespace, out: TextIO) -> int:
     secrets = check_webhooks_arguments(args)
     try:
         return asyncio.run(_receive(args, secrets, out))
-    except _CannotListen as exc:
-        where = f"{args.host}:{args.port}"
-        print(f"northflank-async: cannot listen on {where}: {visible(str(exc))}", file=sys.stderr)
+    except CannotListen as exc:
+        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
