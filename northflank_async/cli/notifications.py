@@ -50,11 +50,12 @@ def _create_options(sub: argparse.ArgumentParser) -> None:
     project=False,
 )
 async def _create(ctx: Context) -> int:
+    from .._core.notifications import WEBHOOK_EVENTS
     from .._core.wire import check_id
 
     args = ctx.args
     found = webhook_secrets(required=False)
-    options = {"events": tuple(args.events)} if args.events else {}
+    events = tuple(args.events) if args.events else WEBHOOK_EVENTS
     try:
         for project in args.projects or ():
             check_id(project, "--project")
@@ -62,8 +63,8 @@ async def _create(ctx: Context) -> int:
             args.name,
             args.webhook,
             secret=found[0] if found else None,
+            events=events,
             projects=args.projects,
-            **options,
         )
     except ValueError as exc:  # checked before the request: nothing was sent
         raise UsageError(str(exc)) from None

@@ -1,8 +1,8 @@
-"""Issue 20, point 7: ``webhooks serve``, ``notifications list|get|create|delete`` and
-``monitor --webhooks-port`` from the command line, through its entry function (``main``).
+"""Issue 20, point 7: ``webhooks serve`` and ``notifications list|get|create|delete`` from
+the command line, through its entry function (``main``).
 
-The demo fake's deliveries run on the virtual clock (``virtual_cli``): the fake's delivery
-session carries the in-flight guard (`GuardedFake`), so a notification on its way holds time.
+The demo fake's deliveries run on the virtual clock (``guarded``, in `_cli_webhooks`). The
+hybrid monitor's command is in test_cli_webhooks_monitor.py.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -17,27 +18,9 @@ import pytest
 from northflank_async import WebhookReceiver
 from northflank_async.cli import demo, main
 from northflank_async.cli.webhooks import SECRET_VARIABLE, event_line, webhook_secrets
-from northflank_async.testing import FakeNorthflank
 
 from .._support import ThreadedFake
-from .._virtual import in_flight_guard
-
-SECRET = "hunter2-the-webhook-secret-0123456789"
-OLD_SECRET = "the-old-secret-9876543210"
-
-
-class GuardedFake(FakeNorthflank):
-    """The demo's fake, whose notifications hold the virtual clock while they are in flight."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.configure_notifications(trace_configs=[in_flight_guard()])
-
-
-@pytest.fixture
-def guarded(virtual_cli: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The CLI on the virtual clock, its demo fakes sending notifications under the guard."""
-    monkeypatch.setattr(demo, "FakeNorthflank", GuardedFake)
+from ._cli_webhooks import OLD_SECRET, SECRET, guarded  # noqa: F401  (a fixture)
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -234,7 +217,7 @@ def test_notifications_list_is_bounded(
     served: ThreadedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for n in range(5):
-        served.call(lambda n=n: served.fake.add_notification_integration(f"https://h.example/{n}"))
+        served.call(partial(served.fake.add_notification_integration, f"https://h.example/{n}"))
     code, out, err = _run(capsys, "notifications", "list", "-n", "3", "-o", "jsonl")
     assert code == 0 and len(out.splitlines()) == 3
     assert "there are more" in err
