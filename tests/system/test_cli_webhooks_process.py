@@ -93,3 +93,31 @@ def test_serve_receives_one_post_prints_it_and_exits_130_on_ctrl_c() -> None:
     assert "Traceback" not in err and "Unclosed" not in err
     for secret in (SECRET, OLD):
         assert secret not in first + err + rest + json.dumps(line)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["webhooks", "serve", "--help"],
+        ["notifications", "create", "--help"],
+        ["notifications", "list", "--help"],
+        ["monitor", "--help"],
+    ],
+)
+def test_the_new_commands_help_imports_neither_aiohttp_nor_the_client(argv: list[str]) -> None:
+    code = (
+        "import sys, contextlib, io\n"
+        "from northflank_async.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    status = main({argv!r})\n"
+        "heavy = ('aiohttp', 'cattrs', 'northflank_async._api', 'northflank_async._engine',\n"
+        "         'northflank_async._transport', 'northflank_async.testing')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)), status)\n"
+    )
+    path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": path}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[] 0"
