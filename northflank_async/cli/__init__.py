@@ -7,6 +7,8 @@ The package, by module:
 - `items`: builds and runs, their commands generated from one table (`items.KINDS`);
 - `commands`: the commands of a single kind (``builds follow``, ``builds stats``, ``jobs``);
 - `logs`: ``logs`` of any kind; `monitor`: ``northflank-async monitor``;
+- `notifications`: ``notifications create`` (list, get and delete are a row of `items.KINDS`);
+  `webhooks`: ``webhooks serve``, a receiver of notifications;
 - `demo`: where every command's client comes from, the API or the ``--fake`` demo; and
   ``northflank-async fake``, the demo served until Ctrl-C;
 - `output` and `tables`: what is printed, in the format the user chose.
@@ -29,6 +31,9 @@ from . import items  # noqa: F401  registers the kinds' commands: their groups l
 
 # isort: split
 from . import commands  # noqa: F401  registers the commands of a single kind
+
+# isort: split
+from . import notifications  # noqa: F401  registers notifications create
 from .demo import add_fake_command, check_fake_arguments, run_fake
 from .monitor import add_monitor_command, check_monitor_arguments
 from .options import check_arguments
@@ -46,6 +51,7 @@ from .registry import (
     UsageError,
     build_parser,
 )
+from .webhooks import CannotListen, add_webhooks_command
 
 # The exit statuses main() returns itself; the others are in registry.
 __all__ = [
@@ -69,6 +75,7 @@ _SHELLS = ("bash", "zsh", "fish", "tcsh")
 
 def _more_commands(groups: Any) -> None:
     add_monitor_command(groups)
+    add_webhooks_command(groups)
     add_fake_command(groups)
     completion = groups.add_parser(
         "completion",
@@ -84,7 +91,7 @@ async def _run(args: Any, out: TextIO, err: TextIO) -> int:
     from .output import Output
 
     spec: Command = args.spec
-    async with open_client(args, COMMANDS_DEMO) as client:
+    async with open_client(args, COMMANDS_DEMO, team_id=getattr(args, "team", None)) as client:
         return await spec.handler(Context(args, client, Output(args.format, out, err)))
 
 
@@ -143,7 +150,15 @@ def _dispatch(args: Any) -> int:
             check_monitor_arguments(args)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        return asyncio.run(run_monitor(args, sys.stdout))
+        try:
+            return asyncio.run(run_monitor(args, sys.stdout))
+        except CannotListen as exc:  # --webhooks-port taken
+            print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
+            return EXIT_ERROR
+    if args.group == "webhooks":
+        from .webhooks import run_webhooks
+
+        return run_webhooks(args, sys.stdout)
     check_arguments(args)
     return asyncio.run(_run(args, sys.stdout, sys.stderr))
 

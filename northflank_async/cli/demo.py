@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # imported when a command runs: --help loads neither the clie
 __all__ = [
     "COMMANDS_DEMO",
     "DEMO_BUILDS",
+    "DEMO_HOOK",
     "DEMO_JOB",
     "DEMO_JOBS",
     "DEMO_PROJECT",
@@ -46,6 +47,8 @@ __all__ = [
     "add_fake_command",
     "check_fake_arguments",
     "open_client",
+    "open_demo",
+    "port_number",
     "run_fake",
     "serve",
 ]
@@ -63,6 +66,14 @@ _JOB_FIELDS: Mapping[str, Mapping[str, Any]] = {
     "tests": {"name": "Tests", "description": "the test suite, on every push"},
 }
 
+# The demo account's notification integration: a chat's webhook, which the fake never calls.
+DEMO_HOOK: Mapping[str, Any] = {
+    "webhook": "https://discord.com/api/webhooks/0000/demo",
+    "name": "Team chat",
+    "type": "DISCORD",
+    "events": ("build:failure", "job-run:failure"),
+}
+
 FAKE_NOTICE = (
     "demo data from a fake API that lives for this command only "
     "(`northflank-async fake` keeps one running)"
@@ -70,13 +81,18 @@ FAKE_NOTICE = (
 
 
 def __getattr__(name: str) -> Any:
-    """``NorthflankClient``, imported on first use: the one class the CLI makes clients of
-    (a test may replace it here)."""
+    """``NorthflankClient`` and ``FakeNorthflank``, imported on first use: the one class the
+    CLI makes clients of, and the one it makes demo fakes of (a test may replace either)."""
     if name == "NorthflankClient":
         from .._api.client import NorthflankClient
 
         globals()[name] = NorthflankClient
         return NorthflankClient
+    if name == "FakeNorthflank":
+        from ..testing import FakeNorthflank
+
+        globals()[name] = FakeNorthflank
+        return FakeNorthflank
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -86,7 +102,8 @@ class Demo:
 
     ``build_step``/``run_step``: seconds per stage of a build or run started by a command
     (``None``: the fake's default). ``new_build_every``, ``step`` and ``seed`` go to
-    `FakeNorthflank.simulate`: new builds appear, running ones conclude.
+    `FakeNorthflank.simulate`: new builds appear, running ones conclude. ``hooks``: the
+    account has a notification integration (`DEMO_HOOK`), for ``notifications`` to show.
     """
 
     builds: int
@@ -97,6 +114,7 @@ class Demo:
     build_step: float | None = None
     run_step: float | None = None
     seed: int = 0
+    hooks: bool = False
 
 
 # The commands' demo: jobs with a long history; a demo build takes about 1.4 s.
@@ -107,6 +125,7 @@ COMMANDS_DEMO = Demo(
     run_step=0.3,
     new_build_every=2.0,
     step=0.2,
+    hooks=True,
 )
 # The monitor's demo: the same jobs, gaining builds often, for events to show.
 MONITOR_DEMO = Demo(builds=20, new_build_every=1.0, step=0.3, seed=7)
@@ -130,13 +149,11 @@ async def serve(
     """A running fake API with ``jobs`` (and ``services``) of ``project`` seeded as ``demo``
     says. Its clock starts now: the history lies just behind the present, and a build still
     running in it concludes within minutes, not hours."""
-    import asyncio
+    from ..testing._clock import LoopClock
 
-    from ..testing import FakeNorthflank
-
-    loop = asyncio.get_running_loop()
-    origin = loop.time()
-    fake = FakeNorthflank(host=host, port=port, clock=lambda: loop.time() - origin)
+    # The loop's clock from now on: the fake's notifications leave on time, unpolled.
+    fake_class = getattr(sys.modules[__name__], "FakeNorthflank")  # noqa: B009  (lazy)
+    fake = fake_class(host=host, port=port, clock=LoopClock())
     for job in jobs:
         fields = _JOB_FIELDS.get(job, {})
         fake.add_job(project, job, builds=demo.builds, runs=demo.runs, **fields)
@@ -146,6 +163,8 @@ async def serve(
         fake.configure_builds(step=demo.build_step)
     if demo.run_step is not None:
         fake.configure_runs(step=demo.run_step)
+    if demo.hooks:
+        fake.add_notification_integration(**DEMO_HOOK)
     fake.simulate(new_build_every=demo.new_build_every, step=demo.step, seed=demo.seed)
     async with fake:
         yield fake
@@ -169,7 +188,8 @@ def _demo_ids(args: argparse.Namespace, demo: Demo) -> list[str]:
     """Fill ``--project`` and ``--job`` (one id, or a list of them) with the demo's where the
     caller named none; the jobs to seed: the demo's, and any other the caller named. With
     ``--service`` the command is the service's: no job is filled in (the service is seeded)."""
-    args.project = args.project or DEMO_PROJECT
+    if hasattr(args, "project"):  # notifications: the account's, no project
+        args.project = args.project or DEMO_PROJECT
     jobs = list(demo.jobs)
     if getattr(args, "service", None) is not None or not hasattr(args, "job"):
         return jobs
@@ -190,29 +210,41 @@ async def open_client(
     a poll interval is brought down to the floor, so the demo moves at its own pace, and one
     line on stderr says that the data is a demo that lives for this command.
     """
+    async with open_demo(args, demo, team_id=team_id) as (client, _):
+        yield client
+
+
+@asynccontextmanager
+async def open_demo(
+    args: argparse.Namespace, demo: Demo, *, team_id: str | None = None
+) -> AsyncIterator[tuple[NorthflankClient, FakeNorthflank | None]]:
+    """`open_client`, and with ``--fake`` the demo fake too (``None`` without), for a
+    command that works on the fake itself (registering a notification integration)."""
     from .._core.checks import MIN_POLL_INTERVAL
 
     client_class = getattr(sys.modules[__name__], "NorthflankClient")  # noqa: B009  (lazy)
     async with _coordinator(args) as coordinator:
         if not args.fake:
             async with client_class(team_id=team_id, coordinator=coordinator) as client:
-                yield client
+                yield client, None
             return
         print(f"northflank-async: {FAKE_NOTICE}", file=sys.stderr, flush=True)
         jobs = _demo_ids(args, demo)
+        project = getattr(args, "project", None) or DEMO_PROJECT
         services = [args.service] if getattr(args, "service", None) is not None else [DEMO_SERVICE]
-        async with serve(demo, args.project, jobs, services) as fake:
+        async with serve(demo, project, jobs, services) as fake:
             nf = client_class(fake.token, base_url=fake.base_url, coordinator=coordinator)
             async with nf as client:
                 if getattr(args, "poll_interval", None) is not None:
                     args.poll_interval = min(args.poll_interval, MIN_POLL_INTERVAL)
-                yield client
+                yield client, fake
 
 
 # ---------------------------------------------------------------------------- fake
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
+    """A port option's value (0..65535; 0: any free port)."""
     try:
         value = int(text)
     except ValueError:
@@ -234,7 +266,11 @@ def add_fake_command(commands: Any) -> None:
         "fake", help="serve the demo fake API until Ctrl-C", description=about, epilog=SEE_TOP_HELP
     )
     sub.add_argument(
-        "--port", type=_port, default=8080, metavar="N", help="port to listen on (8080; 0: any)"
+        "--port",
+        type=port_number,
+        default=8080,
+        metavar="N",
+        help="port to listen on (8080; 0: any)",
     )
     sub.add_argument(
         "--host",

@@ -3,10 +3,12 @@
 A row (`Kind`) says what a kind of item is called (its group, and the noun that names its id
 option, ``--build``), which owners have it (``--job``; a service's builds: add ``"service"``
 once `registry.OWNERS` has it), how to reach its resource from an owner's handle, which of the
-commands below it has, and how it starts. `register()` turns each row into commands:
+commands below it has, and how it starts; a kind of the account's (``notifications``) has
+no owner and no project: its resource hangs from the client. `register()` turns each row into
+commands:
 
 - ``list``: the first 20, ``--limit N`` or ``--all``; a table, JSON, JSON lines or CSV
-- ``get``, ``abort``: the item given by ``--NOUN ID``
+- ``get``, ``abort``, ``delete``: the item given by ``--NOUN ID``
 - ``start``: the kind's own options (`Start`), ``--wait`` to watch it to its outcome
 - ``watch``: each change of status; exits by the outcome
 - ``logs``: a range, or live with ``--follow`` (`logs.show_logs`)
@@ -65,6 +67,7 @@ class Kind:
     help: Mapping[str, str] = dataclasses.field(default_factory=dict)
     start: Start | None = None
     owners: tuple[str, ...] = ("job",)
+    project: bool = True
 
 
 _HELP = {
@@ -72,6 +75,7 @@ _HELP = {
     "get": "show one {noun}",
     "start": "start a {noun}; --wait to watch it to the end",
     "abort": "abort a running {noun}",
+    "delete": "delete a {noun}",
     "watch": "follow a {noun}'s status until it concludes; exit by its outcome: 0 success, "
     "1 failure, 3 an aborted build (on a terminal: one line, updated in place)",
     "logs": "print a {noun}'s log; --follow prints it live until the {noun} concludes",
@@ -164,6 +168,16 @@ def _abort(kind: Kind) -> tuple[Arguments, Handler]:
     return id_option(kind.noun), handler
 
 
+def _delete(kind: Kind) -> tuple[Arguments, Handler]:
+    async def handler(ctx: Context) -> int:
+        item_id = getattr(ctx.args, kind.noun)
+        await kind.resource(ctx.owner).delete(item_id)
+        ctx.output.note(f"deleted {item_id}")
+        return EXIT_OK
+
+    return id_option(kind.noun), handler
+
+
 def _watch_command(kind: Kind) -> tuple[Arguments, Handler]:
     item_option = id_option(kind.noun)
 
@@ -193,6 +207,7 @@ _MAKERS: dict[str, Callable[[Kind], tuple[Arguments, Handler]]] = {
     "get": _get,
     "start": _start,
     "abort": _abort,
+    "delete": _delete,
     "watch": _watch_command,
     "logs": _logs,
 }
@@ -248,6 +263,20 @@ KINDS = (
         },
         start=Start(_run_start_options, _start_run, shows_state=False),
     ),
+    Kind(
+        "notifications",
+        "integration",
+        "notification integrations: where Northflank POSTs events (webhooks)",
+        lambda client: client.notifications,
+        ("list", "get", "delete"),
+        help={
+            "list": "list the account's notification integrations",
+            "get": "show one notification integration: its events, projects and status",
+            "delete": "delete a notification integration",
+        },
+        owners=(),
+        project=False,
+    ),
 )
 
 
@@ -260,7 +289,13 @@ def register(kinds: tuple[Kind, ...] = KINDS) -> None:
             text = kind.help.get(name) or _HELP[name].format(noun=kind.noun)
             formats = _FORMATS.get(name, FORMATS)
             command(
-                kind.group, name, text, arguments=arguments, owners=kind.owners, formats=formats
+                kind.group,
+                name,
+                text,
+                arguments=arguments,
+                owners=kind.owners,
+                formats=formats,
+                project=kind.project,
             )(handler)
 
 

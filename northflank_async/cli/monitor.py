@@ -3,7 +3,9 @@ the events of their runs, with ``--runs``).
 
 Self-contained: `add_monitor_command()` adds the subcommand to the parser, and
 `run_monitor()` runs it. ``--fake`` watches the demo API (`demo.MONITOR_DEMO`), whose jobs
-gain builds and run them to an outcome on their own.
+gain builds and run them to an outcome on their own. ``--webhooks-port`` makes it the hybrid
+monitor: a `WebhookReceiver` serves there (its secret from `webhooks.SECRET_VARIABLE`; with
+``--fake`` the demo fake sends to it), and each job is polled once per ``--reconcile``.
 """
 
 from __future__ import annotations
@@ -17,14 +19,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.escape import visible
-from .demo import DEMO_PROJECT, MONITOR_DEMO, open_client
+from .demo import DEMO_PROJECT, MONITOR_DEMO, open_demo, port_number
 from .registry import SEE_TOP_HELP
+from .webhooks import SECRET_VARIABLE, receiver_secrets, serving
 
 if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor aiohttp
     from .._core.events import MonitorEvent, RunEvent
     from .._engine.monitor import Monitor
 
-__all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
+__all__ = ["RECONCILE", "add_monitor_command", "check_monitor_arguments", "run_monitor"]
+
+#: Seconds between a hybrid monitor's polls of each job unless ``--reconcile`` says otherwise.
+RECONCILE = 600.0
 
 
 def add_monitor_command(commands: Any) -> None:
@@ -93,6 +99,27 @@ def add_monitor_command(commands: Any) -> None:
         metavar="SECONDS",
         help="with --group: how long the poll lease and an unacknowledged event last",
     )
+    hybrid = sub.add_argument_group(
+        "hybrid (notifications, and a poll per --reconcile to catch the lost ones)"
+    )
+    hybrid.add_argument(
+        "--webhooks-port",
+        type=port_number,
+        metavar="N",
+        help=f"receive notifications on this port (0: any free; the secret: {SECRET_VARIABLE}); "
+        "the URL to register is printed on stderr first",
+    )
+    hybrid.add_argument(
+        "--webhooks-host",
+        metavar="ADDRESS",
+        help="with --webhooks-port: the address to listen on (127.0.0.1; TLS in front)",
+    )
+    hybrid.add_argument(
+        "--reconcile",
+        type=float,
+        metavar="SECONDS",
+        help="with --webhooks-port: poll each job once per SECONDS (default 600, at least 1)",
+    )
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
@@ -138,17 +165,37 @@ def _run_line(event: RunEvent, fmt: str, time: str) -> str:
 
 
 @asynccontextmanager
+async def _receiving(args: argparse.Namespace, fake: Any) -> AsyncIterator[dict[str, Any]]:
+    """With ``--webhooks-port``: a receiver serving there (the demo fake sends to it), as the
+    hybrid monitor's arguments; without: none."""
+    if args.webhooks_port is None:
+        yield {}
+        return
+    from .. import WebhookReceiver
+
+    secrets = receiver_secrets(fake=args.fake)
+    receiver = WebhookReceiver(secrets)
+    host = args.webhooks_host or "127.0.0.1"
+    async with serving(receiver, host, args.webhooks_port) as server:
+        if fake is not None:
+            fake.add_notification_integration(server.url, secret=secrets[0])
+        yield {"webhooks": receiver, "reconcile": args.reconcile or RECONCILE}
+
+
+@asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
     from .._core.checks import MIN_POLL_INTERVAL
 
     if args.fake and args.redis:
         raise ValueError("--redis and --group watch a real API, not --fake")
-    async with open_client(args, MONITOR_DEMO, team_id=args.team) as client:
+    opened = open_demo(args, MONITOR_DEMO, team_id=args.team)
+    async with opened as (client, fake), _receiving(args, fake) as hybrid:
         if args.fake:  # polls as often as the floor allows, for the demo's events to show
             budget = args.budget or 3600 * 20
-            monitoring = client.monitor(budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0)
+            monitoring = client.monitor(budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0, **hybrid)
         else:
-            monitoring = client.monitor(args.budget, group=args.monitor_group, lease=args.lease)
+            group, lease = args.monitor_group, args.lease
+            monitoring = client.monitor(args.budget, group=group, lease=lease, **hybrid)
         async with monitoring as monitor:
             for job in args.job:
                 monitor.watch_job(args.project, job, runs=getattr(args, "runs", False))
@@ -157,6 +204,7 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
 
 def check_monitor_arguments(args: argparse.Namespace) -> None:
     """Refuse bad arguments before anything is sent (``ValueError``: a usage error)."""
+    from .._core.checks import check_poll_interval
     from .._core.fleet import check_name
     from .._core.wire import check_id
 
@@ -176,6 +224,19 @@ def check_monitor_arguments(args: argparse.Namespace) -> None:
         check_name(group, "--group")
     if not args.lease > 0 or args.lease == float("inf"):
         raise ValueError("--lease must be a positive number of seconds")
+    if args.webhooks_port is None:
+        for flag, value in (
+            ("--webhooks-host", args.webhooks_host),
+            ("--reconcile", args.reconcile),
+        ):
+            if value is not None:
+                raise ValueError(f"{flag} needs --webhooks-port")
+        return
+    if group is not None:
+        raise ValueError("--webhooks-port does not combine with --group yet")
+    if args.reconcile is not None:
+        check_poll_interval(args.reconcile, "--reconcile")
+    receiver_secrets(fake=args.fake)  # none set: a usage error naming the variable
 
 
 async def run_monitor(args: argparse.Namespace, out: TextIO) -> int:

@@ -76,12 +76,14 @@ def check_arguments(args: argparse.Namespace) -> None:
     spec: Command = args.spec
     if not args.fake:
         owners = " or ".join(f"--{name}" for name in spec.owners)
-        missing = args.project is None or (
+        missing = (spec.project and args.project is None) or (
             bool(spec.owners) and all(getattr(args, n) is None for n in spec.owners)
         )
         if missing:
-            need = " and ".join(["--project", *([owners] if owners else [])])
-            verb = "are" if owners else "is"
+            need = " and ".join(
+                [*(["--project"] if spec.project else []), *([owners] if owners else [])]
+            )
+            verb = "are" if owners and spec.project else "is"
             raise UsageError(f"{need} {verb} required (or use --fake for a demo)")
         if not any(os.environ.get(name) for name in TOKEN_VARIABLES):
             raise UsageError(

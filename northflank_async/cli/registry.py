@@ -76,6 +76,9 @@ environment variables:
   {_TOKEN:<25}the API token (never printed); not needed with --fake
 {_TOKEN_LINES}\
   NORTHFLANK_API_BASE_URL  the API's address (default {DEFAULT_BASE_URL})
+  NORTHFLANK_WEBHOOK_SECRET
+                           the webhook secret of webhooks serve, monitor --webhooks-port and
+                           notifications create (never printed; "new,old" while rotating)
   NO_COLOR                 set (non-empty): no colour, even on a terminal
   FORCE_COLOR              set (non-empty): colour even when stdout is not a terminal
   COLUMNS                  the width tables fit into (default: the terminal's; piped: no limit)
@@ -173,8 +176,11 @@ class Context:
 
     @property
     def owner(self) -> Any:
-        """The handle of the owner the options name (``nf.job(...)`` for ``--job``)."""
+        """The handle of the owner the options name (``nf.job(...)`` for ``--job``); a
+        command of the account's items (no owner, no project): the client."""
         spec: Command = self.args.spec
+        if not spec.owners and not spec.project:
+            return self.client
         name = next(n for n in spec.owners if getattr(self.args, n, None) is not None)
         return OWNERS[name].handle(self.client, self.args)
 
@@ -187,7 +193,8 @@ class Command:
     """One command: ``group name``, its help, its options, its handler.
 
     ``owners`` are the owners (`OWNERS`) whose id it takes, one of them required; none: it
-    needs ``--project`` only. ``formats`` are the ``--format`` choices it offers.
+    needs ``--project`` only, or with ``project=False`` not even that (the account's items:
+    its owner is the client). ``formats`` are the ``--format`` choices it offers.
     """
 
     group: str
@@ -197,12 +204,13 @@ class Command:
     handler: Handler
     owners: tuple[str, ...] = ("job",)
     formats: tuple[str, ...] = FORMATS
+    project: bool = True
 
 
 COMMANDS: list[Command] = []
 GROUP_HELP: dict[str, str] = {}
 # The order of a group's commands in --help (registration order for any other name).
-_ORDER = ("list", "get", "start", "abort", "watch", "follow", "stats", "logs")
+_ORDER = ("list", "get", "create", "start", "abort", "delete", "watch", "follow", "stats", "logs")
 
 
 def command(
@@ -213,11 +221,12 @@ def command(
     arguments: Callable[[argparse.ArgumentParser], None] = lambda parser: None,
     owners: tuple[str, ...] = ("job",),
     formats: tuple[str, ...] = FORMATS,
+    project: bool = True,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as ``northflank-async GROUP NAME``."""
 
     def register(handler: Handler) -> Handler:
-        COMMANDS.append(Command(group, name, help, arguments, handler, owners, formats))
+        COMMANDS.append(Command(group, name, help, arguments, handler, owners, formats, project))
         return handler
 
     return register
@@ -234,7 +243,10 @@ _FORMAT_HELP = {
 
 def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
     needed = sub.add_argument_group("required (with --fake: the demo's ids)")
-    needed.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
+    if spec.project:
+        needed.add_argument(
+            "--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})"
+        )
     owners = needed.add_mutually_exclusive_group() if len(spec.owners) > 1 else needed
     for owner in map(OWNERS.__getitem__, spec.owners):
         owners.add_argument(
@@ -270,13 +282,17 @@ def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
 
 def _usage(sub: argparse.ArgumentParser, spec: Command) -> str:
     """The usage line: the options a command needs first, without brackets, then the rest."""
-    needs = ["--project ID"]
+    needs = ["--project ID"] if spec.project else []
     if spec.owners:
         owners = " | ".join(f"--{name} ID" for name in spec.owners)
         needs.append(f"({owners})" if len(spec.owners) > 1 else owners)
     for action in sub._actions:
         if action.required and action.option_strings:
             needs.append(f"{action.option_strings[-1]} {action.metavar or 'VALUE'}")
+        elif not action.option_strings:  # a positional argument (notifications create NAME)
+            needs.append(str(action.metavar or action.dest.upper()))
+    if not needs:
+        return "%(prog)s [options]\n       %(prog)s --fake [options]"
     return f"%(prog)s {' '.join(needs)} [options]\n       %(prog)s --fake [options]"
 
 

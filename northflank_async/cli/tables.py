@@ -21,11 +21,12 @@ from rich.table import Table
 from rich.text import Text
 
 from .._core.escape import visible
-from .._core.models import Job, JobBuild, JobRun, RunStarted
+from .._core.models import Job, JobBuild, JobRun, NotificationIntegration, RunStarted
 
 __all__ = [
     "BUILD_COLUMNS",
     "COLUMNS_OF",
+    "INTEGRATION_COLUMNS",
     "JOB_COLUMNS",
     "RUN_COLUMNS",
     "RUN_STARTED_COLUMNS",
@@ -51,6 +52,8 @@ _STYLES = {
     "CRASHED": "red",
     "SUBMISSION_FAILURE": "red",
     "ABORTED": "yellow",
+    "DISABLED": "red",
+    "active": "green",
     "UNSCHEDULABLE": "magenta",
 }
 
@@ -131,11 +134,20 @@ JOB_COLUMNS = (
     Column("SUSPENDED", lambda j: "yes" if j.suspended else "no", 9, 9, drop=3),
     Column("DESCRIPTION", lambda j: j.description, 30, 6, flexible=True, drop=1),
 )
+INTEGRATION_COLUMNS = (
+    Column("ID", lambda i: i.id, 24, 12, whole=True),
+    Column("NAME", lambda i: i.name, 20, 6, flexible=True, drop=2),
+    Column("TYPE", lambda i: i.type, 11, 7),
+    Column("STATUS", lambda i: "DISABLED" if i.disabled else "active", 8, 8, status=True),
+    Column("WEBHOOK", lambda i: i.webhook, 40, 10, flexible=True),
+    Column("CREATED", lambda i: _time(i.created_at), 19, 11, drop=1),
+)
 COLUMNS_OF: dict[type, Sequence[Column]] = {
     JobBuild: BUILD_COLUMNS,
     JobRun: RUN_COLUMNS,
     RunStarted: RUN_STARTED_COLUMNS,
     Job: JOB_COLUMNS,
+    NotificationIntegration: INTEGRATION_COLUMNS,
 }
 
 

@@ -19,7 +19,9 @@ from typing import Final
 __all__ = [
     "WALL_EPOCH_MS",
     "Clock",
+    "LoopClock",
     "ManualClock",
+    "follows_loop",
     "format_ms",
     "loop_time",
     "parse_ms",
@@ -61,6 +63,30 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now:g})"
+
+
+class LoopClock:
+    """The loop's clock read from an origin: ``loop.time() - origin`` (default origin: now).
+
+    It moves with the event loop as the default clock does (a virtual loop clock too), so the
+    fake's notification pump runs on it; unlike the default, it reads 0 when it is made, so a
+    fake's generated history lies just behind its present (the command line's demo).
+    """
+
+    def __init__(self, origin: float | None = None) -> None:
+        self.origin = loop_time() if origin is None else float(origin)
+
+    def __call__(self) -> float:
+        return loop_time() - self.origin
+
+    def __repr__(self) -> str:
+        return f"LoopClock(origin={self.origin:g})"
+
+
+def follows_loop(clock: Clock) -> bool:
+    """Whether ``clock`` moves with the event loop's time (so one may sleep on the loop until
+    a reading of it): the default clock, or a `LoopClock`."""
+    return clock is loop_time or isinstance(clock, LoopClock)
 
 
 def loop_time() -> float:

@@ -54,6 +54,7 @@ class NotifyFace(Rooms):
         events: Sequence[str] = WEBHOOK_EVENTS,
         name: str | None = None,
         projects: Sequence[str] | None = None,
+        type: str = "RAW_WEBHOOK",
     ) -> dict[str, Any]:
         """Register a ``RAW_WEBHOOK`` integration that POSTs `events` to `webhook`.
 
@@ -61,12 +62,13 @@ class NotifyFace(Rooms):
         `events` are short names (``"build:success"``) or ``trigger:`` keys, `name` defaults
         to ``"Fake hook N"`` (its id: ``fake-hook-n``), `projects` restricts it. Each
         delivery carries `secret` in ``X-Northflank-Notification-Token`` (no header without
-        one). Returns the integration's record (the live object ``get`` answers, which
-        never holds the secret).
+        one). Another `type` (``"DISCORD"``, ...) is kept and listed but sends nothing (a
+        chat's webhook is not the fake's to call). Returns the integration's record (the live
+        object ``get`` answers, which never holds the secret).
         """
         body: dict[str, Any] = {
             "name": name or f"Fake hook {len(self._store.integrations.by_id) + 1}",
-            "type": "RAW_WEBHOOK",
+            "type": type,
             "webhook": webhook,
             "events": trigger_keys(events),
         }

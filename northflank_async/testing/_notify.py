@@ -11,9 +11,9 @@ integration (disabled at `Settings.disable_after`) and retried with exponential 
 Faults (`NotifyFaults`), drawn reproducibly per delivery: ``lose`` (never sent), ``duplicate``
 (sent again once delivered, same event id), ``delay`` (held up to that many seconds) and
 ``reorder`` (a start held back until its item's end has been sent). While an integration
-exists and the fake's clock is the loop's, a pump moves builds and runs in time mode along at
-the moment their stage ends, so their events leave on time even when nobody polls. `close()`
-cancels and awaits every task: nothing outlives the fake.
+exists and the fake's clock follows the loop's (`follows_loop`), a pump moves builds and runs
+in time mode along at the moment their stage ends, so their events leave on time even when
+nobody polls. `close()` cancels and awaits every task: nothing outlives the fake.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from ._clock import Clock, loop_time
+from ._clock import Clock, follows_loop
 from ._integrations import Integration, Integrations
 from ._progress import ProgressEngine
 from ._records import Job
@@ -134,7 +134,7 @@ class Notifier:
         """Run the pump while the fake serves and follows the loop's time (it works only
         while an integration exists); wake it, as an integration may have been added."""
         self._wake.set()
-        if self._running and self._pump is None and self.clock is loop_time:
+        if self._running and self._pump is None and follows_loop(self.clock):
             self._pump = asyncio.get_running_loop().create_task(
                 self._run_pump(), name="fake-northflank-notify-pump"
             )
@@ -300,7 +300,6 @@ class Notifier:
 
     async def _run_pump(self) -> None:
         """Advance items in time mode when their stage ends, so their events leave on time."""
-        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
             if not self.integrations.by_id:
@@ -312,7 +311,7 @@ class Notifier:
                 await self._wake.wait()
                 continue
             # A hair past the boundary: the stage arithmetic then sees it reached.
-            wait = max(0.0, due - loop.time()) + 1e-6
+            wait = max(0.0, due - self.clock()) + 1e-6
             try:
                 async with asyncio.timeout(wait):
                     await self._wake.wait()
