@@ -29,6 +29,8 @@ from .notifications import Notifications
 if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
     import aiohttp
 
+    from .webhooks import WebhookReceiver
+
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
 DEFAULT_BASE_URL = "https://api.northflank.com"
@@ -193,6 +195,9 @@ class NorthflankClient:
         per_page: int = 100,
         group: str | None = None,
         lease: float = 30.0,
+        webhooks: WebhookReceiver | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
     ) -> Monitor:
         """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
 
@@ -207,6 +212,12 @@ class NorthflankClient:
         event is handed to one member, and an event not acknowledged within ``lease``
         seconds (nor a lease renewed that long) passes to another member. See the guide's
         "Fleet" page.
+
+        ``webhooks`` makes it a hybrid monitor: the receiver's notifications of watched jobs
+        and services become the same events at once, and each job is polled once per
+        ``reconcile`` seconds (at least 1 s) to catch lost ones; ``verify=True`` trusts no
+        notification without a ``get`` of its build (one request each). Not with ``group``
+        yet. See docs/webhooks.md, "The hybrid monitor".
         """
         coordinator = self._ctx.coordinator
         channel = None
@@ -229,6 +240,9 @@ class NorthflankClient:
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
             max_rate_limit_wait=self._transport.max_rate_limit_wait,
+            webhooks=webhooks,
+            reconcile=reconcile,
+            verify=verify,
         )
 
     @property

@@ -152,6 +152,12 @@ class WebhookReceiver:
             await self._arrived.wait()
         return self._queue.popleft()
 
+    async def wait_pending(self) -> None:
+        """Return once an event waits (without taking it), or the receiver is closed."""
+        while not self._queue and not self._closed:
+            self._arrived.clear()
+            await self._arrived.wait()
+
     def take_pending(self) -> list[WebhookEvent]:
         """Every event waiting, oldest first, without waiting for more (for a polling loop)."""
         events = list(self._queue)

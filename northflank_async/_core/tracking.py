@@ -78,6 +78,9 @@ class JobTracker:
     _dropped: dict[str, JobBuild] = attrs.field(init=False, factory=dict)
     _snapshot_pending: bool = attrs.field(init=False)
     _generation: int = attrs.field(init=False, default=0)
+    # Builds told by a notification (`observe`) that no poll has listed yet: reported, but no
+    # landmark for a poll (builds before them may not have been listed).
+    _pushed: dict[str, None] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
@@ -225,7 +228,44 @@ class JobTracker:
                 # Back after it was taken for gone: its outcome (or its tracking) resumes.
                 self._tracked[build.id] = self._dropped.pop(build.id)
                 self._update(build, events)
-        self._advance(new)
+        # Builds told by notifications, listed now: known from here on as any listed build.
+        listed = [b for b in poll._observed.values() if b.id in self._pushed]
+        for build in listed:
+            del self._pushed[build.id]
+        self._advance([*new, *reversed(listed)])
+        return events
+
+    def observe(self, build: JobBuild) -> list[BuildEvent]:
+        """One build as told between polls (a notification, or the ``get`` that settled
+        one): its events, decided as a poll's are. The tracker must have `started`.
+
+        A build new to the tracker is ``created`` (and ``concluded`` if it has ended: an end
+        that comes before its start), a tracked one that ended is ``concluded``; a known
+        build that ended, and a start of a build already seen, tell nothing (a concluded
+        build never goes back; statuses between come from polls).
+        """
+        if not self.started:
+            raise ValueError("observe() before the first poll: the snapshot decides first")
+        events: list[BuildEvent] = []
+        if build.id in self._dropped and build.is_concluded:
+            self._tracked[build.id] = self._dropped.pop(build.id)
+        if build.id in self._tracked:
+            if build.is_concluded:
+                self._update(attrs.evolve(self._tracked[build.id], **_told(build)), events)
+            return events
+        if self._known(build.id):
+            return events
+        events.append(self._event("created", build))
+        if build.is_concluded:
+            events.append(self._event("concluded", build))
+        else:
+            self._tracked[build.id] = build
+            self._confirmed[build.id] = self._generation
+        self._pushed[build.id] = None
+        while len(self._pushed) > self.memory:
+            oldest = next(iter(self._pushed))
+            del self._pushed[oldest]
+            self._remember([oldest])
         return events
 
     # -- internals
@@ -255,7 +295,12 @@ class JobTracker:
             del self._dropped[next(iter(self._dropped))]
 
     def _known(self, build_id: str) -> bool:
-        return build_id in self._id_set or build_id in self._tracked or build_id in self._dropped
+        return (
+            build_id in self._id_set
+            or build_id in self._tracked
+            or build_id in self._dropped
+            or build_id in self._pushed
+        )
 
     def _remember(self, ids: Iterable[str]) -> None:
         for build_id in ids:
@@ -342,7 +387,8 @@ class TrackerPoll:
         tracker = self._tracker
         time = tracker._time
         # With no build known at all (``since`` a datetime), time alone tells old from new.
-        by_time = not tracker._id_set and not tracker._tracked and not tracker._dropped
+        by_time = not tracker._id_set and not tracker._dropped
+        by_time = by_time and tracker._tracked.keys() <= tracker._pushed.keys()
         older_only = bool(newest_first) and not self._reached
         self._last_page_tracked = False
         for build in newest_first:
@@ -355,6 +401,9 @@ class TrackerPoll:
                 continue
             self._observed[build.id] = build
             if self._snapshot:
+                continue
+            if build.id in tracker._pushed:
+                older_only = False  # told by a notification: reported, and no landmark
                 continue
             created = build.created_at
             older = time is not None and created is not None and created < time
@@ -397,3 +446,12 @@ class TrackerPoll:
         if build_id not in self.missing:
             raise ValueError(f"build {build_id!r} is not a missing tracked build of this poll")
         self._gone.add(build_id)
+
+
+def _told(build: JobBuild) -> dict[str, object]:
+    """The fields a notification's build carries (the others are ``None``: not told)."""
+    return {
+        field.name: value
+        for field in attrs.fields(JobBuild)
+        if (value := getattr(build, field.name)) is not None
+    }

@@ -30,6 +30,7 @@ from types import TracebackType
 
 import attrs
 
+from .._core.checks import check_poll_interval
 from .._core.errors import (
     ClientClosedError,
     NorthflankError,
@@ -48,6 +49,7 @@ from .endpoints import MAX_PER_PAGE
 from .group import GroupLeadership
 from .leadership import Leadership, SoloLeadership
 from .polls import JobHandle, PollBudget, Skips, WatchedJob, read
+from .push import NotificationSource, PushIntake
 
 __all__ = ["Monitor"]
 
@@ -93,6 +95,9 @@ class Monitor(AsyncIterator[BuildEvent]):
         lease: float = 30.0,
         recheck: float = 5.0,
         max_rate_limit_wait: float = 60.0,
+        webhooks: NotificationSource | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
     ) -> None:
         if budget_per_hour is not None:
             # The planner's own checks, made here: a bad budget is refused at the call.
@@ -114,6 +119,14 @@ class Monitor(AsyncIterator[BuildEvent]):
         self._spend = PollBudget(lambda: self.budget_per_hour, floor, idle_cap, max_rate_limit_wait)
         self._skips = Skips()
         self._closed = False
+        check_poll_interval(reconcile, "reconcile")
+        if webhooks is not None and group is not None:
+            raise ValueError("a monitoring group does not take webhooks yet: use one or other")
+        self._intake = (
+            None
+            if webhooks is None
+            else PushIntake(webhooks, reconcile=float(reconcile), verify=verify)
+        )
         self._leadership: Leadership = (
             SoloLeadership(self._events)
             if group is None
@@ -209,7 +222,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         return self._plan(self._now())
 
     def _plan(self, now: float) -> MonitorPlan:
-        return self._spend.plan(self._jobs.values(), now, skipped=self.skipped)
+        plan = self._spend.plan(self._jobs.values(), now, skipped=self.skipped)
+        return plan if self._intake is None else self._intake.plan(plan)
 
     # ------------------------------------------------------------------ group mode
 
@@ -331,6 +345,8 @@ class Monitor(AsyncIterator[BuildEvent]):
         try:
             while not self._closed:
                 self._changed.clear()
+                if self._intake is not None:
+                    await self._take_notifications()
                 until = await leadership.hold(self._jobs.values())
                 if until is None:
                     continue
@@ -341,9 +357,13 @@ class Monitor(AsyncIterator[BuildEvent]):
                 chosen = next_due(plan, polled, now)
                 due = until if chosen is None else min(chosen[1], until)
                 if due > now:
+                    # A job added or dropped (or a notification) wakes the loop: re-plan.
+                    timeout = None if math.isinf(due) else due - now
+                    if self._intake is not None:
+                        await self._intake.wait(self._changed, timeout)
+                        continue
                     try:
-                        # A job added or dropped wakes the loop: re-plan.
-                        async with asyncio.timeout(None if math.isinf(due) else due - now):
+                        async with asyncio.timeout(timeout):
                             await self._changed.wait()
                     except TimeoutError:
                         pass
@@ -352,6 +372,8 @@ class Monitor(AsyncIterator[BuildEvent]):
                 job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
                 events = await self._poll(job)
                 self._progress.set()
+                if events is not None and self._intake is not None:
+                    events = self._intake.polled(job, events)
                 if events is not None:
                     await leadership.deliver(job, events)
         except asyncio.CancelledError:
@@ -360,6 +382,18 @@ class Monitor(AsyncIterator[BuildEvent]):
             self._events.put_nowait(error)
             self._progress.set()
             raise
+
+    async def _take_notifications(self) -> None:
+        """Hand the notifications waiting to the trackers; settle the unclear ones by a get."""
+        assert self._intake is not None
+        delivery = self._intake.take(self._jobs)
+        if self._intake.pending:
+            delivery += await self._intake.settle(self._jobs, self._spend.claim)
+        for job, events in delivery:
+            job.last_event_at = asyncio.get_running_loop().time()
+            await self._leadership.deliver(job, events)
+        if delivery:
+            self._progress.set()
 
     async def _poll(self, job: WatchedJob) -> list[BuildEvent] | None:
         """One poll of ``job``: its events, or None when it failed or dropped the job."""

@@ -1,0 +1,224 @@
+"""The hybrid monitor's intake of notifications: a webhook receiver's events, in the one loop.
+
+A monitor made with ``webhooks=receiver`` takes the receiver's queue at each turn of its loop
+(`PushIntake.take`), wakes as soon as an event waits (`wait`), and hands each notification
+of a watched job or service to that job's tracker (``JobTracker.observe``): the same tracker
+that turns polls into events, so that an outcome told by a notification, by a poll, or by
+both yields one ``concluded``. Notifications of what is not watched are ignored; those that
+arrive before a job's first poll wait for it (its snapshot decides what is new).
+
+A notification that cannot tell its build's state (``_core.push.settled_build``), and every
+notification when ``verify=True``, is settled by one ``get`` of the build (`settle`), booked
+in the monitor's budget. Which outcomes came by notification and which only by poll is
+counted (`PushHealth`): when polls keep finding outcomes no notification told, the monitor
+warns once and falls back to budgeted polling (``plan.webhooks == "fallback"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
+
+import attrs
+
+from .._core.errors import ClientClosedError, NorthflankError, NotFoundError
+from .._core.events import BuildEvent
+from .._core.models import JobBuild
+from .._core.planning import JobLoad, MonitorPlan
+from .._core.push import PushHealth, PushMode, reconcile_plan, settled_build
+from .._core.webhooks import WebhookEvent
+from .polls import WatchedJob
+
+__all__ = ["NotificationSource", "PushIntake"]
+
+logger = logging.getLogger("northflank_async")
+
+#: Notifications kept per job while it waits for its first poll (the oldest dropped first:
+#: the first poll's snapshot or listing covers them anyway).
+_EARLY_MEMORY = 1000
+
+Delivery = list[tuple[WatchedJob, list[BuildEvent]]]
+
+
+class NotificationSource(Protocol):
+    """What the monitor reads of a `WebhookReceiver`."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def take_pending(self) -> list[WebhookEvent]: ...
+
+    async def wait_pending(self) -> None: ...
+
+
+class PushIntake:
+    """A monitor's notifications: routed to the watched jobs' trackers, settled when unclear."""
+
+    def __init__(self, source: NotificationSource, *, reconcile: float, verify: bool) -> None:
+        self.source = source
+        self.reconcile = reconcile
+        self.verify = verify
+        self.health = PushHealth()
+        self.received = 0
+        self.ignored = 0
+        self.fetched = 0
+        self._early: dict[tuple[str, str], list[JobBuild]] = {}
+        self._unsettled: dict[tuple[tuple[str, str], str], None] = {}
+
+    @property
+    def mode(self) -> PushMode:
+        """``"on"`` while notifications tell the outcomes, ``"fallback"`` while they do not."""
+        return "fallback" if self.health.failing else "on"
+
+    @property
+    def pending(self) -> bool:
+        """Whether builds wait for the ``get`` that settles them."""
+        return bool(self._unsettled)
+
+    def plan(self, polling: MonitorPlan) -> MonitorPlan:
+        """The plan in force, from the budget's (``polling``): while notifications tell the
+        outcomes, one reconciling poll per job every ``reconcile`` seconds instead."""
+        if self.health.failing:
+            return attrs.evolve(polling, webhooks="fallback", reconcile=self.reconcile)
+        loads = [
+            JobLoad(project_id=e.project_id, job_id=e.job_id, active=e.active) for e in polling.jobs
+        ]
+        plan = reconcile_plan(
+            loads,
+            reconcile=self.reconcile,
+            budget_per_hour=polling.budget_per_hour,
+            spent_this_hour=polling.spent_this_hour,
+        )
+        return attrs.evolve(
+            plan,
+            skipped=polling.skipped,
+            paused_for=polling.paused_for,
+            paused_too_long=polling.paused_too_long,
+        )
+
+    async def wait(self, changed: asyncio.Event, timeout: float | None) -> None:
+        """Until ``changed`` is set, a notification waits, or ``timeout`` seconds passed."""
+        waiters = [asyncio.ensure_future(changed.wait())]
+        if not self.source.closed:
+            waiters.append(asyncio.ensure_future(self.source.wait_pending()))
+        try:
+            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+    def take(self, jobs: Mapping[tuple[str, str], WatchedJob]) -> Delivery:
+        """Every notification waiting, routed: the events they make, job by job."""
+        delivery: Delivery = []
+        for event in self.source.take_pending():
+            self.received += 1
+            job = _job_of(event, jobs)
+            if job is None or event.build is None:
+                self.ignored += 1  # not watched, or not a build's (runs: not yet)
+                continue
+            build = None if self.verify else settled_build(event)
+            if build is None:
+                self._unsettled[(job.ident, event.build.id)] = None
+                continue
+            events = self._observe(job, build, pushed=True)
+            if events:
+                delivery.append((job, events))
+        return delivery
+
+    async def settle(
+        self, jobs: Mapping[tuple[str, str], WatchedJob], claim: Callable[[], Awaitable[None]]
+    ) -> Delivery:
+        """One ``get`` for each build a notification named but could not tell (or, with
+        ``verify``, for each notified build); a failed ``get`` is left to the next poll."""
+        delivery: Delivery = []
+        while self._unsettled:
+            (ident, build_id), _ = self._unsettled.popitem()
+            job = jobs.get(ident)
+            if job is None:
+                continue
+            await claim()
+            self.fetched += 1
+            try:
+                build = await job.get(build_id)
+            except ClientClosedError:
+                raise
+            except NotFoundError:
+                continue
+            except NorthflankError as error:
+                logger.warning(
+                    "monitor: get of build %s of %s/%s, named by a notification, failed (%s): "
+                    "left to the next poll",
+                    build_id,
+                    job.project_id,
+                    job.job_id,
+                    error,
+                )
+                continue
+            events = self._observe(job, build, pushed=True)
+            if events:
+                delivery.append((job, events))
+        return delivery
+
+    def polled(self, job: WatchedJob, events: Iterable[BuildEvent]) -> list[BuildEvent]:
+        """After a successful poll of ``job``: count the outcomes it found (no notification
+        told them), then replay the notifications that waited for its first poll."""
+        found = [*events]
+        for event in found:
+            if event.kind == "concluded":
+                self._count(pushed=False)
+        early = self._early.pop(job.ident, [])
+        if job.tracker is not None and job.tracker.started:
+            for build in early:
+                found.extend(self._observe(job, build, pushed=True))
+        elif early:
+            self._early[job.ident] = early
+        return found
+
+    def _observe(self, job: WatchedJob, build: JobBuild, *, pushed: bool) -> list[BuildEvent]:
+        tracker = job.tracker
+        if tracker is None or not tracker.started:
+            early = self._early.setdefault(job.ident, [])
+            early.append(build)
+            del early[:-_EARLY_MEMORY]
+            return []
+        events = tracker.observe(build)
+        if any(event.kind == "concluded" for event in events):
+            self._count(pushed=pushed)
+        return events
+
+    def _count(self, *, pushed: bool) -> None:
+        if not self.health.outcome(pushed=pushed):
+            return
+        health = self.health
+        if health.failing:
+            logger.warning(
+                "monitor: %d of the last %d outcomes were found by polls, not told by a "
+                "notification (is the webhook integration disabled?): polling on the budget "
+                "until notifications tell outcomes again (monitor.plan.webhooks == 'fallback')",
+                health.threshold,
+                health.window,
+            )
+        else:
+            logger.info(
+                "monitor: notifications tell the outcomes again: one reconciling poll per job "
+                "every %g s",
+                self.reconcile,
+            )
+
+
+def _job_of(event: WebhookEvent, jobs: Mapping[tuple[str, str], WatchedJob]) -> WatchedJob | None:
+    """The watched job (or service) a notification is about, if any."""
+    if event.job_id is not None:
+        owner = event.job_id
+    elif event.service_id is not None:
+        owner = f"service:{event.service_id}"
+    else:
+        return None
+    if event.project_id is not None:
+        return jobs.get((event.project_id, owner))
+    # No project named (undocumented payloads): the one watched owner of that id, if one.
+    found = [job for (_, key), job in jobs.items() if key == owner]
+    return found[0] if len(found) == 1 else None
