@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -448,7 +449,7 @@ class TrackerPoll:
         self._gone.add(build_id)
 
 
-def _told(build: JobBuild) -> dict[str, object]:
+def _told(build: JobBuild) -> dict[str, Any]:
     """The fields a notification's build carries (the others are ``None``: not told)."""
     return {
         field.name: value

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
@@ -100,7 +100,7 @@ class PushIntake:
 
     async def wait(self, changed: asyncio.Event, timeout: float | None) -> None:
         """Until ``changed`` is set, a notification waits, or ``timeout`` seconds passed."""
-        waiters = [asyncio.ensure_future(changed.wait())]
+        waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(changed.wait())]
         if not self.source.closed:
             waiters.append(asyncio.ensure_future(self.source.wait_pending()))
         try:
