@@ -1,7 +1,7 @@
 """Print pip constraints that pin every runtime dependency to its declared lower bound.
 
-Reads ``[project].dependencies`` and the ``redis`` extra from pyproject.toml and writes
-``name==version`` for each ``>=version`` bound, one a line, for ``pip install -c``. CI
+Reads ``[project].dependencies`` and the ``redis`` and ``cli`` extras from pyproject.toml and
+writes ``name==version`` for each ``>=version`` bound, one a line, for ``pip install -c``. CI
 installs the project against these and runs the tests once more, so that a floor we declare
 is a floor we have tested. A runtime dependency without a ``>=`` bound is an error: its
 lowest version would be untested.
@@ -39,8 +39,10 @@ def pins(dependencies: list[str]) -> list[str]:
 def main() -> int:
     pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
     project = tomllib.loads(pyproject.read_text())["project"]
-    # The redis extra is installed by the test extra too: its floor is tested with the rest.
-    dependencies = project["dependencies"] + project["optional-dependencies"]["redis"]
+    # The redis and cli extras are installed by the test extra too: their floors are tested
+    # with the rest.
+    extras = project["optional-dependencies"]
+    dependencies = project["dependencies"] + extras["redis"] + extras["cli"]
     try:
         lines = pins(dependencies)
     except ValueError as exc:

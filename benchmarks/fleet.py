@@ -11,7 +11,7 @@ walks 6 pages (1,200 requests in all, four windows' worth). The same fleet runs 
 a ``RedisCoordinator`` (every request reserves its slot in Redis first) and without one
 (each process has its own gate), and the fake's record gives the answers of 429 and the
 counted requests of each window. Needs ``redis-server`` (Debian's package) and the
-``redis`` extra. Nothing is asserted: the tests assert the reduced run (tests/test_fleet.py).
+``redis`` extra. Nothing is asserted: the tests assert the reduced run (tests/system/test_fleet.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests._fleet_run import run_fleet  # noqa: E402  (the tests' own fleet machinery)
-from tests._redis import RedisServer  # noqa: E402
+from tests.system._fleet_run import run_fleet  # noqa: E402  (the tests' own fleet machinery)
+from tests.system._redis import RedisServer  # noqa: E402
 
 FULL = {"processes": 8, "listings": 25, "pages": 6, "limit": 300, "window": 10.0}
 QUICK = {"processes": 4, "listings": 10, "pages": 3, "limit": 40, "window": 1.0}

@@ -2,7 +2,7 @@
 
     python benchmarks/group.py [--builds 300] [--outage 30]
 
-Real processes (tests/_group_run.py): the fake API concludes ``--builds`` new builds over 10
+Real processes (tests/system/_group_run.py): the fake API concludes ``--builds`` new builds over 10
 jobs; the replicas write what they handle to files, merged at the end. Four runs: one
 monitor alone, three replicas, three with one killed (SIGKILL) mid-run and replaced, three
 with Redis stopped ``--outage`` seconds mid-run. Needs redis-server and the redis extra.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests._group_run import run_group
-from tests._redis import RedisServer
+from tests.system._group_run import run_group
+from tests.system._redis import RedisServer
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from .._core.observe import Hook, RequestEnd, RequestStart
 from .._core.owners import JOB, SERVICE, Owner
 from .._core.retry import RetryPolicy
 from .._core.secret import TOKEN_VARIABLES, Secret
-from .._core.urls import check_base_url, has_control, is_loopback
+from .._core.urls import DEFAULT_BASE_URL, check_base_url, has_control, is_loopback
 from .._engine.context import ClientContext
 from .._engine.monitor import Monitor
 from .._transport.gates import make_gate
@@ -32,8 +32,6 @@ if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported ther
     from .webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
-
-DEFAULT_BASE_URL = "https://api.northflank.com"
 
 
 def _check_token(token: object) -> None:

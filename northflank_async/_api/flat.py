@@ -40,6 +40,9 @@ class _Flat:
         self._ctx = ctx
         self._transport = ctx.transport
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: ids given per call (nf.job(...) names them once)>"
+
     def _owner(self, project_id: str, owner_id: str, team_id: str | None) -> Owner:
         return Owner(self._kind, project_id, owner_id, self._ctx.team(team_id)).checked()
 

@@ -29,9 +29,7 @@ class _Handle:
         return self._owner.team_id
 
     def __repr__(self) -> str:
-        team = f" team_id={self.team_id!r}" if self.team_id is not None else ""
-        ids = f"project_id={self.project_id!r} {self._owner.kind.id_name}={self._owner.owner_id!r}"
-        return f"<{type(self).__name__} {ids}{team}>"
+        return f"<{type(self).__name__} {self._owner.describe()}>"
 
 
 class JobHandle(_Handle):

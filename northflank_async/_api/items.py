@@ -50,6 +50,9 @@ class Items(Generic[T]):
         self._transport = ctx.transport
         self._owner = owner
 
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._owner.describe()}>"
+
     def list(
         self,
         *,

@@ -141,6 +141,9 @@ class ScopedBranches:
         self._transport = ctx.transport
         self._owner = owner
 
+    def __repr__(self) -> str:
+        return f"<ScopedBranches {self._owner.describe()}>"
+
     def list(
         self, *, per_page: int = MAX_PER_PAGE, cursor: str | None = None, limit: int | None = None
     ) -> AsyncCursorIterator[Branch]:

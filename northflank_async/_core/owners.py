@@ -37,6 +37,11 @@ class Owner:
     owner_id: str
     team_id: str | None
 
+    def describe(self) -> str:
+        """``project_id='p' job_id='j'`` (and ``team_id=...``): the ids, for a repr."""
+        team = f" team_id={self.team_id!r}" if self.team_id is not None else ""
+        return f"project_id={self.project_id!r} {self.kind.id_name}={self.owner_id!r}{team}"
+
     def path(self, *tail: str) -> str:
         """The path of ``tail`` under the owner, every segment checked and percent-encoded."""
         return owner_path(

@@ -13,7 +13,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigurationError
 
-__all__ = ["check_base_url", "has_control", "is_loopback", "websocket_url"]
+#: Where the client sends requests when neither ``base_url=`` nor NORTHFLANK_API_BASE_URL says.
+DEFAULT_BASE_URL = "https://api.northflank.com"
+
+__all__ = ["DEFAULT_BASE_URL", "check_base_url", "has_control", "is_loopback", "websocket_url"]
 
 
 def is_loopback(host: str) -> bool:

@@ -7,35 +7,38 @@ The package, by module:
 - `items`: builds and runs, their commands generated from one table (`items.KINDS`);
 - `commands`: the commands of a single kind (``builds follow``, ``builds stats``, ``jobs``);
 - `logs`: ``logs`` of any kind; `monitor`: ``northflank-async monitor``;
-- `demo`: where every command's client comes from, the API or the ``--fake`` demo;
+- `demo`: where every command's client comes from, the API or the ``--fake`` demo; and
+  ``northflank-async fake``, the demo served until Ctrl-C;
 - `output` and `tables`: what is printed, in the format the user chose.
 
-Exit statuses, so that a shell script or CI step can gate on a build or a run: see
-`registry.EPILOG`.
+Exit statuses, so that a shell script or CI step can gate on a build or a run, and tell a
+typo from an outage: see `registry.EPILOG`. ``--help``, ``--version`` and ``completion``
+import neither aiohttp nor the client (modules import them when a command runs).
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from importlib.util import find_spec
 from typing import Any, TextIO
 
-from .._core.errors import ConfigurationError, NorthflankError, WaitTimeoutError
 from .._core.escape import visible
 from . import items  # noqa: F401  registers the kinds' commands: their groups lead --help
 
 # isort: split
 from . import commands  # noqa: F401  registers the commands of a single kind
-from .demo import COMMANDS_DEMO, open_client
-from .monitor import add_monitor_command, check_monitor_arguments, run_monitor
+from .demo import add_fake_command, check_fake_arguments, run_fake
+from .monitor import add_monitor_command, check_monitor_arguments
 from .options import check_arguments
-from .output import Output
 from .registry import (
+    EXIT_AUTH,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_NOT_FOUND,
     EXIT_OK,
+    EXIT_RATE_LIMITED,
     EXIT_TIMEOUT,
     EXIT_USAGE,
     Command,
@@ -46,34 +49,58 @@ from .registry import (
 
 # The exit statuses main() returns itself; the others are in registry.
 __all__ = [
+    "EXIT_AUTH",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_RATE_LIMITED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "MISSING_EXTRA",
     "main",
 ]
+
+#: What the command says when its own dependencies (the ``cli`` extra) are not installed.
+MISSING_EXTRA = "pip install 'northflank-async[cli]'"
+_EXTRA_MODULES = ("rich", "shtab")
+_SHELLS = ("bash", "zsh", "fish", "tcsh")
 
 
 def _more_commands(groups: Any) -> None:
     add_monitor_command(groups)
+    add_fake_command(groups)
     completion = groups.add_parser(
         "completion",
         help="print a shell completion script",
         description="Print a completion script: eval it, or save it where your shell reads "
         "completions (see docs/cli.md).",
     )
-    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    completion.add_argument("shell", choices=_SHELLS, help="the shell: " + ", ".join(_SHELLS))
 
 
 async def _run(args: Any, out: TextIO, err: TextIO) -> int:
+    from .demo import COMMANDS_DEMO, open_client
+    from .output import Output
+
     spec: Command = args.spec
     async with open_client(args, COMMANDS_DEMO) as client:
         return await spec.handler(Context(args, client, Output(args.format, out, err)))
 
 
+def _missing_extra() -> list[str]:
+    return [name for name in _EXTRA_MODULES if find_spec(name) is None]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit status."""
+    missing = _missing_extra()
+    if missing:
+        print(
+            f"northflank-async: the command line needs {' and '.join(missing)}: {MISSING_EXTRA}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     parser = build_parser(_more_commands)
     try:
         args = parser.parse_args(argv)
@@ -85,26 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(shtab.complete(parser, shell=args.shell))
         return EXIT_OK
     try:
-        if args.group == "monitor":
-            try:
-                check_monitor_arguments(args)
-            except ValueError as exc:
-                raise UsageError(str(exc)) from None
-            return asyncio.run(run_monitor(args, sys.stdout))
-        check_arguments(args)
-        return asyncio.run(_run(args, sys.stdout, sys.stderr))
-    except WaitTimeoutError as exc:
-        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
-        return EXIT_TIMEOUT
-    except (UsageError, ConfigurationError) as exc:
-        # Found before any request: the caller's input or settings (an insecure base URL, a
-        # token with a newline), not a failure of the API.
-        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
-    except (NorthflankError, ValueError) as exc:
-        # An API error quotes the server's message: shown, never obeyed by the terminal.
-        print(f"northflank-async: error: {visible(str(exc))}", file=sys.stderr)
-        return EXIT_ERROR
+        return _dispatch(args)
     except KeyboardInterrupt:
         print(file=sys.stderr)  # end the line the terminal echoed ^C on
         return EXIT_INTERRUPTED
@@ -112,6 +120,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader (| head) went away: not an error worth a traceback.
         _silence_stdout()
         return EXIT_OK
+    except UsageError as exc:
+        print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:
+        status = _failure(exc)
+        if status is None:
+            raise
+        return status
+
+
+def _dispatch(args: Any) -> int:
+    import asyncio
+
+    if args.group == "fake":
+        check_fake_arguments(args)
+        return run_fake(args, sys.stdout, sys.stderr)
+    if args.group == "monitor":
+        from .monitor import run_monitor
+
+        try:
+            check_monitor_arguments(args)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        return asyncio.run(run_monitor(args, sys.stdout))
+    check_arguments(args)
+    return asyncio.run(_run(args, sys.stdout, sys.stderr))
+
+
+def _failure(exc: Exception) -> int | None:
+    """One line on stderr for a failure, and its exit status by cause (`None`: a bug)."""
+    from .._core.errors import (
+        AuthenticationError,
+        ConfigurationError,
+        NorthflankError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        WaitTimeoutError,
+    )
+    from .._core.secret import TOKEN_VARIABLES
+
+    if isinstance(exc, WaitTimeoutError):
+        status, prefix = EXIT_TIMEOUT, ""
+    elif isinstance(exc, ConfigurationError):
+        # Found before any request: the caller's settings (an insecure base URL, a token
+        # with a newline), not a failure of the API.
+        status, prefix = EXIT_USAGE, ""
+    elif isinstance(exc, NotFoundError):
+        status, prefix = EXIT_NOT_FOUND, "error: "
+    elif isinstance(exc, AuthenticationError | PermissionDeniedError):
+        status, prefix = EXIT_AUTH, "error: "
+    elif isinstance(exc, RateLimitError):
+        status, prefix = EXIT_RATE_LIMITED, "error: "
+    elif isinstance(exc, NorthflankError | ValueError):
+        status, prefix = EXIT_ERROR, "error: "
+    else:
+        return None
+    # An API error quotes the server's message: shown, never obeyed by the terminal.
+    hint = ""
+    if isinstance(exc, AuthenticationError):
+        first, *others = TOKEN_VARIABLES
+        hint = f" (check the token in {first}, or {', '.join(others)})"
+    elif isinstance(exc, PermissionDeniedError):
+        hint = " (check the token's role, or --team for an organisation's project)"
+    print(f"northflank-async: {prefix}{visible(str(exc))}{hint}", file=sys.stderr)
+    return status
 
 
 def _silence_stdout() -> None:

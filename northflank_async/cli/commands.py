@@ -11,9 +11,8 @@ import json
 from datetime import datetime
 from typing import Any, TextIO
 
-from .options import listing_options
+from .options import DEFAULT_LIMIT, listing_options
 from .registry import EXIT_OK, GROUP_HELP, Context, command
-from .tables import console, format_seconds
 
 __all__: list[str] = []
 
@@ -47,7 +46,7 @@ def _follow_options(sub: argparse.ArgumentParser) -> None:
         metavar="S",
         help="seconds between polls (at least 1)",
     )
-    sub.add_argument("--limit", type=int, metavar="N", help="stop after N new builds")
+    sub.add_argument("-n", "--limit", type=int, metavar="N", help="stop after N new builds")
 
 
 @command(
@@ -104,25 +103,28 @@ async def _builds_stats(ctx: Context) -> int:
 
 
 def _print_stats(out: TextIO, stats: Any) -> None:
+    """The stats in lines short enough for a 60-column terminal, none split mid-figure."""
     from rich.table import Table
     from rich.text import Text
 
     from .._core.stats import histogram
+    from .tables import console, format_seconds
 
     con = console(out)
     rate = "-" if stats.success_rate is None else f"{stats.success_rate:.1%}"
+    con.print(f"{stats.builds} builds, success rate {rate}")
     con.print(
         Text.assemble(
-            (f"{stats.builds} builds: ", ""),
             (f"{stats.successes} succeeded", "green"),
             ", ",
             (f"{stats.failures} failed", "red"),
-            f", {stats.aborted} aborted, {stats.running} running; success rate {rate}",
+            f", {stats.aborted} aborted, {stats.running} running",
         )
     )
+    con.print(f"durations of the {len(stats.durations)} concluded:")
     con.print(
-        f"durations ({len(stats.durations)} concluded): p50 {format_seconds(stats.p50)}, "
-        f"p90 {format_seconds(stats.p90)}, p99 {format_seconds(stats.p99)}"
+        f"  p50 {format_seconds(stats.p50)}  p90 {format_seconds(stats.p90)}  "
+        f"p99 {format_seconds(stats.p99)}"
     )
     if stats.by_day:
         table = Table(box=None, pad_edge=False, header_style="bold", title_justify="left")
@@ -151,10 +153,14 @@ def _print_stats(out: TextIO, stats: Any) -> None:
 @command("jobs", "list", "list a project's jobs", arguments=listing_options, owners=())
 async def _jobs_list(ctx: Context) -> int:
     args = ctx.args
+    limit = None if args.all else DEFAULT_LIMIT if args.limit is None else args.limit
     jobs = ctx.client.jobs.list(
-        args.project, team_id=args.team, per_page=args.per_page, limit=args.limit
+        args.project,
+        team_id=args.team,
+        per_page=args.per_page,
+        limit=None if limit is None else limit + 1,  # one more: is there more to say?
     )
-    await ctx.output.listing(jobs, "jobs")
+    await ctx.output.listing(jobs, "jobs", limit=limit)
     return EXIT_OK
 
 

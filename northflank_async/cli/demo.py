@@ -5,96 +5,149 @@ and ``monitor`` alike): with ``--redis`` it draws on a fleet's budget through a
 `RedisCoordinator`; with ``--fake`` it talks to an embedded `FakeNorthflank` that `serve()`
 seeds from a `Demo` (the project and jobs the options name, or the demo's own) and keeps
 moving on its own, so the tool can be tried with no token and no network.
+
+``northflank-async fake`` (`add_fake_command()`, `run_fake()`) serves the same demo in the
+foreground until Ctrl-C, state kept: builds and runs started by one command are there for the
+next, and for the library. It prints, first, the two lines a shell can ``export``
+(``NORTHFLANK_API_BASE_URL=...`` and ``NORTHFLANK_API_TOKEN=...``), and binds loopback only:
+the fake accepts one fixed token, which it prints (``python -m northflank_async.testing
+--allow-remote`` serves beyond this machine).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import ipaddress
+import signal
+import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-import attrs
-
-from .._api.client import NorthflankClient
-from .._core.checks import MIN_POLL_INTERVAL
-from .._transport.redis_store import RedisCoordinator
-
-if TYPE_CHECKING:  # the server side is imported lazily: it is demo-only here
+if TYPE_CHECKING:  # imported when a command runs: --help loads neither the client nor aiohttp
+    from .._api.client import NorthflankClient
+    from .._transport.redis_store import RedisCoordinator
     from ..testing import FakeNorthflank
 
 __all__ = [
     "COMMANDS_DEMO",
     "DEMO_BUILDS",
     "DEMO_JOB",
+    "DEMO_JOBS",
     "DEMO_PROJECT",
     "DEMO_RUNS",
+    "DEMO_SERVICE",
+    "FAKE_NOTICE",
     "MONITOR_DEMO",
+    "SERVED_DEMO",
     "Demo",
+    "add_fake_command",
+    "check_fake_arguments",
     "open_client",
+    "run_fake",
     "serve",
 ]
 
+# One demo everywhere: ``--fake``, ``monitor --fake`` and ``northflank-async fake`` serve this
+# project, these jobs (the first is the default ``--job``) and this service.
 DEMO_PROJECT = "demo-project"
 DEMO_JOB = "nightly"
+DEMO_JOBS = (DEMO_JOB, "tests")
 DEMO_SERVICE = "website"
 DEMO_BUILDS = 250
 DEMO_RUNS = 40
+_JOB_FIELDS: Mapping[str, Mapping[str, Any]] = {
+    DEMO_JOB: {"name": "Nightly", "description": "the nightly build of the demo app"},
+    "tests": {"name": "Tests", "description": "the test suite, on every push"},
+}
+
+FAKE_NOTICE = (
+    "demo data from a fake API that lives for this command only "
+    "(`northflank-async fake` keeps one running)"
+)
 
 
-@attrs.frozen
+def __getattr__(name: str) -> Any:
+    """``NorthflankClient``, imported on first use: the one class the CLI makes clients of
+    (a test may replace it here)."""
+    if name == "NorthflankClient":
+        from .._api.client import NorthflankClient
+
+        globals()[name] = NorthflankClient
+        return NorthflankClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Demo:
-    """What ``--fake`` serves: each job's history, and how the demo moves on its own.
+    """What a demo fake serves: each job's history, and how the demo moves on its own.
 
     ``build_step``/``run_step``: seconds per stage of a build or run started by a command
     (``None``: the fake's default). ``new_build_every``, ``step`` and ``seed`` go to
     `FakeNorthflank.simulate`: new builds appear, running ones conclude.
     """
 
-    jobs: tuple[str, ...]
     builds: int
     new_build_every: float
     step: float
+    jobs: tuple[str, ...] = DEMO_JOBS
     runs: int = 0
-    job_fields: Mapping[str, Any] = attrs.field(factory=dict)
     build_step: float | None = None
     run_step: float | None = None
     seed: int = 0
 
 
-# The commands' demo: one job with a long history; a demo build takes about 1.4 s.
+# The commands' demo: jobs with a long history; a demo build takes about 1.4 s.
 COMMANDS_DEMO = Demo(
-    jobs=(DEMO_JOB,),
     builds=DEMO_BUILDS,
     runs=DEMO_RUNS,
-    job_fields={"name": "Nightly"},
     build_step=0.2,
     run_step=0.3,
     new_build_every=2.0,
     step=0.2,
 )
-# The monitor's demo: two jobs that gain builds often, for events to show.
-MONITOR_DEMO = Demo(jobs=(DEMO_JOB, "tests"), builds=20, new_build_every=1.0, step=0.3, seed=7)
+# The monitor's demo: the same jobs, gaining builds often, for events to show.
+MONITOR_DEMO = Demo(builds=20, new_build_every=1.0, step=0.3, seed=7)
+# `northflank-async fake`: the commands' demo at a pace that suits a fake left running (a
+# build takes about a minute; a new one appears every two minutes or so).
+SERVED_DEMO = dataclasses.replace(
+    COMMANDS_DEMO, build_step=10.0, run_step=15.0, new_build_every=120.0, step=10.0
+)
 
 
 @asynccontextmanager
 async def serve(
-    demo: Demo, project: str, jobs: Sequence[str], services: Sequence[str] = ()
+    demo: Demo,
+    project: str,
+    jobs: Sequence[str],
+    services: Sequence[str] = (),
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
 ) -> AsyncIterator[FakeNorthflank]:
     """A running fake API with ``jobs`` (and ``services``) of ``project`` seeded as ``demo``
-    says."""
+    says. Its clock starts now: the history lies just behind the present, and a build still
+    running in it concludes within minutes, not hours."""
+    import asyncio
+
     from ..testing import FakeNorthflank
 
-    async with FakeNorthflank() as fake:
-        for job in jobs:
-            fake.add_job(project, job, builds=demo.builds, runs=demo.runs, **demo.job_fields)
-        for service in services:
-            fake.add_service(project, service, builds=demo.builds)
-        if demo.build_step is not None:
-            fake.configure_builds(step=demo.build_step)
-        if demo.run_step is not None:
-            fake.configure_runs(step=demo.run_step)
-        fake.simulate(new_build_every=demo.new_build_every, step=demo.step, seed=demo.seed)
+    loop = asyncio.get_running_loop()
+    origin = loop.time()
+    fake = FakeNorthflank(host=host, port=port, clock=lambda: loop.time() - origin)
+    for job in jobs:
+        fields = _JOB_FIELDS.get(job, {})
+        fake.add_job(project, job, builds=demo.builds, runs=demo.runs, **fields)
+    for service in services:
+        fake.add_service(project, service, builds=demo.builds)
+    if demo.build_step is not None:
+        fake.configure_builds(step=demo.build_step)
+    if demo.run_step is not None:
+        fake.configure_runs(step=demo.run_step)
+    fake.simulate(new_build_every=demo.new_build_every, step=demo.step, seed=demo.seed)
+    async with fake:
         yield fake
 
 
@@ -105,6 +158,8 @@ async def _coordinator(args: argparse.Namespace) -> AsyncIterator[RedisCoordinat
     if redis_url is None:
         yield None
         return
+    from .._transport.redis_store import RedisCoordinator
+
     budget_key = getattr(args, "budget_key", None)
     async with RedisCoordinator.from_url(redis_url, budget_key=budget_key) as coordinator:
         yield coordinator
@@ -112,18 +167,17 @@ async def _coordinator(args: argparse.Namespace) -> AsyncIterator[RedisCoordinat
 
 def _demo_ids(args: argparse.Namespace, demo: Demo) -> list[str]:
     """Fill ``--project`` and ``--job`` (one id, or a list of them) with the demo's where the
-    caller named none; the jobs to seed: those named, or the demo's. With ``--service`` the
-    command is the service's: no job is filled in (`_demo_services` seeds the service)."""
+    caller named none; the jobs to seed: the demo's, and any other the caller named. With
+    ``--service`` the command is the service's: no job is filled in (the service is seeded)."""
     args.project = args.project or DEMO_PROJECT
-    if getattr(args, "service", None) is not None:
-        return list(demo.jobs)
-    if not hasattr(args, "job"):  # a project's command: the demo's jobs
-        return list(demo.jobs)
+    jobs = list(demo.jobs)
+    if getattr(args, "service", None) is not None or not hasattr(args, "job"):
+        return jobs
     if isinstance(args.job, list):  # monitor: --job repeated
         args.job = args.job or list(demo.jobs)
-        return list(args.job)
+        return jobs + [job for job in args.job if job not in jobs]
     args.job = args.job or demo.jobs[0]
-    return [args.job]
+    return jobs + ([args.job] if args.job not in jobs else [])
 
 
 @asynccontextmanager
@@ -133,18 +187,115 @@ async def open_client(
     """The client of a command: the API's, or with ``--fake`` a running demo's.
 
     With ``--fake``, ``--project`` and ``--job`` default to the demo's (filled in ``args``),
-    and a poll interval is brought down to the floor, so the demo moves at its own pace.
+    a poll interval is brought down to the floor, so the demo moves at its own pace, and one
+    line on stderr says that the data is a demo that lives for this command.
     """
+    from .._core.checks import MIN_POLL_INTERVAL
+
+    client_class = getattr(sys.modules[__name__], "NorthflankClient")  # noqa: B009  (lazy)
     async with _coordinator(args) as coordinator:
         if not args.fake:
-            async with NorthflankClient(team_id=team_id, coordinator=coordinator) as client:
+            async with client_class(team_id=team_id, coordinator=coordinator) as client:
                 yield client
             return
+        print(f"northflank-async: {FAKE_NOTICE}", file=sys.stderr, flush=True)
         jobs = _demo_ids(args, demo)
-        services = [args.service] if getattr(args, "service", None) is not None else []
+        services = [args.service] if getattr(args, "service", None) is not None else [DEMO_SERVICE]
         async with serve(demo, args.project, jobs, services) as fake:
-            nf = NorthflankClient(fake.token, base_url=fake.base_url, coordinator=coordinator)
+            nf = client_class(fake.token, base_url=fake.base_url, coordinator=coordinator)
             async with nf as client:
                 if getattr(args, "poll_interval", None) is not None:
                     args.poll_interval = min(args.poll_interval, MIN_POLL_INTERVAL)
                 yield client
+
+
+# ---------------------------------------------------------------------------- fake
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0..65535; 0: any free port)")
+    return value
+
+
+def add_fake_command(commands: Any) -> None:
+    """Add ``fake`` to the parser's subcommands (``commands``, from add_subparsers)."""
+    from .registry import SEE_TOP_HELP  # registry imports this module's demo names
+
+    about = (
+        "serve the demo fake API until Ctrl-C, state kept between commands; prints the "
+        "NORTHFLANK_API_BASE_URL and NORTHFLANK_API_TOKEN lines to export first"
+    )
+    sub: argparse.ArgumentParser = commands.add_parser(
+        "fake", help="serve the demo fake API until Ctrl-C", description=about, epilog=SEE_TOP_HELP
+    )
+    sub.add_argument(
+        "--port", type=_port, default=8080, metavar="N", help="port to listen on (8080; 0: any)"
+    )
+    sub.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="loopback address to listen on (127.0.0.1)",
+    )
+
+
+def check_fake_arguments(args: argparse.Namespace) -> None:
+    """A host beyond this machine is refused: the fake's token is printed and fixed."""
+    from .registry import UsageError
+
+    host = args.host.strip("[]")
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--host {args.host!r} is not a loopback address: the fake serves a fixed token "
+            "to anyone who can reach it (python -m northflank_async.testing --allow-remote "
+            "serves beyond this machine)"
+        )
+
+
+async def _serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+    import asyncio
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C is KeyboardInterrupt
+            loop.add_signal_handler(signum, stop.set)
+    demo = serve(
+        SERVED_DEMO, DEMO_PROJECT, DEMO_JOBS, (DEMO_SERVICE,), host=args.host, port=args.port
+    )
+    async with demo as fake:
+        out.write(f"NORTHFLANK_API_BASE_URL={fake.base_url}\nNORTHFLANK_API_TOKEN={fake.token}\n")
+        out.flush()
+        err.write(
+            f"northflank-async: a fake Northflank API on {fake.base_url}, until Ctrl-C; "
+            f"project {DEMO_PROJECT}, jobs {', '.join(DEMO_JOBS)}, service {DEMO_SERVICE}.\n"
+            "In another shell, export the two lines above, then for example:\n"
+            f"  northflank-async builds start --project {DEMO_PROJECT} --job {DEMO_JOBS[0]}\n"
+        )
+        err.flush()
+        await stop.wait()
+
+
+def run_fake(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Serve until SIGINT or SIGTERM (0); a port that cannot be had: one line, `EXIT_ERROR`."""
+    import asyncio
+
+    from .registry import EXIT_ERROR, EXIT_OK
+
+    try:
+        asyncio.run(_serve(args, out, err))
+    except KeyboardInterrupt:  # where signal handlers cannot be set
+        pass
+    except OSError as exc:  # the port is taken, the address not ours
+        err.write(f"northflank-async: cannot listen on {args.host}:{args.port}: {exc.strerror}\n")
+        return EXIT_ERROR
+    return EXIT_OK

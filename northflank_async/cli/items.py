@@ -5,7 +5,7 @@ option, ``--build``), which owners have it (``--job``; a service's builds: add `
 once `registry.OWNERS` has it), how to reach its resource from an owner's handle, which of the
 commands below it has, and how it starts. `register()` turns each row into commands:
 
-- ``list``: ``--limit``, ``--per-page``; a table, JSON, JSON lines or CSV
+- ``list``: the first 20, ``--limit N`` or ``--all``; a table, JSON, JSON lines or CSV
 - ``get``, ``abort``: the item given by ``--NOUN ID``
 - ``start``: the kind's own options (`Start`), ``--wait`` to watch it to its outcome
 - ``watch``: each change of status; exits by the outcome
@@ -17,16 +17,15 @@ Commands a single kind has (``builds follow``, ``builds stats``) are in `command
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
-import attrs
-
 from .logs import logs_options, show_logs
-from .options import id_option, listing_options, watch_options
-from .output import FORMATS
+from .options import DEFAULT_LIMIT, id_option, listing_options, watch_options
 from .registry import (
     EXIT_OK,
+    FORMATS,
     GROUP_HELP,
     Context,
     Handler,
@@ -40,7 +39,7 @@ __all__ = ["KINDS", "Kind", "Start", "register"]
 Arguments = Callable[[argparse.ArgumentParser], None]
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Start:
     """How a kind starts an item.
 
@@ -54,7 +53,7 @@ class Start:
     shows_state: bool
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Kind:
     """One kind of item and the commands it has (see the module's docstring)."""
 
@@ -63,7 +62,7 @@ class Kind:
     about: str
     resource: Callable[[Any], Any]
     commands: tuple[str, ...]
-    help: Mapping[str, str] = attrs.field(factory=dict)
+    help: Mapping[str, str] = dataclasses.field(default_factory=dict)
     start: Start | None = None
     owners: tuple[str, ...] = ("job",)
 
@@ -73,13 +72,27 @@ _HELP = {
     "get": "show one {noun}",
     "start": "start a {noun}; --wait to watch it to the end",
     "abort": "abort a running {noun}",
-    "watch": "print each status change of a {noun}; exit 0 on success, non-zero otherwise",
+    "watch": "follow a {noun}'s status until it concludes; exit by its outcome: 0 success, "
+    "1 failure, 3 an aborted build (on a terminal: one line, updated in place)",
     "logs": "print a {noun}'s log; --follow prints it live until the {noun} concludes",
 }
 
 
 async def _watch(ctx: Context, watcher: AsyncIterator[Any], first: Any = None) -> int:
-    """Print the first state, then each change of status; exit by the outcome."""
+    """Print the first state, then each change of status; exit by the outcome.
+
+    On a terminal (``--format table``) one line is updated in place, with the time elapsed.
+    """
+    if ctx.output.live_line():
+        last = first
+        with ctx.output.live() as show:
+            if first is not None:
+                show(first)
+            async for item in watcher:
+                show(item)
+                last = item
+        assert last is not None
+        return outcome_exit_status(last)
     last = first
     with ctx.output.stream() as show:
         if first is not None:
@@ -98,8 +111,10 @@ async def _watch(ctx: Context, watcher: AsyncIterator[Any], first: Any = None) -
 def _list(kind: Kind) -> tuple[Arguments, Handler]:
     async def handler(ctx: Context) -> int:
         args = ctx.args
-        items = kind.resource(ctx.owner).list(per_page=args.per_page, limit=args.limit)
-        await ctx.output.listing(items, kind.group)
+        limit = None if args.all else DEFAULT_LIMIT if args.limit is None else args.limit
+        more = None if limit is None else limit + 1  # one more: is there more to say?
+        items = kind.resource(ctx.owner).list(per_page=args.per_page, limit=more)
+        await ctx.output.listing(items, kind.group, limit=limit)
         return EXIT_OK
 
     return listing_options, handler
@@ -218,7 +233,6 @@ KINDS = (
         _EVERY,
         help={
             "list": "list the builds of a job (or a service), newest first",
-            "watch": "print each status change; exit 0 on success, non-zero otherwise",
         },
         start=Start(_build_start_options, _start_build, shows_state=True),
         owners=("job", "service"),
@@ -231,7 +245,6 @@ KINDS = (
         _EVERY,
         help={
             "list": "list a job's runs",
-            "watch": "print each status change of a run; exit 0 on success, 1 on failure",
         },
         start=Start(_run_start_options, _start_run, shows_state=False),
     ),

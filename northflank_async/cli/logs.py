@@ -10,11 +10,13 @@ import argparse
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.escape import json_line, visible
-from .._core.models import LogLine
 from .registry import EXIT_OK, Context, UsageError, outcome_exit_status
+
+if TYPE_CHECKING:
+    from .._core.models import LogLine
 
 __all__ = ["logs_options", "show_logs"]
 
@@ -48,7 +50,7 @@ def logs_options(item: Callable[[argparse.ArgumentParser], None]) -> Callable[..
             help="only the lines of the last DURATION (30s, 10m, 2h, 1d); default: the whole log",
         )
         sub.add_argument("--grep", metavar="TEXT", help="only the lines that contain TEXT")
-        sub.add_argument("--limit", type=int, metavar="N", help="stop after N lines")
+        sub.add_argument("-n", "--limit", type=int, metavar="N", help="stop after N lines")
 
     return add
 

@@ -12,37 +12,61 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .._core.checks import MIN_POLL_INTERVAL
 from .._core.escape import visible
-from .._core.events import BuildEvent
-from .._core.fleet import check_name
-from .._core.wire import check_id
-from .._engine.monitor import Monitor
-from .demo import MONITOR_DEMO, open_client
+from .demo import DEMO_PROJECT, MONITOR_DEMO, open_client
+from .registry import SEE_TOP_HELP
+
+if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor aiohttp
+    from .._core.events import BuildEvent
+    from .._engine.monitor import Monitor
 
 __all__ = ["add_monitor_command", "check_monitor_arguments", "run_monitor"]
 
 
 def add_monitor_command(commands: Any) -> None:
     """Add ``monitor`` to the parser's subcommands (``commands``, from add_subparsers)."""
+    about = "print the build events of one or more jobs as they happen, until Ctrl-C"
     sub: argparse.ArgumentParser = commands.add_parser(
-        "monitor", help="print the build events of one or more jobs as they happen"
+        "monitor",
+        help=about,
+        description=about + ": a build created, its status changed, it concluded. Each line "
+        "carries the time it was seen; the polls stay within --budget requests an hour.",
+        epilog=SEE_TOP_HELP,
+        usage="%(prog)s --project ID --job ID [--job ID ...] [options]\n"
+        "       %(prog)s --fake [options]",
     )
-    sub.add_argument("--project", help="project id")
+    needed = sub.add_argument_group("required (with --fake: the demo's ids)")
+    needed.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
+    needed.add_argument(
+        "--job",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="job id (repeat to watch several jobs; with --fake: the demo's jobs)",
+    )
+    sub.add_argument("--team", metavar="ID", help="team id, for organisation-scoped tokens")
     sub.add_argument(
-        "--job", action="append", default=[], help="job id (repeat to watch several jobs)"
+        "--budget",
+        type=int,
+        metavar="N",
+        help="requests per hour at most (default: half the account limit)",
     )
-    sub.add_argument("--team", help="team id, for organisation-scoped tokens")
     sub.add_argument(
-        "--budget", type=int, help="requests per hour at most (default: half the account limit)"
+        "-o",
+        "--format",
+        choices=("table", "jsonl"),
+        metavar="FORMAT",
+        default="table",
+        help="output: table: one aligned line per event (default); jsonl: one JSON object "
+        "per event",
     )
-    sub.add_argument("--format", choices=("table", "jsonl"), default="table")
     sub.add_argument(
         "--fake",
         action="store_true",
-        help="watch an embedded fake API whose demo jobs build on their own",
+        help="watch a fake API that lives for this command, whose demo jobs build on their own",
     )
     sub.add_argument(
         "--redis",
@@ -66,10 +90,18 @@ def add_monitor_command(commands: Any) -> None:
     sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
-def _line(event: BuildEvent, fmt: str) -> str:
+def _line(event: BuildEvent, fmt: str, seen: datetime | None = None) -> str:
+    """One event's line, with the time it was ``seen`` (default: now)."""
     build = event.build
+    time = (
+        (seen or datetime.now(UTC))
+        .astimezone(UTC)
+        .isoformat(timespec="seconds")
+        .replace("+00:00", "Z")
+    )
     if fmt == "jsonl":
         record: dict[str, Any] = {
+            "time": time,
             "kind": event.kind,
             "project_id": event.project_id,
             "job_id": event.job_id,
@@ -81,11 +113,14 @@ def _line(event: BuildEvent, fmt: str) -> str:
         return json.dumps(record)
     # Ids and a status the API made up are shown, never obeyed (escape sequences, CRs, bidi).
     status = visible(str(build.status or "-"))
-    return f"{event.kind:<10}  {visible(event.owner_id):<16}  {visible(build.id):<24}  {status}"
+    owner, build_id = visible(event.owner_id), visible(build.id)
+    return f"{time}  {event.kind:<10}  {owner:<16}  {build_id:<24}  {status}"
 
 
 @asynccontextmanager
 async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
+    from .._core.checks import MIN_POLL_INTERVAL
+
     if args.fake and args.redis:
         raise ValueError("--redis and --group watch a real API, not --fake")
     async with open_client(args, MONITOR_DEMO, team_id=args.team) as client:
@@ -102,6 +137,9 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
 
 def check_monitor_arguments(args: argparse.Namespace) -> None:
     """Refuse bad arguments before anything is sent (``ValueError``: a usage error)."""
+    from .._core.fleet import check_name
+    from .._core.wire import check_id
+
     if not args.fake and (not args.project or not args.job):
         raise ValueError("--project and at least one --job are required (or use --fake)")
     for flag, value in (("--project", args.project), ("--team", args.team)):
@@ -125,9 +163,9 @@ async def run_monitor(args: argparse.Namespace, out: TextIO) -> int:
     seen = 0
     async with _monitored(args) as monitor:
         if args.format == "table":
-            out.write(f"{'EVENT':<10}  {'JOB':<16}  {'BUILD':<24}  STATUS\n")
+            out.write(f"{'TIME':<20}  {'EVENT':<10}  {'JOB':<16}  {'BUILD':<24}  STATUS\n")
         async for event in monitor:
-            out.write(_line(event, args.format) + "\n")
+            out.write(_line(event, args.format, datetime.now(UTC)) + "\n")
             out.flush()
             seen += 1
             if args.max_events and seen >= args.max_events:

@@ -10,20 +10,31 @@ import argparse
 import os
 from collections.abc import Callable
 
-from .._core.checks import check_number, check_poll_interval, check_sha
 from .._core.secret import TOKEN_VARIABLES
-from .._core.wire import check_id
 from .registry import OWNERS, Command, UsageError
 
-__all__ = ["check_arguments", "id_option", "listing_options", "watch_options"]
+__all__ = ["DEFAULT_LIMIT", "check_arguments", "id_option", "listing_options", "watch_options"]
+
+#: How many items a listing shows unless ``--limit N`` or ``--all`` says otherwise.
+DEFAULT_LIMIT = 20
 
 # The id options checked with check_id, in the order they are checked (see id_option()).
 _ID_OPTIONS: list[str] = ["project", *OWNERS, "team"]
 
 
 def listing_options(sub: argparse.ArgumentParser) -> None:
-    """``--limit N`` and ``--per-page N``."""
-    sub.add_argument("--limit", type=int, metavar="N", help="stop after N items")
+    """``-n/--limit N`` (default `DEFAULT_LIMIT`), ``--all`` and ``--per-page N``."""
+    how_many = sub.add_mutually_exclusive_group()
+    how_many.add_argument(
+        "-n",
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"show the first N (default {DEFAULT_LIMIT}; stderr says when there is more)",
+    )
+    how_many.add_argument(
+        "--all", action="store_true", help="show every item (each 100 spend one request)"
+    )
     sub.add_argument("--per-page", type=int, default=100, metavar="N", help="page size, 1..100")
 
 
@@ -59,6 +70,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     not start a build and only then find its ``--timeout`` unusable. Options are checked by
     name, so a new command that uses the shared option helpers is checked too.
     """
+    from .._core.checks import check_number, check_poll_interval, check_sha
+    from .._core.wire import check_id
+
     spec: Command = args.spec
     if not args.fake:
         owners = " or ".join(f"--{name}" for name in spec.owners)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO, TypeVar, get_args, get_type_hints
@@ -24,17 +25,17 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from .._core.escape import csv_cell, visible
 from .._core.jsonable import to_json
-from .tables import BufferedTable, StreamedTable, isatty
+from .registry import FORMATS
+from .tables import BufferedTable, StreamedTable, console, format_seconds, isatty, status_style
 
 __all__ = ["FORMATS", "Output"]
 
 T = TypeVar("T")
 
-FORMATS = ("table", "json", "jsonl", "csv")
-
 
 class _Json:
-    """``json``: one document; a list streamed item by item, or one object."""
+    """``json``: one document, indented alike: a list (an array, streamed item by item) or
+    one object; the text is what ``json.dumps(document, indent=2)`` writes."""
 
     def __init__(self, out: TextIO, many: bool) -> None:
         self._out, self._many, self._count = out, many, 0
@@ -43,7 +44,8 @@ class _Json:
         if not self._many:
             self._out.write(json.dumps(to_json(item), indent=2) + "\n")
             return
-        self._out.write(("[\n" if self._count == 0 else ",\n") + json.dumps(to_json(item)))
+        text = json.dumps(to_json(item), indent=2).replace("\n", "\n  ")
+        self._out.write(("[\n  " if self._count == 0 else ",\n  ") + text)
         self._out.flush()
         self._count += 1
 
@@ -90,6 +92,11 @@ def _csv_fields(cls: type, prefix: str = "") -> list[str]:
     return fields
 
 
+def _csv_value(value: Any) -> Any:
+    """``true``/``false`` as JSON writes them (not Python's True/False); times are ISO already."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
 class _Csv:
     """``csv``: a header row, then one row per item (nested fields as ``registry.uri``)."""
 
@@ -112,7 +119,7 @@ class _Csv:
             )
             self._writers[0].writeheader()
         # A cell that a spreadsheet would read as a formula (=, +, -, @, ...) gets a "'".
-        row = {k: csv_cell(v) for k, v in _flatten(to_json(item)).items()}
+        row = {k: csv_cell(_csv_value(v)) for k, v in _flatten(to_json(item)).items()}
         # With "\n" as the line end, csv leaves a bare CR unquoted, and a reader takes it for
         # the end of the row: a row holding one is written with every cell quoted.
         plain, quoted = self._writers
@@ -147,21 +154,29 @@ class Output:
         sink.add(item)
         sink.close()
 
-    async def listing(self, items: AsyncIterator[Any], what: str) -> int:
-        """Print every item of a listing; returns how many there were.
+    async def listing(
+        self, items: AsyncIterator[Any], what: str, *, limit: int | None = None
+    ) -> int:
+        """Print the items of a listing, the first ``limit`` (``None``: all); returns how many.
 
-        A table waits for the last row to lay itself out; meanwhile, and whenever the output
-        goes to a file or a pipe, a progress line counts the items on stderr, if stderr is a
-        terminal (never otherwise).
+        ``items`` may hold one item more than ``limit``: it is not printed, and a line on
+        stderr says there is more and how to see it. A table waits for the last row to lay
+        itself out; meanwhile, and whenever the output goes to a file or a pipe, a progress
+        line counts the items on stderr, if stderr is a terminal (never otherwise).
         """
         sink = self._sink(many=True, stream=False)
-        count = 0
+        count, more = 0, False
         with self._progress(what) as advance:
             async for item in items:
+                if limit is not None and count >= limit:
+                    more = True
+                    break
                 sink.add(item)
                 count += 1
                 advance()
         sink.close()
+        if more:
+            self.note(f"showing the first {count} {what}; there are more: --limit N or --all")
         return count
 
     async def collect(self, items: AsyncIterator[T], what: str) -> list[T]:
@@ -181,6 +196,30 @@ class Output:
             yield sink.add
         finally:
             sink.close()
+
+    def live_line(self) -> bool:
+        """Whether a watch shows one line updated in place (a table, on a terminal)."""
+        return self.format == "table" and isatty(self.out)
+
+    @contextmanager
+    def live(self) -> Iterator[Callable[[Any], None]]:
+        """On a terminal: one line, rewritten with each state, and the time since it began."""
+        con = console(self.out)
+        began = time.monotonic()
+        try:
+
+            def show(item: Any) -> None:
+                status = str(getattr(item, "status", None) or "-")
+                elapsed = format_seconds(time.monotonic() - began)
+                line = f"{visible(item.id)}  {visible(status):<12}  {elapsed} elapsed"
+                con.file.write("\r\x1b[2K")  # back to the line's start, and clear it
+                con.print(line[: max(con.width - 1, 1)], style=status_style(status), end="")
+                con.file.flush()
+
+            yield show
+        finally:
+            con.file.write("\n")
+            con.file.flush()
 
     def note(self, message: str) -> None:
         """One line for the user on stderr (never part of the data on stdout)."""

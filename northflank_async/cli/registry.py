@@ -16,34 +16,44 @@ of them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
+import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import attrs
-
-from .._api.client import DEFAULT_BASE_URL, NorthflankClient
-from .._api.handles import JobHandle
-from .._core.models import BuildStatus, JobBuild, JobRun, RunStatus
 from .._core.secret import TOKEN_VARIABLES
+from .._core.urls import DEFAULT_BASE_URL
 from .._version import __version__
 from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT, DEMO_SERVICE
-from .output import FORMATS, Output
+
+if TYPE_CHECKING:  # the client is imported once a command runs, never for --help
+    from .._api.client import NorthflankClient
+    from .._api.handles import JobHandle
+    from .._core.models import JobBuild, JobRun
+    from .output import Output
 
 __all__ = [
     "COMMANDS",
     "EPILOG",
     "EXIT_ABORTED",
+    "EXIT_AUTH",
     "EXIT_BUILD_FAILED",
     "EXIT_ERROR",
     "EXIT_INTERRUPTED",
+    "EXIT_NOT_FOUND",
     "EXIT_OK",
+    "EXIT_RATE_LIMITED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "FORMATS",
     "GROUP_HELP",
     "OWNERS",
+    "SEE_TOP_HELP",
     "Command",
     "Context",
     "Owner",
+    "Parser",
     "UsageError",
     "build_parser",
     "command",
@@ -51,7 +61,10 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_BUILD_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_NOT_FOUND, EXIT_AUTH, EXIT_RATE_LIMITED = 6, 7, 8
 EXIT_INTERRUPTED = 130
+
+FORMATS = ("table", "json", "jsonl", "csv")
 
 _TOKEN, *_OTHER_TOKENS = TOKEN_VARIABLES
 _TOKEN_LINES = "".join(
@@ -65,23 +78,31 @@ environment variables:
   NORTHFLANK_API_BASE_URL  the API's address (default {DEFAULT_BASE_URL})
   NO_COLOR                 set (non-empty): no colour, even on a terminal
   FORCE_COLOR              set (non-empty): colour even when stdout is not a terminal
-  COLUMNS                  the width tables fit into (default: the terminal's)
+  COLUMNS                  the width tables fit into (default: the terminal's; piped: no limit)
 
 exit statuses:
   0    done; for watch and start --wait: the build or run succeeded
   1    the build or run concluded without success
   2    usage error: a bad or missing argument, id or setting (nothing was sent)
   3    the build was aborted
-  4    the API or the network failed (one line on stderr)
+  4    the API failed (5xx, a bad answer) or the network did
   5    --timeout ran out before the build or run concluded
+  6    not found (404): no such project, job, service, build or run
+  7    authentication (401) or permission (403): check {_TOKEN}
+  8    rate limit: the API answered 429, or the request budget would wait too long
   130  interrupted (Ctrl-C)
 
-shell completion: northflank-async completion bash|zsh|tcsh (see docs/cli.md)
+try it with no token: northflank-async builds list --fake, or run northflank-async fake
+shell completion: northflank-async completion bash|zsh|fish|tcsh (see docs/cli.md)
 """
+#: The epilog of every command below the top: the block above is shown once, at the top.
+SEE_TOP_HELP = "environment variables and exit statuses: northflank-async --help"
 
 
 def outcome_exit_status(item: JobBuild | JobRun) -> int:
     """The exit status that reports a concluded build's or run's outcome."""
+    from .._core.models import BuildStatus, JobRun, RunStatus
+
     if isinstance(item, JobRun):
         return EXIT_OK if item.status == RunStatus.SUCCESS else EXIT_BUILD_FAILED
     if item.status == BuildStatus.SUCCESS or (item.status is None and item.success):
@@ -91,11 +112,27 @@ def outcome_exit_status(item: JobBuild | JobRun) -> int:
     return EXIT_BUILD_FAILED
 
 
+_CHOICE = re.compile(r"invalid choice: '([^']*)' \(choose from (.*)\)")
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that suggests the command meant (``builds lst``: did you mean list)."""
+
+    def error(self, message: str) -> NoReturn:
+        match = _CHOICE.search(message)
+        if match is not None:
+            choices = re.findall(r"'([^']*)'", match[2])
+            close = difflib.get_close_matches(match[1], choices, n=1, cutoff=0.5)
+            if close:
+                message += f"\n\ndid you mean: {self.prog} {close[0]}"
+        super().error(message)
+
+
 class UsageError(Exception):
     """The caller's input is wrong (exit 2): found before anything was sent."""
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Owner:
     """What items belong to: its option (``--NAME ID``), its demo id, the handle it opens."""
 
@@ -121,7 +158,7 @@ OWNERS: dict[str, Owner] = {
 }
 
 
-@attrs.define
+@dataclasses.dataclass
 class Context:
     """What a handler works with: the parsed options, the client and the output."""
 
@@ -145,7 +182,7 @@ class Context:
 Handler = Callable[[Context], Awaitable[int]]
 
 
-@attrs.frozen
+@dataclasses.dataclass(frozen=True)
 class Command:
     """One command: ``group name``, its help, its options, its handler.
 
@@ -196,24 +233,27 @@ _FORMAT_HELP = {
 
 
 def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
-    sub.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
-    owners = sub.add_mutually_exclusive_group() if len(spec.owners) > 1 else sub
+    needed = sub.add_argument_group("required (with --fake: the demo's ids)")
+    needed.add_argument("--project", metavar="ID", help=f"project id (with --fake: {DEMO_PROJECT})")
+    owners = needed.add_mutually_exclusive_group() if len(spec.owners) > 1 else needed
     for owner in map(OWNERS.__getitem__, spec.owners):
         owners.add_argument(
             f"--{owner.name}", metavar="ID", help=f"{owner.help} (with --fake: {owner.demo})"
         )
     sub.add_argument("--team", metavar="ID", help="team id, for organisation-scoped tokens")
     sub.add_argument(
+        "-o",
         "--format",
         choices=spec.formats,
+        metavar="FORMAT",
         default="table" if "table" in spec.formats else spec.formats[0],
-        help="output: " + ", ".join(_FORMAT_HELP[f] for f in spec.formats),
+        help="output: " + "; ".join(f"{f}: {_FORMAT_HELP[f]}" for f in spec.formats),
     )
     sub.add_argument(
         "--fake",
         action="store_true",
-        help=f"use an embedded fake API seeded with {DEMO_BUILDS} demo builds "
-        "(no token or network needed)",
+        help=f"use a fake API that lives for this command, seeded with {DEMO_BUILDS} demo "
+        "builds (no token or network needed; `northflank-async fake` keeps one running)",
     )
     sub.add_argument(
         "--redis",
@@ -228,10 +268,22 @@ def _common(sub: argparse.ArgumentParser, spec: Command) -> None:
     )
 
 
+def _usage(sub: argparse.ArgumentParser, spec: Command) -> str:
+    """The usage line: the options a command needs first, without brackets, then the rest."""
+    needs = ["--project ID"]
+    if spec.owners:
+        owners = " | ".join(f"--{name} ID" for name in spec.owners)
+        needs.append(f"({owners})" if len(spec.owners) > 1 else owners)
+    for action in sub._actions:
+        if action.required and action.option_strings:
+            needs.append(f"{action.option_strings[-1]} {action.metavar or 'VALUE'}")
+    return f"%(prog)s {' '.join(needs)} [options]\n       %(prog)s --fake [options]"
+
+
 def build_parser(more: Callable[[Any], None]) -> argparse.ArgumentParser:
     """The parser of every registered command; ``more`` adds the others (monitor, completion)."""
     formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="northflank-async",
         description="Work with Northflank jobs, builds and runs from the shell.",
         epilog=EPILOG,
@@ -244,19 +296,19 @@ def build_parser(more: Callable[[Any], None]) -> argparse.ArgumentParser:
     subparsers: dict[str, Any] = {}
     for spec in sorted(COMMANDS, key=lambda c: (first[c.group], place.get(c.name, len(_ORDER)))):
         if spec.group not in subparsers:
+            about = GROUP_HELP.get(spec.group)
             group = groups.add_parser(
-                spec.group, help=GROUP_HELP.get(spec.group), epilog=EPILOG,
-                formatter_class=formatter,
-            )  # fmt: skip
+                spec.group, help=about, description=about, epilog=SEE_TOP_HELP
+            )
             subparsers[spec.group] = group.add_subparsers(
                 dest="command", required=True, metavar="COMMAND"
             )
         sub = subparsers[spec.group].add_parser(
-            spec.name, help=spec.help, description=spec.help, epilog=EPILOG,
-            formatter_class=formatter,
-        )  # fmt: skip
+            spec.name, help=spec.help, description=spec.help, epilog=SEE_TOP_HELP
+        )
         _common(sub, spec)
         spec.arguments(sub)
+        sub.usage = _usage(sub, spec)
         sub.set_defaults(spec=spec)
     more(groups)
     return parser

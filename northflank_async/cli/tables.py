@@ -10,9 +10,10 @@ command gets its columns here, in `COLUMNS_OF`.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import attrs
 from rich.console import Console
@@ -35,6 +36,7 @@ __all__ = [
     "fit",
     "format_seconds",
     "isatty",
+    "one_field_a_line",
     "status_style",
 ]
 
@@ -88,8 +90,9 @@ class Column:
 
     On a narrow terminal ``flexible`` columns (free text such as branch names) shrink first,
     down to ``min_width``; then the others shrink to theirs; then columns with a ``drop`` rank
-    are left out, highest rank first. ``width`` is the width planned for a streamed row (a
-    listing measures its rows instead).
+    are left out, highest rank first. A ``whole`` column (the id, the one people copy) never
+    shrinks: when the others cannot give way enough, the table is shown one field a line.
+    ``width`` is the width planned for a streamed row (a listing measures its rows instead).
     """
 
     header: str
@@ -99,29 +102,30 @@ class Column:
     flexible: bool = False
     status: bool = False
     drop: int = 0
+    whole: bool = False
 
 
 BUILD_COLUMNS = (
-    Column("ID", lambda b: b.id, 24, 12),
+    Column("ID", lambda b: b.id, 24, 12, whole=True),
     Column("STATUS", lambda b: b.status, 18, 9, status=True),
     Column("BRANCH", lambda b: b.branch, 20, 6, flexible=True),
     Column("SHA", lambda b: (b.sha or "-")[:7], 7, 7, drop=2),
-    Column("CREATED", lambda b: _time(b.created_at), 19, 10),
+    Column("CREATED", lambda b: _time(b.created_at), 19, 11),
     Column("DURATION", lambda b: _duration(b.duration), 8, 8, drop=1),
 )
 RUN_COLUMNS = (
-    Column("ID", lambda r: r.id, 24, 12),
+    Column("ID", lambda r: r.id, 24, 12, whole=True),
     Column("STATUS", lambda r: r.status, 8, 7, status=True),
     Column("NAME", lambda r: r.run_name, 24, 6, flexible=True),
-    Column("STARTED", lambda r: _time(r.started_at), 19, 10),
-    Column("CONCLUDED", lambda r: _time(r.concluded_at), 19, 10, drop=1),
+    Column("STARTED", lambda r: _time(r.started_at), 19, 11),
+    Column("CONCLUDED", lambda r: _time(r.concluded_at), 19, 11, drop=1),
 )
 RUN_STARTED_COLUMNS = (
-    Column("ID", lambda r: r.id, 24, 12),
+    Column("ID", lambda r: r.id, 24, 12, whole=True),
     Column("NAME", lambda r: r.run_name, 24, 6, flexible=True),
 )
 JOB_COLUMNS = (
-    Column("ID", lambda j: j.id, 24, 12),
+    Column("ID", lambda j: j.id, 24, 12, whole=True),
     Column("NAME", lambda j: j.name, 24, 6, flexible=True),
     Column("TYPE", lambda j: j.job_type, 6, 6, drop=2),
     Column("SUSPENDED", lambda j: "yes" if j.suspended else "no", 9, 9, drop=3),
@@ -135,13 +139,50 @@ COLUMNS_OF: dict[type, Sequence[Column]] = {
 }
 
 
+# Spaces at the end of a line, before the escape codes that may close it.
+_TRAILING = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")
+
+
+class _Trimmed:
+    """A file that writes each whole line without trailing spaces (rich pads cells to their
+    width); a partial line is written as it is on flush (a watch's line updated in place)."""
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = file
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        if lines:
+            self._file.write("".join(_TRAILING.sub(r"\1", line) + "\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._file.write(self._pending)
+            self._pending = ""
+        self._file.flush()
+
+    def isatty(self) -> bool:
+        return isatty(self._file)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._file, "encoding", None) or "utf-8"
+
+
 def console(file: TextIO) -> Console:
-    """A rich console on ``file``: colour only on a terminal, never through markup."""
+    """A rich console on ``file``: colour only on a terminal, never through markup, no
+    trailing spaces; piped with no ``COLUMNS``, no width limit (lines never wrap)."""
     width = None
     if not isatty(file) and not os.environ.get("COLUMNS"):
         width = _PIPE_WIDTH
+    trimmed = cast(TextIO, _Trimmed(file))
     return Console(
-        file=file, width=width, markup=False, emoji=False, highlight=False, soft_wrap=False
+        file=trimmed, width=width, markup=False, emoji=False, highlight=False, soft_wrap=False
     )
 
 
@@ -163,8 +204,12 @@ def _text(column: Column, item: Any) -> Text:
     return Text(_cell(column, item), style=style, no_wrap=True, overflow="ellipsis")
 
 
-def fit(columns: Sequence[Column], ideal: Sequence[int], total: int) -> list[int | None]:
-    """Column widths that fit ``total`` cells (two between columns); ``None``: left out."""
+def fit(columns: Sequence[Column], ideal: Sequence[int], total: int) -> list[int | None] | None:
+    """Column widths that fit ``total`` cells (two between columns); ``None``: left out.
+
+    ``None`` for all: the whole columns and the others' minimums do not fit (show one field
+    a line, `one_field_a_line`).
+    """
     widths: list[int | None] = list(ideal)
 
     def excess() -> int:
@@ -173,7 +218,7 @@ def fit(columns: Sequence[Column], ideal: Sequence[int], total: int) -> list[int
 
     def shrink(index: int) -> None:
         width = widths[index]
-        if width is not None and excess() > 0:
+        if width is not None and excess() > 0 and not columns[index].whole:
             widths[index] = max(min(columns[index].min_width, width), width - excess())
 
     for index, column in enumerate(columns):
@@ -190,13 +235,18 @@ def fit(columns: Sequence[Column], ideal: Sequence[int], total: int) -> list[int
         for index, width in enumerate(widths):  # give back what the dropped ones freed
             if width is not None and excess() < 0:
                 widths[index] = min(ideal[index], width - excess())
-    while excess() > 0:  # narrower than every minimum: cut the widest, down to 1
-        shown = [(w, i) for i, w in enumerate(widths) if w is not None and w > 1]
-        if not shown:
-            break
-        width, index = max(shown)
-        widths[index] = width - 1
-    return widths
+    return None if excess() > 0 else widths
+
+
+def one_field_a_line(columns: Sequence[Column], items: Sequence[Any]) -> str:
+    """Each item as ``HEADER: value`` lines, a blank line between items: for a terminal too
+    narrow for the table (nothing is cut)."""
+    width = max(len(column.header) for column in columns)
+    blocks = [
+        "\n".join(f"{column.header + ':':<{width + 1}} {_cell(column, item)}" for column in columns)
+        for item in items
+    ]
+    return "\n\n".join(blocks) + "\n"
 
 
 def _table(columns: Sequence[Column], widths: Sequence[int | None], items: Sequence[Any]) -> Table:
@@ -236,6 +286,9 @@ class BufferedTable:
             for column in columns
         ]
         widths = fit(columns, ideal, self._console.width)
+        if widths is None:
+            self._console.print(one_field_a_line(columns, self._rows), end="")
+            return
         self._console.print(_table(columns, widths, self._rows))
 
 
@@ -245,16 +298,20 @@ class StreamedTable:
     def __init__(self, out: TextIO) -> None:
         self._console = console(out)
         self._widths: list[int | None] | None = None
+        self._planned = False
 
     def add(self, item: Any) -> None:
         columns = COLUMNS_OF[type(item)]
-        first = self._widths is None
+        first = not self._planned
+        if not self._planned:
+            ideal = [max(c.width, len(_cell(c, item))) if c.whole else c.width for c in columns]
+            self._widths, self._planned = fit(columns, ideal, self._console.width), True
         if self._widths is None:
-            ideal = [c.width for c in columns]
-            self._widths = fit(columns, ideal, self._console.width)
-        table = _table(columns, self._widths, [item])
-        table.show_header = first
-        self._console.print(table)
+            self._console.print(("" if first else "\n") + one_field_a_line(columns, [item]), end="")
+        else:
+            table = _table(columns, self._widths, [item])
+            table.show_header = first
+            self._console.print(table)
         self._console.file.flush()
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 ::
 
-    python -m northflank_async.testing --port 8080 --builds 250 --project demo --job nightly
+    python -m northflank_async.testing --port 8080 --builds 250 --project demo-project --job nightly
 
 prints one line (``base_url=... token=... project=... job=... builds=...``) once it
 listens, then serves until interrupted (SIGINT or SIGTERM), and exits with status 0.
@@ -81,7 +81,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--port", type=_bounded_int(0, 65535), default=8080, help="port to bind, 0 for any (8080)"
     )
     parser.add_argument("--token", default="nf-fake-token", help="bearer token to accept")
-    parser.add_argument("--project", default="demo", help="project id (demo)")
+    parser.add_argument(
+        "--project", default="demo-project", help="project id (demo-project, as every demo)"
+    )
     parser.add_argument("--job", default="nightly", help="job id (nightly)")
     parser.add_argument(
         "--builds", type=_bounded_int(0), default=250, help="builds to generate (250)"

@@ -122,7 +122,8 @@ class ActivityFace(Rooms):
             if not jobs:
                 continue
             job = rng.choice(jobs)
-            build = self._store.create_build(job, {})
+            # The world's own builds are reproducible from the seed, as the history is.
+            build = self._store.create_build(job, {"id": self._store.seeded_build_id()})
             if rng.random() < activity.failure_rate:
                 self.set_outcome(build["id"], rng.choice(("FAILURE", "CRASHED")))
             activity.pushed += 1

@@ -1,18 +1,22 @@
 """The data generator: realistic history for the store, reproducible from the fake's seed.
 
 It makes ids (unique across the fake), commit shas, historical builds (mostly concluded, a
-few still in a stage), concluded runs and the branches every job starts with. Builds are drawn
-from one sequence; runs and branches each from a generator of their own per job
-(`DataGenerator.side_rng`), so adding runs never shifts the builds a seed generates.
+few of the last half hour still in a pipeline stage), concluded runs and the branches every
+job starts with. Builds are drawn from one sequence; runs and branches each from a generator
+of their own per job (`DataGenerator.side_rng`), so adding runs never shifts the builds a
+seed generates. The ids of builds and runs started while the fake serves are drawn from the
+system's entropy instead (`DataGenerator.started_id`): unique in one fake and, all but
+surely, across fakes, so an id printed by one process is not another fake's.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 from typing import Final
 
 from ._clock import WALL_EPOCH_MS, format_ms
-from ._records import BUILD_FINAL, BUILD_MESSAGES, Build, Job, Run, registry_uri
+from ._records import BUILD_FINAL, BUILD_MESSAGES, BUILD_PIPELINE, Build, Job, Run, registry_uri
 
 __all__ = ["HISTORY_ANCHOR_MS", "JOB_BRANCHES", "DataGenerator"]
 
@@ -54,6 +58,10 @@ _BRANCHES: Final = ("main", "main", "main", "main", "develop", "release/2.4", "f
 JOB_BRANCHES: Final = ("main", "develop", "release/2.4", "fix/flaky-ci")
 #: The newest generated build (run) of a fresh job is created shortly before this instant.
 HISTORY_ANCHOR_MS: Final = WALL_EPOCH_MS
+#: A generated build older than this (before the anchor) is past the pipeline: none sits in a
+#: stage for hours, to finish in a second once the fake moves it along (`simulate`).
+_PIPELINE_SPAN_MS: Final = 30 * 60_000
+_PAST_PIPELINE: Final = {s: w for s, w in _HISTORY_WEIGHTS.items() if s not in BUILD_PIPELINE}
 
 
 class DataGenerator:
@@ -79,6 +87,24 @@ class DataGenerator:
             if build_id not in self.ids:
                 self.ids.add(build_id)
                 return build_id
+
+    def started_id(self) -> str:
+        """A new id for a build started while serving, drawn from the system's entropy
+        (``adjective-noun-1234``): unique in this fake, and (one in 19 million) across fakes."""
+        while True:
+            adjective, noun = secrets.choice(_ADJECTIVES), secrets.choice(_NOUNS)
+            build_id = f"{adjective}-{noun}-{1000 + secrets.randbelow(9000)}"
+            if build_id not in self.ids:
+                self.ids.add(build_id)
+                return build_id
+
+    def started_run_id(self) -> str:
+        """A new run id (``run-`` and 12 hex digits) from the system's entropy, now taken."""
+        while True:
+            run_id = f"run-{secrets.token_hex(6)}"
+            if run_id not in self.run_ids:
+                self.run_ids.add(run_id)
+                return run_id
 
     def new_sha(self) -> str:
         """A commit sha: 40 hex digits."""
@@ -120,6 +146,8 @@ class DataGenerator:
     def _historic_build(self, job: Job, created_ms: int) -> Build:
         rng = self._rng
         status = rng.choices(list(_HISTORY_WEIGHTS), weights=list(_HISTORY_WEIGHTS.values()))[0]
+        if status in BUILD_PIPELINE and created_ms < HISTORY_ANCHOR_MS - _PIPELINE_SPAN_MS:
+            status = rng.choices(list(_PAST_PIPELINE), weights=list(_PAST_PIPELINE.values()))[0]
         build: Build = {"id": self.new_id()}
         if rng.random() < 0.95:
             build["branch"] = rng.choice(_BRANCHES)

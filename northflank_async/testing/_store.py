@@ -126,10 +126,14 @@ class Store:
             job.note_created(parse_ms(build.get("createdAt")))
         return stored
 
+    def seeded_build_id(self) -> str:
+        """A new build id drawn from the seed (as the history's are), not from entropy."""
+        return self._generate.new_id()
+
     def create_build(self, job: Job, fields: Mapping[str, Any]) -> Build:
         """Prepend a build created now; it progresses if it sits in a pipeline stage."""
         created_ms = max(wall_ms(self._clock), (job.newest_ms or 0) + 1)
-        build_id = fields["id"] if "id" in fields else self._generate.new_id()
+        build_id = fields["id"] if "id" in fields else self._generate.started_id()
         self._generate.ids.add(build_id)
         build: Build = {
             "id": build_id,
@@ -225,8 +229,7 @@ class Store:
 
     def create_run(self, job: Job, fields: Mapping[str, Any], deployment: Any = None) -> Run:
         """Prepend a run started now; it progresses while RUNNING and not concluded."""
-        rng = self._generate.side_rng(job, f"run{len(job.runs)}")
-        run_id = fields["id"] if "id" in fields else self._generate.new_run_id(rng)
+        run_id = fields["id"] if "id" in fields else self._generate.started_run_id()
         self._generate.run_ids.add(run_id)
         newest = max([parse_ms(r.get("startedAt")) or 0 for r in job.runs[:1]] + [0])
         run: Run = {

@@ -1,0 +1,1 @@
+"""System tests: Redis, subprocesses, pytester, docs and examples runs (marker `system`)."""

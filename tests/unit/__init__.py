@@ -1,0 +1,1 @@
+"""Unit tests of the pure core (northflank_async._core): no socket, no server."""
