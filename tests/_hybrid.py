@@ -1,5 +1,5 @@
 """The hybrid monitor's workload on the virtual clock: the fake builds and notifies, the monitor
-receives and reconciles (tests/test_monitor_hybrid.py, benchmarks/monitor_hybrid.py).
+receives and reconciles (tests/client/test_monitor_hybrid.py, benchmarks/monitor_hybrid.py).
 
 The receiver is a real `WebhookReceiver` serving on loopback; the fake POSTs its builds' events
 to it with faults (duplicates, losses, starts held past their ends), its deliveries and the

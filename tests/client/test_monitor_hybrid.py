@@ -18,8 +18,8 @@ import pytest
 from northflank_async import BuildEvent, WebhookReceiver
 from northflank_async.testing import FakeNorthflank
 
-from ._hybrid import SECRET, run_hybrid
-from ._virtual import in_flight_guard, on_virtual_clock, virtual_client
+from .._hybrid import SECRET, run_hybrid
+from .._virtual import in_flight_guard, on_virtual_clock, virtual_client
 
 P = "proj"
 
