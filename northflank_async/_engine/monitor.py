@@ -346,7 +346,9 @@ class Monitor(AsyncIterator[BuildEvent]):
             while not self._closed:
                 self._changed.clear()
                 if self._intake is not None:
-                    await self._take_notifications()
+                    delivered = await self._intake.turn(self._jobs, self._spend.claim, leadership)
+                    if delivered:
+                        self._progress.set()
                 until = await leadership.hold(self._jobs.values())
                 if until is None:
                     continue
@@ -382,18 +384,6 @@ class Monitor(AsyncIterator[BuildEvent]):
             self._events.put_nowait(error)
             self._progress.set()
             raise
-
-    async def _take_notifications(self) -> None:
-        """Hand the notifications waiting to the trackers; settle the unclear ones by a get."""
-        assert self._intake is not None
-        delivery = self._intake.take(self._jobs)
-        if self._intake.pending:
-            delivery += await self._intake.settle(self._jobs, self._spend.claim)
-        for job, events in delivery:
-            job.last_event_at = asyncio.get_running_loop().time()
-            await self._leadership.deliver(job, events)
-        if delivery:
-            self._progress.set()
 
     async def _poll(self, job: WatchedJob) -> list[BuildEvent] | None:
         """One poll of ``job``: its events, or None when it failed or dropped the job."""

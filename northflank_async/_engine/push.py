@@ -29,6 +29,7 @@ from .._core.models import JobBuild
 from .._core.planning import JobLoad, MonitorPlan
 from .._core.push import PushHealth, PushMode, reconcile_plan, settled_build
 from .._core.webhooks import WebhookEvent
+from .leadership import Leadership
 from .polls import WatchedJob
 
 __all__ = ["NotificationSource", "PushIntake"]
@@ -109,6 +110,23 @@ class PushIntake:
             for waiter in waiters:
                 waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
+
+    async def turn(
+        self,
+        jobs: Mapping[tuple[str, str], WatchedJob],
+        claim: Callable[[], Awaitable[None]],
+        leadership: Leadership,
+    ) -> bool:
+        """One turn of the monitor's loop: hand the notifications waiting to the trackers,
+        settle the unclear ones by a ``get``, deliver the events; whether there were any."""
+        delivery = self.take(jobs)
+        if self._unsettled:
+            delivery += await self.settle(jobs, claim)
+        now = asyncio.get_running_loop().time()
+        for job, events in delivery:
+            job.last_event_at = now
+            await leadership.deliver(job, events)
+        return bool(delivery)
 
     def take(self, jobs: Mapping[tuple[str, str], WatchedJob]) -> Delivery:
         """Every notification waiting, routed: the events they make, job by job."""
