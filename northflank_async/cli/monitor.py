@@ -138,7 +138,7 @@ def _run_line(event: RunEvent, fmt: str, time: str) -> str:
 
 
 @asynccontextmanager
-async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
+async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor[MonitorEvent]]:
     from .._core.checks import MIN_POLL_INTERVAL
 
     if args.fake and args.redis:
@@ -146,9 +146,16 @@ async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
     async with open_client(args, MONITOR_DEMO, team_id=args.team) as client:
         if args.fake:  # polls as often as the floor allows, for the demo's events to show
             budget = args.budget or 3600 * 20
-            monitoring = client.monitor(budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0)
+            monitoring = client.monitor(
+                budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0, runs=getattr(args, "runs", False)
+            )
         else:
-            monitoring = client.monitor(args.budget, group=args.monitor_group, lease=args.lease)
+            monitoring = client.monitor(
+                args.budget,
+                group=args.monitor_group,
+                lease=args.lease,
+                runs=getattr(args, "runs", False),
+            )
         async with monitoring as monitor:
             for job in args.job:
                 monitor.watch_job(args.project, job, runs=getattr(args, "runs", False))
