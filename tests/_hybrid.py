@@ -28,16 +28,17 @@ ENDS = ("build:success", "build:failure", "build:abort")
 
 
 class RecordingReceiver(WebhookReceiver):
-    """A receiver that notes the build and kind of each notification it queued."""
+    """A receiver that notes the build (or run) and kind of each notification it queued."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.accepted: list[tuple[str, str]] = []  # (kind, build id)
+        self.accepted: list[tuple[str, str]] = []  # (kind, build or run id)
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> WebhookEvent | None:
         event = super().receive(headers, body)
-        if event is not None and event.build is not None:
-            self.accepted.append((event.kind, event.build.id))
+        item = None if event is None else event.build or event.run
+        if event is not None and item is not None:
+            self.accepted.append((event.kind, item.id))
         return event
 
 
