@@ -141,15 +141,17 @@ def reconcile_plan(
     reserve: float = 0.05,
 ) -> MonitorPlan:
     """Every job polled once per ``reconcile`` seconds, or evenly less often when the budget
-    (less its ``reserve`` for ``get`` calls) cannot pay that."""
+    (less its ``reserve`` for ``get`` calls) cannot pay that. A job whose runs are watched
+    costs its ``requests`` (2) per poll."""
     loads = list(jobs)
     usable = budget_per_hour * (1 - reserve)
-    interval = max(float(reconcile), len(loads) * HOUR / usable) if loads else float(reconcile)
+    per_round = sum(j.requests for j in loads)
+    interval = max(float(reconcile), per_round * HOUR / usable) if loads else float(reconcile)
     entries = tuple(
         PlanEntry(project_id=j.project_id, job_id=j.job_id, interval=interval, active=j.active)
         for j in loads
     )
-    polls = len(entries) * HOUR / interval
+    polls = per_round * HOUR / interval
     spare = budget_per_hour * reserve if entries else 0.0
     return MonitorPlan(
         budget_per_hour=budget_per_hour,

@@ -54,7 +54,7 @@ class MonitorLoop:
 
     def _plan(self, now: float) -> MonitorPlan:
         plan = self._spend.plan(self._jobs.values(), now, skipped=self._skips.count)
-        return plan if self._intake is None else self._intake.plan(plan)
+        return plan if self._intake is None else self._intake.plan(plan, self._jobs.values())
 
     async def _loop(self) -> None:
         """The one loop, alone or in a group: lead, poll the job due first, deliver."""

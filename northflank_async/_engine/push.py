@@ -89,13 +89,19 @@ class PushIntake:
         """Whether items wait for the ``get`` that settles them."""
         return bool(self._unsettled)
 
-    def plan(self, polling: MonitorPlan) -> MonitorPlan:
+    def plan(self, polling: MonitorPlan, jobs: Iterable[WatchedJob]) -> MonitorPlan:
         """The plan in force, from the budget's (``polling``): while notifications tell the
-        outcomes, one reconciling poll per job every ``reconcile`` seconds instead."""
+        outcomes, one reconciling poll per job of ``jobs`` every ``reconcile`` seconds."""
         if self.health.failing:
             return attrs.evolve(polling, webhooks="fallback", reconcile=self.reconcile)
         loads = [
-            JobLoad(project_id=e.project_id, job_id=e.job_id, active=e.active) for e in polling.jobs
+            JobLoad(
+                project_id=job.project_id,
+                job_id=job.ident[1],
+                active=job.active,
+                requests=1 if job.runs is None else 2,
+            )
+            for job in jobs
         ]
         plan = reconcile_plan(
             loads,
