@@ -15,7 +15,7 @@ from northflank_async._core.push import PushHealth, reconcile_plan, settled_buil
 def _status(fields: dict[str, Any], statuses: type[BuildStatus] | type[RunStatus]) -> None:
     """A known status as its enum, as decoding makes it; an unknown one stays a string."""
     status = fields.get("status")
-    if status in statuses.__members__.values():
+    if isinstance(status, str) and status in statuses.__members__.values():
         fields["status"] = statuses(status)
 
 
@@ -119,12 +119,10 @@ class TestPushHealth:
             assert health.outcome(pushed=pushed) is False  # 7 of 9
         assert health.outcome(pushed=False) is True  # 8 of 10
 
-    @pytest.mark.parametrize(
-        "options", [{"threshold": 0}, {"threshold": 11}, {"recover": 0}, {"recover": 11}]
-    )
-    def test_thresholds_out_of_the_window_are_refused(self, options: dict[str, int]) -> None:
+    @pytest.mark.parametrize(("threshold", "recover"), [(0, 5), (11, 5), (8, 0), (8, 11)])
+    def test_thresholds_out_of_the_window_are_refused(self, threshold: int, recover: int) -> None:
         with pytest.raises(ValueError, match="threshold and recover"):
-            PushHealth(window=10, **options)
+            PushHealth(window=10, threshold=threshold, recover=recover)
 
 
 class TestReconcilePlan:
