@@ -12,6 +12,8 @@ Variants:
   then opens (and closes) an ``httpx.AsyncClient`` of its own, so a new TCP connection.
 * ``shared_httpx``: the same with ``async_http_client=`` one shared ``httpx.AsyncClient``,
   its fastest configuration, for reference.
+* ``sync``: its synchronous ``ApiClient(token, base_url=...)``, as its README also shows (a
+  blocking call: no event loop, no other work meanwhile).
 """
 
 from __future__ import annotations
@@ -71,6 +73,30 @@ async def _variant(args: argparse.Namespace, shared: bool) -> list[float]:
     return times
 
 
+def _list_all_sync(args: argparse.Namespace) -> float:
+    from northflank import ApiClient
+
+    client = ApiClient(args.token, base_url=args.base_url)
+    started = time.perf_counter()
+    response = client.get.job.builds.all(
+        project_id=args.project, job_id=args.job, per_page=args.per_page
+    )
+    elapsed = time.perf_counter() - started
+    builds = response.data["builds"]
+    if len(builds) != args.expected:
+        raise RuntimeError(f"the SDK listed {len(builds)} builds, expected {args.expected}")
+    return elapsed
+
+
+def _sync_variant(args: argparse.Namespace) -> list[float]:
+    _list_all_sync(args)  # warm-up
+    times: list[float] = []
+    for _ in range(args.repeats):
+        gc.collect()
+        times.append(_list_all_sync(args))
+    return times
+
+
 def main() -> int:
     args = _parse_args()
     try:
@@ -87,6 +113,7 @@ def main() -> int:
         result: dict[str, Any] = {"version": version}
         for name, shared in (("default", False), ("shared_httpx", True)):
             result[name] = asyncio.run(_variant(args, shared))
+        result["sync"] = _sync_variant(args)
     except Exception as exc:
         print(json.dumps({"skipped": f"the SDK could not be driven: {type(exc).__name__}: {exc}"}))
         return 0

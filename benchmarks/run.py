@@ -306,6 +306,16 @@ def bench_listing(plan: Plan, sdk_python: str | None) -> list[Row]:
                 "x",
             ),
         ]
+        if "sync" in sdk:  # its blocking client: no loop to share, one connection pool
+            rows += [
+                timing("a.sdk_sync", "a.   SDK's sync ApiClient .all()", sdk["sync"]),
+                Row(
+                    "a.ours_over_sdk_sync",
+                    "a.   ours / SDK's sync client",
+                    median(ours) / median(sdk["sync"]),
+                    "x",
+                ),
+            ]
     connections = counts["connections"]
     label = f"d. TCP connections, {counts['requests']} requests ({pages} pages)"
     rows.append(checked("d.connections", label, connections, "", "= 1", connections == 1))
