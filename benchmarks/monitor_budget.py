@@ -6,21 +6,60 @@ Runs the workload of ``tests/_virtual.py`` twice, clean and with 10% of answers 
 (429 with Retry-After, 5xx, dropped connections), on a looptime loop (the test extra), and
 prints requests, the most in any rolling hour, 429 answers, each build's "concluded" count
 and the delay from a build's conclusion to its event (median, 95th percentile) beside the
-ideal interval (jobs x 3600 / budget seconds between two polls of a job).
+ideal interval (jobs x 3600 / budget seconds between two polls of a job), then the figures
+of 3bc77b0 (0.2.0's planner, idle jobs backed off to 40-300 s and stretched beyond their
+share) measured with the same command. Last, the interval at which a monitor of 5 quiet jobs
+polls each with a generous budget of 36,000 an hour (issue 20: the 1 s floor, not 40-300 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import looptime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests._virtual import run_monitor
+from northflank_async.testing import FakeNorthflank
+from tests._virtual import run_monitor, virtual_client
+
+#: 3bc77b0 (before issue 20, point 8), this command with its defaults: (median, p95) delay.
+BEFORE = {
+    0.0: "requests=1241, most_in_an_hour=454, 429=0, median=20.7 s, p95=325.3 s",
+    0.1: "requests=1234, most_in_an_hour=448, 429=16, median=26.1 s, p95=507.5 s",
+}
+
+
+async def quiet_interval(jobs: int = 5, budget: int = 36_000, seconds: float = 60.0) -> float:
+    """The mean interval between two polls of a quiet job, over ``seconds`` of virtual time."""
+    loop = asyncio.get_running_loop()
+    async with FakeNorthflank(rate_limit=None) as fake:
+        for i in range(jobs):
+            fake.add_job("proj", f"job-{i}", builds=1)
+        async with virtual_client(fake) as nf, nf.monitor(budget) as monitor:
+            for i in range(jobs):
+                monitor.watch_job("proj", f"job-{i}")
+            await monitor.ready()
+            before, started = len(fake.requests), loop.time()
+            await asyncio.sleep(seconds)
+            polls = len(fake.requests) - before
+            return jobs * (loop.time() - started) / max(1, polls)
+
+
+def run_on_virtual_clock(main: Coroutine[Any, Any, float]) -> float:
+    loop = looptime.new_event_loop()
+    try:
+        return loop.run_until_complete(main)
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
 
 
 def main() -> None:
@@ -31,6 +70,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    logging.getLogger("northflank_async").setLevel(logging.ERROR)  # the faulted polls' warnings
     print(f"ideal: one poll per job every {args.jobs * 3600 / args.budget:.0f} s")
     for fault_rate in (0.0, 0.1):
         loop = looptime.new_event_loop()
@@ -61,6 +101,9 @@ def main() -> None:
             f"faults={fault_rate:.0%}: {figures}, each concluded once={once}, "
             f"real {time.perf_counter() - started:.1f} s"
         )
+        print(f"  before (3bc77b0): {BEFORE[fault_rate]}")
+    interval = run_on_virtual_clock(quiet_interval())
+    print(f"5 quiet jobs at 36,000 an hour: each polled every {interval:.2f} s (before: 40-300 s)")
 
 
 if __name__ == "__main__":

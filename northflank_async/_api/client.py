@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urlsplit
 
-from .._core.checks import check_number
+from .._core.checks import MIN_POLL_INTERVAL, check_number
 from .._core.errors import ConfigurationError
 from .._core.events import BuildEvent, RunEvent
 from .._core.fleet import Coordinator
@@ -190,7 +190,7 @@ class NorthflankClient:
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = 100,
         group: str | None = None,
@@ -206,7 +206,7 @@ class NorthflankClient:
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = 100,
         group: str | None = None,
@@ -222,7 +222,7 @@ class NorthflankClient:
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = 100,
         group: str | None = None,
@@ -237,7 +237,7 @@ class NorthflankClient:
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = 100,
         group: str | None = None,
@@ -252,8 +252,8 @@ class NorthflankClient:
         Use it as ``async with nf.monitor() as monitor:``. The budget defaults to half the
         account's limit as the API announces it, else 500. ``floor`` is the shortest interval
         between two polls of one job (at least ``MIN_POLL_INTERVAL``, 1 s), ``idle_cap`` how
-        far an idle job backs off (unless the budget stretches it further); ``per_page`` is the
-        size of a poll's page.
+        far an idle job backs off, but never beyond its even share of the budget (jobs x 3600 /
+        budget seconds: a generous budget is used); ``per_page`` is the size of a poll's page.
 
         ``group`` shares the work with every monitor of that name on the client's
         coordinator (``ConfigurationError`` without one): one member polls at a time, each

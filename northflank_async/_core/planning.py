@@ -10,21 +10,27 @@ model is unit-tested without I/O. The monitor drives it, one request at a time:
 * `answer_waiters()` lets concurrent ``wait()`` / ``watch()`` calls on one job share a list
   request.
 
-The planner's formula. Each job first gets the interval it would like with no budget::
+The planner's formula. No job waits longer than its even share of the budget::
+
+    share = max(floor, n_jobs * requests_per_poll * 3600 / budget, MIN_POLL_INTERVAL)
+
+(`even_share`: 20 jobs at 500 an hour, 144 s; 5 jobs at 36,000, the 1 s floor). Each job first
+gets the interval it would like with no budget::
 
     desired = floor                                                  (a job with running builds)
-    desired = min(idle_cap, floor * active_weight + idle_growth * idle_for)      (an idle job)
+    desired = idle_interval(idle_for) = min(share, backoff)          (an idle job)
+    backoff = min(idle_cap, floor * active_weight + idle_growth * idle_for)
 
-so an idle job starts ``active_weight`` times slower than an active one and backs off as it
-stays idle (``idle_growth = 0.5``: the interval grows by half the idle time, about what a
-``PollSchedule`` with factor 1.5 does poll by poll), up to ``idle_cap``. The demand is
-``D = sum(3600 / desired)`` polls an hour; ``U = budget * (1 - reserve)`` is what the budget
-leaves for polls once a share is kept for the occasional ``get``. When ``D <= U`` every job
-gets its desired interval; otherwise every interval is stretched by the same factor ``D / U``,
-so the polls spend exactly ``U`` an hour and the ratios between jobs hold. Intervals only
-ever grow from ``desired``, so none falls below ``floor``; the budget may push an idle job
-beyond ``idle_cap``. With ``n`` equal jobs and no reserve a saturated plan polls each every
-``n * 3600 / budget`` seconds: 20 jobs at 500 an hour, one poll every 144 s (the ideal).
+``idle_interval`` is the one rule for idle jobs (a hybrid monitor's ``reconcile`` interval may
+replace it). The demand is ``D = sum(3600 / desired)`` polls an hour; ``U = budget * (1 -
+reserve)`` is what the budget leaves for polls once a share is kept for the occasional ``get``.
+When ``D <= U`` every job gets its desired interval; otherwise every interval is stretched by
+the one factor that spends ``U``, none beyond ``share`` (``min(share, desired * k)``), and when
+even every job at ``share`` spends more than ``U``, every job is polled at ``share`` (the
+reserve gives way: the ledger still keeps every rolling hour within the budget). Since an idle
+job never waits beyond its share, a saturated budget polls every job at its share in turn:
+20 jobs at 500 an hour, each every 144 s, and a generous one is used (5 jobs at 36,000 an
+hour: every job every second), so a build on a quiet job is seen within one share.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ __all__ = [
     "RequestLedger",
     "answer_waiters",
     "default_budget",
+    "even_share",
     "next_due",
 ]
 
@@ -186,16 +193,32 @@ class MonitorPlan:
         raise KeyError((project_id, job_id))
 
 
+def even_share(n_jobs: int, budget_per_hour: int, requests_per_poll: float = 1.0) -> float:
+    """The interval at which ``n_jobs`` jobs polled alike spend the whole budget.
+
+    ``n_jobs * requests_per_poll * 3600 / budget_per_hour`` seconds, never under
+    ``MIN_POLL_INTERVAL`` (1 s): 20 jobs at 500 an hour, 144 s; 5 jobs at 36,000, 1 s.
+    """
+    _check_budget(budget_per_hour)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 0:
+        raise ValueError(f"n_jobs must be an int >= 0, got {n_jobs!r}")
+    _check_time(requests_per_poll, "requests_per_poll")
+    if requests_per_poll < 1:
+        raise ValueError("requests_per_poll must be >= 1 (a poll is one request at least)")
+    return max(MIN_POLL_INTERVAL, n_jobs * requests_per_poll * HOUR / budget_per_hour)
+
+
 @attrs.frozen(kw_only=True)
 class BudgetPlanner:
     """Spreads ``budget_per_hour`` over the watched jobs as poll intervals (see the module doc)."""
 
     budget_per_hour: int = DEFAULT_BUDGET_PER_HOUR
-    floor: float = attrs.field(default=10.0, validator=_positive)
+    floor: float = attrs.field(default=MIN_POLL_INTERVAL, validator=_positive)
     idle_cap: float = attrs.field(default=300.0, validator=_positive)
     active_weight: float = attrs.field(default=4.0, validator=_positive)
     idle_growth: float = attrs.field(default=0.5)
     reserve: float = attrs.field(default=0.05)
+    requests_per_poll: float = attrs.field(default=1.0)
 
     def __attrs_post_init__(self) -> None:
         _check_budget(self.budget_per_hour)
@@ -211,16 +234,31 @@ class BudgetPlanner:
         _check_time(self.reserve, "reserve")
         if not 0 <= self.reserve < 1:
             raise ValueError("reserve must be a fraction in [0, 1)")
+        even_share(1, self.budget_per_hour, self.requests_per_poll)  # its checks
 
-    def desired_interval(self, job: JobLoad) -> float:
-        """The interval a job would get with no budget to share."""
-        if job.active:
-            return self.floor
-        _check_time(job.idle_for, "idle_for")
-        if job.idle_for < 0:
+    def share(self, n_jobs: int) -> float:
+        """The longest interval of an idle job among ``n_jobs``: its even share of the budget
+        (`even_share`), or ``floor`` if that is longer."""
+        return max(self.floor, even_share(n_jobs, self.budget_per_hour, self.requests_per_poll))
+
+    def idle_interval(self, idle_for: float, n_jobs: int) -> float:
+        """The interval an idle job wants: it backs off from ``floor * active_weight`` as it
+        stays idle, up to ``idle_cap``, but never beyond its even share (`share`).
+
+        The one rule for idle jobs (a hybrid monitor's ``reconcile`` interval may replace it).
+        """
+        _check_time(idle_for, "idle_for")
+        if idle_for < 0:
             raise ValueError("idle_for must be >= 0")
         start = self.floor * self.active_weight
-        return max(self.floor, min(self.idle_cap, start + self.idle_growth * job.idle_for))
+        backoff = max(self.floor, min(self.idle_cap, start + self.idle_growth * idle_for))
+        return min(backoff, self.share(n_jobs))
+
+    def desired_interval(self, job: JobLoad, n_jobs: int = 1) -> float:
+        """The interval a job would get with no budget to share (``n_jobs``: the jobs watched)."""
+        if job.active:
+            return self.floor
+        return self.idle_interval(job.idle_for, n_jobs)
 
     def plan(self, jobs: Iterable[JobLoad], *, spent_this_hour: int = 0) -> MonitorPlan:
         """Each job's interval, stretched evenly when the jobs want more than the budget."""
@@ -228,20 +266,27 @@ class BudgetPlanner:
         keys = [(job.project_id, job.job_id) for job in jobs]
         if len(set(keys)) != len(keys):
             raise ValueError("each job may appear once in a plan")
-        desired = [self.desired_interval(job) for job in jobs]
-        demand = sum(job.requests * HOUR / d for job, d in zip(jobs, desired, strict=True))
-        usable = self.budget_per_hour * (1 - self.reserve)
-        stretch = max(1.0, demand / usable)
+        # A job watched with its runs costs two requests a poll: it weighs twice in the share.
+        weights = [job.requests for job in jobs]
+        weight = sum(weights)
+        desired = [self.desired_interval(job, weight) for job in jobs]
+        intervals = _stretch(
+            desired,
+            weights,
+            cap=self.share(weight),
+            usable=self.budget_per_hour * (1 - self.reserve) / self.requests_per_poll,
+        )
         entries = tuple(
             PlanEntry(
                 project_id=job.project_id,
                 job_id=job.job_id,
-                interval=interval * stretch,
+                interval=interval,
                 active=job.active,
             )
-            for job, interval in zip(jobs, desired, strict=True)
+            for job, interval in zip(jobs, intervals, strict=True)
         )
-        polls = sum(job.requests * HOUR / e.interval for job, e in zip(jobs, entries, strict=True))
+        polls = sum(w * HOUR / e.interval for w, e in zip(weights, entries, strict=True))
+        polls *= self.requests_per_poll
         reserve = self.budget_per_hour * self.reserve if entries else 0.0
         return MonitorPlan(
             budget_per_hour=self.budget_per_hour,
@@ -249,6 +294,32 @@ class BudgetPlanner:
             spent_this_hour=spent_this_hour,
             expected_per_hour=min(float(self.budget_per_hour), polls + reserve),
         )
+
+
+def _stretch(
+    desired: Sequence[float], weights: Sequence[int], *, cap: float, usable: float
+) -> list[float]:
+    """The intervals: the desired ones if they cost at most ``usable`` requests an hour (a job
+    costs ``weight`` requests a poll); else each stretched by the one factor ``k`` that makes
+    them cost ``usable``, none beyond ``cap`` (``min(cap, d * k)``); when even every job at
+    ``cap`` costs more, every job at ``cap``."""
+    pairs = list(zip(desired, weights, strict=True))
+    if sum(w * HOUR / d for d, w in pairs) <= usable:
+        return list(desired)
+    if sum(weights) * HOUR / cap >= usable:
+        return [cap] * len(desired)
+    # Exactly: with the longest desired intervals at the cap (costing ``at_cap`` an hour), the
+    # rest cost (HOUR / k) * sum(w / d); find the first count of capped jobs whose k fits.
+    longest_first = sorted(pairs, reverse=True)
+    free = sum(w / d for d, w in longest_first)
+    at_cap = 0.0
+    for longest, weight in longest_first:
+        k = HOUR * free / (usable - at_cap)
+        if longest * k <= cap * (1 + 1e-12):
+            return [min(cap, d * k) for d in desired]
+        free -= weight / longest
+        at_cap += weight * HOUR / cap
+    raise AssertionError("unreachable: every job at the cap costs less than usable")
 
 
 def next_due(

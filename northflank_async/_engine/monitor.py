@@ -31,7 +31,7 @@ from typing import Generic, Self, cast
 import attrs
 from typing_extensions import TypeVar
 
-from .._core.checks import check_poll_interval
+from .._core.checks import MIN_POLL_INTERVAL, check_poll_interval
 from .._core.errors import ClientClosedError
 from .._core.events import BuildEvent, MonitorEvent
 from .._core.fleet import GroupChannel
@@ -75,7 +75,8 @@ class Monitor(MonitorLoop, AsyncIterator[E], Generic[E]):
     with ``runs=True``. A poll of a job costs one request, two with its runs (plus one ``get``
     per tracked build or run that fell off its page); the polls of all jobs spend
     at most ``budget_per_hour`` requests in any rolling hour (default: half the limit the API
-    announces, else 500), active jobs polled more often than idle ones (`plan`).
+    announces, else 500), no job left unpolled longer than its even share of the budget (jobs
+    x 3600 / budget seconds), active jobs polled more often when the budget allows (`plan`).
 
     A job answering 401, 403 or 404 is dropped: its error is raised once from the iteration
     (with a note naming the job), and iterating again goes on with the other jobs. Leaving the
@@ -87,7 +88,7 @@ class Monitor(MonitorLoop, AsyncIterator[E], Generic[E]):
         ctx: ClientContext,
         *,
         budget_per_hour: int | None = None,
-        floor: float = 10.0,
+        floor: float = MIN_POLL_INTERVAL,
         idle_cap: float = 300.0,
         per_page: int = MAX_PER_PAGE,
         group: GroupChannel | None = None,

@@ -37,6 +37,8 @@ __all__ = ["MonitorLoop"]
 logger = logging.getLogger("northflank_async")
 
 _TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
+#: A poll due within this many seconds is due now (a float hair ahead of a ticking clock).
+_DUE_SLACK = 1e-3
 
 
 class MonitorLoop:
@@ -80,7 +82,7 @@ class MonitorLoop:
                 polled = {key: at for key, at in last.items() if at is not None}
                 chosen = next_due(plan, polled, now)
                 due = until if chosen is None else min(chosen[1], until)
-                if due > now:
+                if due > now + _DUE_SLACK:
                     # A job added or dropped (or a notification) wakes the loop: re-plan.
                     if await self._wait(intake, None if math.isinf(due) else due - now):
                         continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 from collections import Counter, defaultdict
 
 import pytest
@@ -119,9 +120,12 @@ class TestMonitor:
             by_job[request.path.split("/")[-2]].append(request.at)
         for times in by_job.values():
             gaps = [b - a for a, b in itertools.pairwise(times)]
-            assert gaps == sorted(gaps)  # backing off, never speeding up while idle
-            assert gaps[-1] == pytest.approx(300, abs=1)  # up to the idle interval
-        assert [e.interval for e in plan.jobs] == [300] * 3
+            # Issue 20: never beyond the jobs' even share (3 x 3600 / 500 = 21.6 s); before,
+            # idle jobs backed off to 300 s.
+            # (The ledger may hold a poll while the rolling hour is full: twice that at most.)
+            assert statistics.median(gaps) <= 3 * 3600 / 500 + 1
+            assert max(gaps) <= 2 * 3 * 3600 / 500
+        assert [e.interval for e in plan.jobs] == pytest.approx([3 * 3600 / 500] * 3)
         last_hour = [t for times in by_job.values() for t in times if t > 2 * 3600 - 3600 + 1]
         assert plan.spent_this_hour == pytest.approx(len(last_hour), abs=3)
 

@@ -814,35 +814,43 @@ class TestBudgetPlanner:
             assert plan.expected_per_hour == pytest.approx(500.0)
 
     def test_reserve_is_kept_for_gets(self) -> None:
-        """The default reserve (5%) leaves room for gets: polls spend 475 of 500."""
+        """The default reserve (5%) is kept while the jobs want less than the budget; a
+        saturated plan polls every job at its even share (issue 20: no job waits longer)."""
+        plan = BudgetPlanner(budget_per_hour=500, floor=10).plan(jobs(active=1))
+        assert plan.jobs[0].interval == 10.0
+        assert plan.expected_per_hour == pytest.approx(360 + 25)
         plan = BudgetPlanner(budget_per_hour=500).plan(jobs(active=20))
-        assert plan.jobs[0].interval == pytest.approx(20 * 3600 / 475)
+        assert plan.jobs[0].interval == pytest.approx(20 * 3600 / 500)
         assert plan.expected_per_hour == pytest.approx(500.0)
 
     def test_active_jobs_poll_more_often(self) -> None:
-        """Under a tight budget an active job polls active_weight times as often as an idle one."""
+        """Under a tight budget every job is polled at its even share, an idle one included
+        (issue 20: before, idle jobs were stretched 4x beyond active ones)."""
         plan = BudgetPlanner(budget_per_hour=100).plan(jobs(active=2, idle=8))
         active = plan.entry("p", "a0")
         idle = plan.entry("p", "i0")
         assert active.active and not idle.active
-        assert idle.interval == pytest.approx(4 * active.interval)
-        assert sum(3600 / e.interval for e in plan.jobs) == pytest.approx(95.0)
+        assert idle.interval == active.interval == pytest.approx(10 * 3600 / 100)
+        assert sum(3600 / e.interval for e in plan.jobs) == pytest.approx(100.0)
 
     def test_idle_jobs_back_off_to_the_cap(self) -> None:
-        """With budget to spare, idle intervals grow with idle time up to idle_cap."""
-        planner = BudgetPlanner(budget_per_hour=500, floor=10, idle_cap=300)
+        """Idle intervals grow with idle time up to idle_cap, within the jobs' even share
+        (3 jobs at 36 an hour: 300 s)."""
+        planner = BudgetPlanner(budget_per_hour=36, floor=10, idle_cap=300)
         intervals = [
-            planner.plan(jobs(idle=3, idle_for=idle)).jobs[0].interval
+            planner.desired_interval(jobs(idle=1, idle_for=idle)[0], 3)
             for idle in (0, 60, 200, 1000, 10_000)
         ]
         assert intervals == [40.0, 70.0, 140.0, 300.0, 300.0]
-        plan = planner.plan(jobs(active=1))
-        assert plan.jobs[0].interval == 10.0  # the floor, budget permitting
+        assert planner.desired_interval(jobs(active=1)[0]) == 10.0  # the floor
 
     def test_spare_budget_is_not_spent(self) -> None:
-        """When the jobs want less than the budget, they get their desired interval."""
+        """Quiet jobs spend the budget their share allows (issue 20: a generous budget is
+        used), and no more than their floor allows."""
         plan = BudgetPlanner(budget_per_hour=500).plan(jobs(idle=3, idle_for=10_000))
-        assert plan.expected_per_hour == pytest.approx(3 * 3600 / 300 + 25)
+        assert [e.interval for e in plan.jobs] == pytest.approx([3 * 3600 / 500] * 3)
+        plan = BudgetPlanner(budget_per_hour=500, floor=60).plan(jobs(idle=3, idle_for=10_000))
+        assert plan.expected_per_hour == pytest.approx(3 * 3600 / 60 + 25)
 
     def test_plan_shows_spend(self) -> None:
         """The plan carries the budget and the requests spent this hour."""
@@ -898,7 +906,7 @@ class TestBudgetPlanner:
         )
         assert all(e.interval >= floor for e in plan.jobs)
         polls = sum(3600 / e.interval for e in plan.jobs)
-        assert polls + budget * planner.reserve <= budget * (1 + 1e-9)
+        assert polls <= budget * (1 + 1e-9)  # the reserve gives way to the share (issue 20)
         actives = [e.interval for e in plan.jobs if e.active]
         idles = [e.interval for e in plan.jobs if not e.active]
         if actives and idles:
@@ -924,7 +932,7 @@ class TestNextDue:
         first = next_due(plan, {("p", "a0"): 100.0}, now=105.0)
         assert first is not None and first[0].job_id == "i0" and first[1] == 105.0
         due = next_due(plan, {("p", "a0"): 100.0, ("p", "i0"): 100.0}, now=105.0)
-        assert due is not None and due[0].job_id == "a0" and due[1] == 110.0
+        assert due is not None and due[0].job_id == "a0" and due[1] == 100.0 + 2 * 3600 / 500
 
     def test_no_jobs(self) -> None:
         """A plan of no jobs has nothing due."""
