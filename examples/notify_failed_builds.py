@@ -9,6 +9,17 @@ range). The request spend is printed at the end. Against the real API:
 
 With no token (or with --fake) it runs against an embedded FakeNorthflank whose jobs gain
 builds on their own, some of which fail, and stops after reporting --max-builds of them.
+
+With --webhooks the monitor is a hybrid one: a `WebhookReceiver` serves on --port, Northflank
+POSTs each build's start and outcome to it (an integration of type RAW_WEBHOOK, created or
+updated for --public-url with a fresh secret), the outcomes are reported about a second after
+they happen, and each job is polled only once per --reconcile seconds to catch notifications
+that were lost. Put TLS in front of the port (the token travels in plain text):
+
+    NORTHFLANK_API_TOKEN=... python examples/notify_failed_builds.py --project P --job J \
+        --webhooks --port 8080 --public-url https://hooks.example.com/northflank
+
+With --fake, the fake sends its notifications to the receiver on loopback.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from northflank_async import JobBuild, Monitor, NorthflankClient, RequestEnd
+from northflank_async import JobBuild, Monitor, NorthflankClient, RequestEnd, WebhookReceiver
 from northflank_async.testing import FakeNorthflank
 
 LOG_LINES = 20
@@ -73,8 +84,11 @@ async def run(
     spend: Spend,
     floor: float = 10.0,
     idle_cap: float = 300.0,
+    receiver: WebhookReceiver | None = None,
 ) -> None:
-    async with nf.monitor(args.budget, floor=floor, idle_cap=idle_cap) as monitor:
+    async with nf.monitor(
+        args.budget, floor=floor, idle_cap=idle_cap, webhooks=receiver, reconcile=args.reconcile
+    ) as monitor:
         for job in args.job:
             monitor.watch_job(args.project, job)
         try:
@@ -84,17 +98,47 @@ async def run(
                 f"spent {spend.requests} requests: {monitor.requests} polls by the monitor "
                 f"(budget {monitor.budget_per_hour}/hour), the rest reading logs"
             )
+            if receiver is not None:
+                print(f"webhooks: {monitor.plan.webhooks}, reconcile every {args.reconcile:g} s")
 
 
 @asynccontextmanager
-async def demo_client(args: argparse.Namespace, spend: Spend) -> AsyncIterator[NorthflankClient]:
+async def receiving(
+    args: argparse.Namespace, nf: NorthflankClient, fake: FakeNorthflank | None = None
+) -> AsyncIterator[WebhookReceiver | None]:
+    """With --webhooks: a receiver serving on --port, and the integration that feeds it."""
+    if not args.webhooks:
+        yield None
+        return
+    if fake is not None:  # the fake POSTs to the receiver on loopback
+        receiver = WebhookReceiver("demo-secret-0123456789")
+        async with receiver.serve(port=0, path="/northflank") as server:
+            fake.add_notification_integration(server.url, secret="demo-secret-0123456789")
+            print(f"receiving notifications at {server.url}", flush=True)
+            yield receiver
+        return
+    if not args.public_url:
+        raise SystemExit("--webhooks needs --public-url: the URL Northflank POSTs to")
+    # A fresh random secret, set on the integration and given to the receiver only.
+    _, secret = await nf.notifications.ensure_webhook("Failed builds", args.public_url)
+    receiver = WebhookReceiver(secret)
+    host = "0.0.0.0"  # all interfaces: behind your TLS proxy
+    async with receiver.serve(host=host, port=args.port, path="/northflank") as server:
+        print(f"receiving notifications at {server.url} as {args.public_url}", flush=True)
+        yield receiver
+
+
+@asynccontextmanager
+async def demo_client(
+    args: argparse.Namespace, spend: Spend
+) -> AsyncIterator[tuple[NorthflankClient, FakeNorthflank]]:
     """A FakeNorthflank whose jobs get a new build every 50 ms or so, one in three failing."""
     async with FakeNorthflank() as fake:
         for job in args.job:
             fake.add_job(args.project, job, builds=20)
         fake.simulate(new_build_every=0.05, step=0.02, failure_rate=1 / 3, seed=7)
         async with NorthflankClient(fake.token, base_url=fake.base_url, on_request_end=spend) as nf:
-            yield nf
+            yield nf, fake
 
 
 async def main() -> None:
@@ -104,6 +148,10 @@ async def main() -> None:
     parser.add_argument("--budget", type=int, default=None, help="requests per hour at most")
     parser.add_argument("--max-builds", type=int, default=0, help="stop after N outcomes")
     parser.add_argument("--fake", action="store_true", help="use the embedded fake API")
+    parser.add_argument("--webhooks", action="store_true", help="receive notifications too")
+    parser.add_argument("--port", type=int, default=8080, help="the receiver's port")
+    parser.add_argument("--public-url", help="the receiver's URL as Northflank reaches it")
+    parser.add_argument("--reconcile", type=float, default=600.0, help="seconds between polls")
     args = parser.parse_args()
     args.job = args.job or ["nightly"]
     spend = Spend()
@@ -111,12 +159,12 @@ async def main() -> None:
         args.max_builds = args.max_builds or 6
         args.budget = args.budget or 100_000
         args.job = args.job if len(args.job) > 1 else ["nightly", "tests"]
-        async with demo_client(args, spend) as nf:
+        async with demo_client(args, spend) as (nf, fake), receiving(args, nf, fake) as receiver:
             # Demo pace: a poll a second per job (the shortest floor there is).
-            await run(nf, args, spend, floor=1.0, idle_cap=2.0)
+            await run(nf, args, spend, floor=1.0, idle_cap=2.0, receiver=receiver)
     else:
-        async with NorthflankClient(on_request_end=spend) as nf:
-            await run(nf, args, spend)
+        async with NorthflankClient(on_request_end=spend) as nf, receiving(args, nf) as receiver:
+            await run(nf, args, spend, receiver=receiver)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 from urllib.parse import urlsplit
 
 from .._core.checks import MIN_POLL_INTERVAL, check_number
 from .._core.errors import ConfigurationError
+from .._core.events import BuildEvent, RunEvent
 from .._core.fleet import Coordinator
 from .._core.models import RateLimit
 from .._core.observe import Hook, RequestEnd, RequestStart
@@ -28,6 +29,8 @@ from .notifications import Notifications
 
 if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported there
     import aiohttp
+
+    from .webhooks import WebhookReceiver
 
 __all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
 
@@ -182,6 +185,7 @@ class NorthflankClient:
         owner = Owner(SERVICE, project_id, service_id, self._ctx.team(team_id))
         return ServiceHandle(self._ctx, owner.checked())
 
+    @overload
     def monitor(
         self,
         budget_per_hour: int | None = None,
@@ -191,7 +195,58 @@ class NorthflankClient:
         per_page: int = 100,
         group: str | None = None,
         lease: float = 30.0,
-    ) -> Monitor:
+        runs: Literal[False] = False,
+        webhooks: WebhookReceiver | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
+    ) -> Monitor[BuildEvent]: ...
+
+    @overload
+    def monitor(
+        self,
+        budget_per_hour: int | None = None,
+        *,
+        floor: float = MIN_POLL_INTERVAL,
+        idle_cap: float = 300.0,
+        per_page: int = 100,
+        group: str | None = None,
+        lease: float = 30.0,
+        runs: Literal[True],
+        webhooks: WebhookReceiver | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
+    ) -> Monitor[BuildEvent | RunEvent]: ...
+
+    @overload
+    def monitor(
+        self,
+        budget_per_hour: int | None = None,
+        *,
+        floor: float = MIN_POLL_INTERVAL,
+        idle_cap: float = 300.0,
+        per_page: int = 100,
+        group: str | None = None,
+        lease: float = 30.0,
+        runs: bool,
+        webhooks: WebhookReceiver | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
+    ) -> Monitor[BuildEvent | RunEvent]: ...
+
+    def monitor(
+        self,
+        budget_per_hour: int | None = None,
+        *,
+        floor: float = MIN_POLL_INTERVAL,
+        idle_cap: float = 300.0,
+        per_page: int = 100,
+        group: str | None = None,
+        lease: float = 30.0,
+        runs: bool = False,
+        webhooks: WebhookReceiver | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
+    ) -> Monitor[BuildEvent] | Monitor[BuildEvent | RunEvent]:
         """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
 
         Use it as ``async with nf.monitor() as monitor:``. The budget defaults to half the
@@ -205,6 +260,18 @@ class NorthflankClient:
         event is handed to one member, and an event not acknowledged within ``lease``
         seconds (nor a lease renewed that long) passes to another member. See the guide's
         "Fleet" page.
+
+        ``runs=True`` lets `Monitor.watch_job` watch a job's runs too (``runs=True`` there):
+        the monitor then yields ``BuildEvent | RunEvent`` (a ``Monitor[BuildEvent |
+        RunEvent]``); without it, `BuildEvent` only (a ``Monitor[BuildEvent]``).
+
+        ``webhooks`` makes it a hybrid monitor: the receiver's notifications of watched jobs
+        and services (and ``job-run:*`` ones of jobs whose runs are watched) become the same
+        events at once, and each job is polled once per ``reconcile`` seconds (at least 1 s)
+        to catch lost ones; ``verify=True`` trusts no notification without a ``get`` of its
+        build or run (one request each). In a group, a member that takes a notification of
+        an outcome hands it out if it claims that outcome first for the group. See
+        docs/webhooks.md, "The hybrid monitor".
         """
         coordinator = self._ctx.coordinator
         channel = None
@@ -216,7 +283,7 @@ class NorthflankClient:
                 )
             check_number(lease, "lease", above=True, error=ConfigurationError)
             channel = coordinator.group_channel(group)
-        return Monitor(
+        return Monitor[BuildEvent | RunEvent](
             self._ctx,
             budget_per_hour=budget_per_hour,
             floor=floor,
@@ -227,6 +294,10 @@ class NorthflankClient:
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
             max_rate_limit_wait=self._transport.max_rate_limit_wait,
+            runs=runs,
+            webhooks=webhooks,
+            reconcile=reconcile,
+            verify=verify,
         )
 
     @property

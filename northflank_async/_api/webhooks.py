@@ -208,6 +208,16 @@ class WebhookReceiver:
             await self._arrived.wait()
         return self._queue.popleft()
 
+    async def wait_pending(self) -> None:
+        """Return once an event waits (without taking it), or the receiver is closed. In a
+        group: once this member has taken one from the group's queue (see `take_pending`)."""
+        if self._group is not None:
+            await self._group.wait()
+            return
+        while not self._queue and not self._closed:
+            self._arrived.clear()
+            await self._arrived.wait()
+
     def take_pending(self) -> list[WebhookEvent]:
         """Every event waiting, oldest first, without waiting for more (for a polling loop).
 

@@ -178,6 +178,12 @@ class MonitorPlan:
     """Seconds left of a pause of every poll the API asked for (a 429's ``Retry-After``)."""
     paused_too_long: bool = False
     """Whether that pause is longer than the client's ``max_rate_limit_wait`` (it is logged)."""
+    webhooks: str = "off"
+    """With a webhook receiver (the hybrid monitor): ``"on"`` while notifications tell the
+    outcomes (each job polled once per ``reconcile`` seconds), ``"fallback"`` while polls keep
+    finding outcomes no notification told (budgeted polling, as without one); else ``"off"``."""
+    reconcile: float | None = None
+    """With a webhook receiver: the seconds between two reconciling polls of a job."""
 
     def entry(self, project_id: str, job_id: str) -> PlanEntry:
         """The plan of one job (``KeyError`` if the plan has no such job)."""

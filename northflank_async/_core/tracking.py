@@ -1,11 +1,13 @@
 """What one watched job has shown, and one poll of it. Pure: no sockets, no event loop.
 
 `JobTracker` holds what one watched job's (or service's) builds have shown so far; `RunTracker`
-the same of a job's runs. Both are one `ItemTracker` over another model: only what an item's
-time is, what its event is and how a stored position names it differ. A poll is a transaction
+the same of a job's runs (both in ``trackers``). Both are one `ItemTracker` over another
+model: only what an item's time is, what its event is and how a stored position names it
+differ. A poll is a transaction
 (`TrackerPoll`, ``trackpoll``): the pages read (newest first) and the answers of the ``get``
 calls for tracked items that fell off them are added to it, and `ItemTracker.commit()` turns it
-into events at once. A poll that fails half-way is dropped: the tracker has not changed, so
+into events at once; `ItemTracker.observe()` does the same for one item a notification told
+(the hybrid monitor). A poll that fails half-way is dropped: the tracker has not changed, so
 nothing is lost and nothing is doubled. A tracker's `position()` is what a monitoring group
 stores.
 """
@@ -16,24 +18,15 @@ import enum
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
 
 import attrs
 
 from .checks import check_number, check_since
-from .events import BuildEvent, BuildEventKind, RunEvent
-from .models import BuildStatus, JobBuild, JobRun, RunStatus
+from .events import BuildEventKind
 from .trackpoll import TrackerPoll
 
-__all__ = [
-    "GONE_AFTER",
-    "MAX_GETS_PER_POLL",
-    "ItemTracker",
-    "JobTracker",
-    "RunTracker",
-    "Tracked",
-    "TrackerPoll",
-]
+__all__ = ["GONE_AFTER", "MAX_GETS_PER_POLL", "ItemTracker", "Tracked", "TrackerPoll"]
 
 #: Polls in a row in which a tracked build must be proven gone (neither listed nor answered by
 #: its ``get``: a 404, or an answer that cannot be decoded) before it leaves tracking. One 404
@@ -115,6 +108,9 @@ class ItemTracker(Generic[T, E]):
     _dropped: dict[str, T] = attrs.field(init=False, factory=dict)
     _snapshot_pending: bool = attrs.field(init=False)
     _generation: int = attrs.field(init=False, default=0)
+    # Items told by a notification (`observe`) that no poll has listed yet: reported, but no
+    # landmark for a poll (items before them may not have been listed).
+    _pushed: dict[str, None] = attrs.field(init=False, factory=dict)
 
     def __attrs_post_init__(self) -> None:
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
@@ -272,7 +268,44 @@ class ItemTracker(Generic[T, E]):
                 # Back after it was taken for gone: its outcome (or its tracking) resumes.
                 self._tracked[build.id] = self._dropped.pop(build.id)
                 self._update(build, events)
-        self._advance(new)
+        # Items told by notifications, listed now: known from here on as any listed item.
+        listed = [b for b in poll._observed.values() if b.id in self._pushed]
+        for build in listed:
+            del self._pushed[build.id]
+        self._advance([*new, *reversed(listed)])
+        return events
+
+    def observe(self, item: T) -> list[E]:
+        """One item as told between polls (a notification, or the ``get`` that settled
+        one): its events, decided as a poll's are. The tracker must have `started`.
+
+        An item new to the tracker is ``created`` (and ``concluded`` if it has ended: an end
+        that comes before its start), a tracked one that ended is ``concluded``; a known
+        item that ended, and a start of an item already seen, tell nothing (a concluded
+        item never goes back; statuses between come from polls).
+        """
+        if not self.started:
+            raise ValueError("observe() before the first poll: the snapshot decides first")
+        events: list[E] = []
+        if item.id in self._dropped and item.is_concluded:
+            self._tracked[item.id] = self._dropped.pop(item.id)
+        if item.id in self._tracked:
+            if item.is_concluded:
+                self._update(_merged(self._tracked[item.id], item), events)
+            return events
+        if self._known(item.id):
+            return events
+        events.append(self._event("created", item))
+        if item.is_concluded:
+            events.append(self._event("concluded", item))
+        else:
+            self._tracked[item.id] = item
+            self._confirmed[item.id] = self._generation
+        self._pushed[item.id] = None
+        while len(self._pushed) > self.memory:
+            oldest = next(iter(self._pushed))
+            del self._pushed[oldest]
+            self._remember([oldest])
         return events
 
     # -- internals
@@ -299,7 +332,12 @@ class ItemTracker(Generic[T, E]):
             del self._dropped[next(iter(self._dropped))]
 
     def _known(self, build_id: str) -> bool:
-        return build_id in self._id_set or build_id in self._tracked or build_id in self._dropped
+        return (
+            build_id in self._id_set
+            or build_id in self._tracked
+            or build_id in self._dropped
+            or build_id in self._pushed
+        )
 
     def _remember(self, ids: Iterable[str]) -> None:
         for build_id in ids:
@@ -318,36 +356,11 @@ class ItemTracker(Generic[T, E]):
             self._time = latest if self._time is None else max(self._time, latest)
 
 
-@attrs.define(eq=False)
-class JobTracker(ItemTracker[JobBuild, BuildEvent]):
-    """The tracker of a job's (or service's) builds: it makes `BuildEvent` values."""
-
-    model = JobBuild
-    statuses = BuildStatus
-
-    def _time_of(self, item: JobBuild) -> datetime | None:
-        return item.created_at
-
-    def _event(self, kind: BuildEventKind, item: JobBuild) -> BuildEvent:
-        return BuildEvent.of_owner(kind, item, self.project_id, self.owner_kind, self.job_id)
-
-    def _stub(self, item_id: str, status: object) -> JobBuild:
-        return JobBuild(id=item_id, status=status, concluded=False)  # type: ignore[arg-type]
-
-
-@attrs.define(eq=False)
-class RunTracker(ItemTracker[JobRun, RunEvent]):
-    """The tracker of a job's runs: it makes `RunEvent` values (``since``: a run id, a
-    `JobRun`, an aware datetime, those started at or after it, or None)."""
-
-    model = JobRun
-    statuses = RunStatus
-
-    def _time_of(self, item: JobRun) -> datetime | None:
-        return item.started_at
-
-    def _event(self, kind: BuildEventKind, item: JobRun) -> RunEvent:
-        return RunEvent(kind, item, self.project_id, self.job_id)
-
-    def _stub(self, item_id: str, status: object) -> JobRun:
-        return JobRun(id=item_id, status=status, concluded=False)  # type: ignore[arg-type]
+def _merged(known: T, told: T) -> T:
+    """``known`` with the fields a notification's item carries (the others are ``None``)."""
+    values = {
+        field.name: value
+        for field in attrs.fields(cast(Any, type(told)))
+        if (value := getattr(told, field.name)) is not None
+    }
+    return cast(T, attrs.evolve(cast(Any, known), **values))

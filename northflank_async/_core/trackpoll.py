@@ -87,7 +87,8 @@ class TrackerPoll(Generic[T]):
         tracker = self._tracker
         time = tracker._time
         # With no build known at all (``since`` a datetime), time alone tells old from new.
-        by_time = not tracker._id_set and not tracker._tracked and not tracker._dropped
+        by_time = not tracker._id_set and not tracker._dropped
+        by_time = by_time and tracker._tracked.keys() <= tracker._pushed.keys()
         older_only = bool(newest_first) and not self._reached
         self._last_page_tracked = False
         for build in newest_first:
@@ -100,6 +101,9 @@ class TrackerPoll(Generic[T]):
                 continue
             self._observed[build.id] = build
             if self._snapshot:
+                continue
+            if build.id in tracker._pushed:
+                older_only = False  # told by a notification: reported, and no landmark
                 continue
             created = tracker._time_of(build)
             older = time is not None and created is not None and created < time

@@ -23,6 +23,7 @@ import json
 import logging
 import math
 import uuid
+from collections import deque
 from collections.abc import Callable, Collection
 
 from .._core.events import BuildEvent, MonitorEvent
@@ -73,6 +74,8 @@ class GroupLeadership:
         self._claim_from = -math.inf
         self._outstanding: dict[MonitorEvent, str] = {}
         self.redelivered = 0
+        # Outcomes notifications told this member and it claimed for the group (`tell`).
+        self._told: deque[MonitorEvent] = deque()
 
     @property
     def holds_lease(self) -> bool:
@@ -186,6 +189,8 @@ class GroupLeadership:
     # -- delivery
 
     async def receive(self) -> MonitorEvent | BaseException | None:
+        if self._told:
+            return self._told.popleft()  # claimed by this member: handed out here
         now = asyncio.get_running_loop().time()
         claim = self._lease if now >= self._claim_from else None
         try:
@@ -208,6 +213,11 @@ class GroupLeadership:
             self.redelivered += 1
         self._outstanding[event] = got.entry_id
         return event
+
+    async def tell(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
+        for event in events:
+            if outcome_of(event) is not None and await self.claim_outcome(event):
+                self._told.append(event)  # handed out at the next `receive`
 
     async def claim_outcome(self, event: MonitorEvent) -> bool:
         """Whether this member may hand out ``event``, an outcome a notification told: True

@@ -53,6 +53,11 @@ class Leadership(Protocol):
         """Hand out the events of a successful poll of ``job`` (and keep its position)."""
         ...
 
+    async def tell(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
+        """Hand out the events notifications told of ``job`` (a hybrid monitor): alone, as a
+        poll's; in a group, each outcome only by the member that claims it first."""
+        ...
+
     async def receive(self) -> MonitorEvent | BaseException | None:
         """The next item for the iteration; None after a short wait with nothing to hand."""
         ...
@@ -90,6 +95,9 @@ class SoloLeadership:
     async def deliver(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
         for event in events:
             self._queue.put_nowait(event)
+
+    async def tell(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
+        await self.deliver(job, events)
 
     async def receive(self) -> MonitorEvent | BaseException | None:
         return await self._queue.get()

@@ -2,11 +2,12 @@
 
 The decisions are the pure core's: what a poll means (`JobTracker`, ``_core.tracking``), how
 the budget is spread (`BudgetPlanner`) and when the next request may go (`RequestLedger`,
-``_core.planning``). This module is the one loop that drives them: one task per monitor,
+``_core.planning``). One loop drives them (``monitor_loop``): one task per monitor,
 polling one job at a time when its turn comes (``polls``), through the client's transport (its
 rate-limit gate is shared with every other call of the client). Who polls and where the events
 go is the monitor's `Leadership` (``leadership``): alone, always; in a group, the member that
-holds the Redis lease (``group``). Closing, errors and the budget are written once, here.
+holds the Redis lease (``group``). With a webhook receiver (the hybrid monitor), notifications
+enter the same trackers (``push``). Closing, errors and the budget are written once, here.
 
 A poll of a job (``polls``: its builds, and its runs if watched) is sent with no retries of the
 client's own: a transient failure (network, 5xx, 429, a broken listing) drops the whole poll (the
@@ -23,44 +24,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Generic, Self, cast
 
 import attrs
+from typing_extensions import TypeVar
 
-from .._core.checks import MIN_POLL_INTERVAL
-from .._core.errors import (
-    ClientClosedError,
-    NorthflankError,
-    PaginationError,
-    RateLimitError,
-    ServerError,
-    TransportError,
-)
-from .._core.events import MonitorEvent
+from .._core.checks import MIN_POLL_INTERVAL, check_poll_interval
+from .._core.errors import ClientClosedError
+from .._core.events import BuildEvent, MonitorEvent
 from .._core.fleet import GroupChannel
 from .._core.models import JobBuild, RateLimit
 from .._core.owners import JOB, SERVICE, Owner
-from .._core.planning import BudgetPlanner, MonitorPlan, default_budget, next_due
+from .._core.planning import BudgetPlanner, MonitorPlan, default_budget
 from .context import ClientContext
 from .endpoints import MAX_PER_PAGE
 from .group import GroupLeadership
 from .leadership import Leadership, SoloLeadership
-from .polls import JobHandle, PollBudget, Skips, WatchedJob, read
+from .monitor_loop import MonitorLoop
+from .polls import JobHandle, PollBudget, Skips, WatchedJob
+from .push import NotificationSource, PushIntake
 
 __all__ = ["Monitor"]
 
 logger = logging.getLogger("northflank_async")
 
-_TRANSIENT = (TransportError, ServerError, RateLimitError, PaginationError)
-#: A poll due within this many seconds is due now (a float hair ahead of a ticking clock).
-_DUE_SLACK = 1e-3
+#: What a monitor yields: `BuildEvent` (the default), or ``BuildEvent | RunEvent`` for a
+#: monitor made with ``runs=True`` (``nf.monitor(runs=True)``).
+E = TypeVar("E", default=BuildEvent)
 
 
-class Monitor(AsyncIterator[MonitorEvent]):
-    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds (and a
-    `RunEvent` for their runs, for the jobs watched with ``runs=True``).
+class Monitor(MonitorLoop, AsyncIterator[E], Generic[E]):
+    """Watches any number of jobs and yields a `BuildEvent` for what happens to builds (and,
+    made with ``nf.monitor(runs=True)``, a `RunEvent` for the runs of the jobs watched with
+    ``runs=True``: a ``Monitor[BuildEvent | RunEvent]``).
 
     Made by ``nf.monitor(budget_per_hour=None)`` and used as ``async with``::
 
@@ -98,6 +96,10 @@ class Monitor(AsyncIterator[MonitorEvent]):
         lease: float = 30.0,
         recheck: float = 5.0,
         max_rate_limit_wait: float = 60.0,
+        runs: bool = False,
+        webhooks: NotificationSource | None = None,
+        reconcile: float = 600.0,
+        verify: bool = False,
     ) -> None:
         if budget_per_hour is not None:
             # The planner's own checks, made here: a bad budget is refused at the call.
@@ -119,6 +121,15 @@ class Monitor(AsyncIterator[MonitorEvent]):
         self._spend = PollBudget(lambda: self.budget_per_hour, floor, idle_cap, max_rate_limit_wait)
         self._skips = Skips()
         self._closed = False
+        self._runs = runs
+        check_poll_interval(reconcile, "reconcile")
+        self._intake = (
+            None
+            if webhooks is None
+            else PushIntake(
+                webhooks, reconcile=float(reconcile), verify=verify, shared=group is not None
+            )
+        )
         self._leadership: Leadership = (
             SoloLeadership(self._events)
             if group is None
@@ -144,8 +155,14 @@ class Monitor(AsyncIterator[MonitorEvent]):
         `JobBuild`, an aware datetime, or ``None`` (the first poll is a snapshot: the
         builds already there are not reported). ``ValueError`` for a job already watched.
         With ``runs=True`` its runs too (`RunEvent`): those started after now (after
-        ``since`` if it is a datetime), at one more list request per poll of the job.
+        ``since`` if it is a datetime), at one more list request per poll of the job; the
+        monitor must be made with ``nf.monitor(runs=True)`` (else ``ValueError``, before
+        any request: its events are typed `BuildEvent` only).
         """
+        if runs and not self._runs:
+            raise ValueError(
+                "watch_job(runs=True) needs a monitor made with nf.monitor(..., runs=True)"
+            )
         self._watch(Owner(JOB, project_id, job_id, team_id), since, runs)
 
     def watch_service(
@@ -220,9 +237,6 @@ class Monitor(AsyncIterator[MonitorEvent]):
         """Each job's poll interval now, requests spent in the last hour, expected per hour."""
         return self._plan(self._now())
 
-    def _plan(self, now: float) -> MonitorPlan:
-        return self._spend.plan(self._jobs.values(), now, skipped=self.skipped)
-
     # ------------------------------------------------------------------ group mode
 
     @property
@@ -236,7 +250,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
         them within the lease (it died or stalled)."""
         return self._leadership.redelivered
 
-    async def ack(self, event: MonitorEvent) -> None:
+    async def ack(self, event: E) -> None:
         """Acknowledge ``event`` now (group mode): it will not be handed to another member.
 
         Asking for the next event acknowledges the previous one anyway. Without a group,
@@ -244,7 +258,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
         is not raised: while the store is unreachable the acknowledgement waits (and so does
         the next event).
         """
-        await self._leadership.ack(event)
+        await self._leadership.ack(cast(MonitorEvent, event))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -262,7 +276,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
                 self._run(), name="northflank-async-monitor"
             )
 
-    async def __aenter__(self) -> Monitor:
+    async def __aenter__(self) -> Self:
         self._start()
         return self
 
@@ -305,10 +319,14 @@ class Monitor(AsyncIterator[MonitorEvent]):
             except TimeoutError:
                 pass
 
-    def __aiter__(self) -> Monitor:
+    async def _run(self) -> None:
+        """The monitor's task: its one loop (``monitor_loop``)."""
+        await self._loop()
+
+    def __aiter__(self) -> Self:
         return self
 
-    async def __anext__(self) -> MonitorEvent:
+    async def __anext__(self) -> E:
         if self._closed and self._events.empty():
             raise StopAsyncIteration
         if not self._closed:
@@ -324,79 +342,7 @@ class Monitor(AsyncIterator[MonitorEvent]):
             raise StopAsyncIteration
         if isinstance(item, BaseException):
             raise item
-        return item
-
-    # ------------------------------------------------------------------ the loop
-
-    async def _run(self) -> None:
-        """The one loop, alone or in a group: lead, poll the job due first, deliver."""
-        loop = asyncio.get_running_loop()
-        leadership = self._leadership
-        try:
-            while not self._closed:
-                self._changed.clear()
-                until = await leadership.hold(self._jobs.values())
-                if until is None:
-                    continue
-                now = loop.time()
-                plan = self._plan(now)
-                last = {key: job.last_polled for key, job in self._jobs.items()}
-                polled = {key: at for key, at in last.items() if at is not None}
-                chosen = next_due(plan, polled, now)
-                due = until if chosen is None else min(chosen[1], until)
-                if due > now + _DUE_SLACK:
-                    try:  # a job added or dropped wakes the loop: re-plan
-                        async with asyncio.timeout(None if math.isinf(due) else due - now):
-                            await self._changed.wait()
-                        continue
-                    except TimeoutError:  # re-plan, unless a (virtual) clock stood still
-                        if loop.time() > now or self._changed.is_set():
-                            continue
-                        if chosen is None or chosen[1] > until:  # it was the lease's time
-                            continue
-                assert chosen is not None
-                job = self._jobs[(chosen[0].project_id, chosen[0].job_id)]
-                events = await self._poll(job)
-                self._progress.set()
-                if events is not None:
-                    await leadership.deliver(job, events)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as error:  # a bug, or the client closed: end the iteration
-            self._events.put_nowait(error)
-            self._progress.set()
-            raise
-
-    async def _poll(self, job: WatchedJob) -> list[MonitorEvent] | None:
-        """One poll of ``job``: its events, or None when it failed or dropped the job."""
-        loop = asyncio.get_running_loop()
-        job.last_polled = loop.time()
-        job.polls += 1
-        try:
-            events = await read(job, self._spend.claim, self._skips)
-        except _TRANSIENT as error:
-            logger.warning(
-                "monitor: poll of %s/%s failed (%s); retrying at its next turn",
-                job.project_id,
-                job.job_id,
-                error,
-            )
-            if isinstance(error, RateLimitError) and error.retry_after:
-                self._spend.pause(error, loop.time())
-            return None
-        except ClientClosedError:
-            raise
-        except NorthflankError as error:
-            # 401, 403, 404 of the job, a build that cannot be decoded: this job is over.
-            self._jobs.pop(job.ident, None)
-            error.add_note(
-                f"monitor: {job.kind} {job.project_id}/{job.job_id} is no longer watched"
-            )
-            self._events.put_nowait(error)
-            return None
-        if events:
-            job.last_event_at = loop.time()
-        return events
+        return cast(E, item)
 
 
 _STOP: BaseException = StopAsyncIteration()

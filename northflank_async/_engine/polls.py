@@ -30,7 +30,8 @@ from .._core.events import BuildEvent, MonitorEvent, RunEvent
 from .._core.models import JobBuild, JobRun, Page
 from .._core.owners import Owner
 from .._core.planning import BudgetPlanner, JobLoad, MonitorPlan, RequestLedger
-from .._core.tracking import ItemTracker, JobTracker, RunTracker, Tracked, TrackerPoll
+from .._core.trackers import JobTracker, RunTracker
+from .._core.tracking import ItemTracker, Tracked, TrackerPoll
 from .._core.wire import check_id
 from .._transport.http import Transport
 from .endpoints import call, list_frames
@@ -97,9 +98,15 @@ class Feed(Generic[T, E]):
         )
 
     def commit(self, poll: TrackerPoll[T]) -> list[E]:
-        """The one way what was observed of the items enters their tracker, and its events."""
+        """The one way what a poll observed of the items enters their tracker, and its events."""
         assert self.tracker is not None
         return self.tracker.commit(poll)
+
+    def observe(self, item: T) -> list[E]:
+        """The one way an item a notification told (``push``) enters its tracker, decided as
+        a poll's items are (`ItemTracker.observe`), and its events."""
+        assert self.tracker is not None
+        return self.tracker.observe(item)
 
 
 _BUILDS = ("build", "build", "builds")

@@ -116,6 +116,16 @@ class GroupQueue:
         self._wanted.set()
         return events
 
+    async def wait(self) -> None:
+        """Return once the local buffer holds an event (taking starts), or once closed."""
+        self._start()
+        while not self._buffer and not self._closed:
+            if self._failure is not None:
+                raise self._failure
+            self._arrived.clear()
+            self._wanted.set()
+            await self._arrived.wait()
+
     async def ack(self, event: WebhookEvent) -> None:
         entry = self._handed.pop(event.event_id, None)
         if entry is not None:

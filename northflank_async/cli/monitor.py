@@ -183,22 +183,25 @@ async def _receiving(args: argparse.Namespace, fake: Any) -> AsyncIterator[dict[
 
 
 @asynccontextmanager
-async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor]:
+async def _monitored(args: argparse.Namespace) -> AsyncIterator[Monitor[MonitorEvent]]:
     from .._core.checks import MIN_POLL_INTERVAL
 
     if args.fake and args.redis:
         raise ValueError("--redis and --group watch a real API, not --fake")
     opened = open_demo(args, MONITOR_DEMO, team_id=args.team)
+    runs: bool = getattr(args, "runs", False)
     async with opened as (client, fake), _receiving(args, fake) as hybrid:
         if args.fake:  # polls as often as the floor allows, for the demo's events to show
             budget = args.budget or 3600 * 20
-            monitoring = client.monitor(budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0, **hybrid)
+            monitoring = client.monitor(
+                budget, floor=MIN_POLL_INTERVAL, idle_cap=2.0, runs=runs, **hybrid
+            )
         else:
             group, lease = args.monitor_group, args.lease
-            monitoring = client.monitor(args.budget, group=group, lease=lease, **hybrid)
+            monitoring = client.monitor(args.budget, group=group, lease=lease, runs=runs, **hybrid)
         async with monitoring as monitor:
             for job in args.job:
-                monitor.watch_job(args.project, job, runs=getattr(args, "runs", False))
+                monitor.watch_job(args.project, job, runs=runs)
             yield monitor
 
 

@@ -136,9 +136,8 @@ class TestMonitor:
             async with virtual_client(fake) as nf, nf.monitor(500) as monitor:
                 monitor.watch(nf.job(P, "ci"), since=history[3]["id"])
                 got = [await monitor.__anext__() for _ in range(6)]
-        assert all(isinstance(e, BuildEvent) for e in got)
         newer = [b["id"] for b in reversed(history[:3])]
-        assert [(e.kind, e.build.id) for e in got if isinstance(e, BuildEvent)] == [
+        assert [(e.kind, e.build.id) for e in got] == [
             (kind, b) for b in newer for kind in ("created", "concluded")
         ]
         assert [r.path.rsplit("/", 1)[-1] for r in fake.requests[:1]] == [history[3]["id"]]
@@ -158,7 +157,6 @@ class TestMonitor:
                 await monitor.ready()
                 build = fake.add_build(P, "ci", status="SUCCESS")
                 event = await monitor.__anext__()
-        assert isinstance(event, BuildEvent)
         assert (event.kind, event.build.id) == ("created", build["id"])
 
     @on_virtual_clock
@@ -207,7 +205,7 @@ class TestMonitor:
     async def test_bad_budget_refused(self, budget: object) -> None:
         async with FakeNorthflank() as fake, virtual_client(fake) as nf:
             with pytest.raises(ValueError, match="budget_per_hour"):
-                nf.monitor(budget)  # type: ignore[arg-type]
+                nf.monitor(budget)  # type: ignore[call-overload]
 
     @on_virtual_clock
     async def test_outcomes_yields_each_concluded_build_once(self) -> None:

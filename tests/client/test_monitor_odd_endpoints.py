@@ -116,9 +116,7 @@ async def take(monitor: Monitor, count: int, within: float = 3600.0) -> list[tup
     got: list[BuildEvent] = []
     async with asyncio.timeout(within):
         while len(got) < count:
-            event = await monitor.__anext__()
-            assert isinstance(event, BuildEvent)
-            got.append(event)
+            got.append(await monitor.__anext__())
     return [(e.kind, e.build.id) for e in got]
 
 

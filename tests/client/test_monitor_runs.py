@@ -25,7 +25,7 @@ from northflank_async import (
 )
 from northflank_async._core.fleet import decode_event, encode_event
 from northflank_async._core.planning import BudgetPlanner, JobLoad
-from northflank_async._core.tracking import RunTracker
+from northflank_async._core.trackers import RunTracker
 from northflank_async.testing import FakeNorthflank
 
 from .._virtual import most_in_any_window, on_virtual_clock, virtual_client
@@ -40,7 +40,9 @@ def run_paths(fake: FakeNorthflank) -> list[str]:
     return [r.path for r in fake.requests if "/runs" in r.path]
 
 
-async def run_events(monitor: Monitor, concluded: int, within: float) -> list[RunEvent]:
+async def run_events(
+    monitor: Monitor[BuildEvent | RunEvent], concluded: int, within: float
+) -> list[RunEvent]:
     """The run events until ``concluded`` runs concluded (virtual seconds at most)."""
     got: list[RunEvent] = []
     async with asyncio.timeout(within):
@@ -73,7 +75,7 @@ async def test_two_jobs_report_each_of_8_runs_outcome_once_by_polls() -> None:
         for job in JOBS:
             fake.add_job(P, job, runs=3)  # history: concluded before the watch, not reported
         fake.configure_runs(step=STEP)
-        async with virtual_client(fake) as nf, nf.monitor(3600, floor=5.0) as monitor:
+        async with virtual_client(fake) as nf, nf.monitor(3600, floor=5.0, runs=True) as monitor:
             for job in JOBS:
                 monitor.watch_job(P, job, runs=True)
             await monitor.ready()
@@ -101,7 +103,7 @@ async def test_runs_false_asks_for_no_run_and_runs_true_reads_them_at_each_poll(
         for job in JOBS:
             fake.add_job(P, job, builds=2, runs=2)
         async with virtual_client(fake) as nf:
-            async with nf.monitor(3600, floor=5.0) as monitor:
+            async with nf.monitor(3600, floor=5.0, runs=True) as monitor:
                 monitor.watch_job(P, JOBS[0])  # the default: builds only
                 monitor.watch(nf.job(P, JOBS[1]), runs=False)
                 await monitor.ready()
@@ -109,7 +111,7 @@ async def test_runs_false_asks_for_no_run_and_runs_true_reads_them_at_each_poll(
                 assert monitor.requests > 2
             assert run_paths(fake) == []
             fake.reset_stats()
-            async with nf.monitor(3600, floor=5.0) as monitor:
+            async with nf.monitor(3600, floor=5.0, runs=True) as monitor:
                 monitor.watch_job(P, JOBS[0], runs=True)
                 await monitor.ready()
                 await asyncio.sleep(600)
@@ -125,7 +127,7 @@ async def test_the_runs_requests_are_in_the_budget_and_in_the_plan() -> None:
         for job in JOBS:
             fake.add_job(P, job, runs=1)
         fake.configure_runs(step=STEP)
-        async with virtual_client(fake) as nf, nf.monitor(budget, floor=5.0) as monitor:
+        async with virtual_client(fake) as nf, nf.monitor(budget, floor=5.0, runs=True) as monitor:
             for job in JOBS:
                 monitor.watch_job(P, job, runs=True)
             await monitor.ready()

@@ -18,7 +18,7 @@ import json
 import logging
 import sys
 
-from northflank_async import BuildEvent, NorthflankClient, RedisCoordinator
+from northflank_async import NorthflankClient, RedisCoordinator
 
 
 async def run(args: argparse.Namespace) -> dict[str, int]:
@@ -47,7 +47,6 @@ async def run(args: argparse.Namespace) -> dict[str, int]:
                     if seen == args.hold_at:
                         print("holding", flush=True)
                         await asyncio.Event().wait()  # dies here, unacknowledged
-                    assert isinstance(event, BuildEvent)  # no job is watched with runs=True
                     out.write(event.build.id + "\n")
                     out.flush()
                     handled += 1

@@ -18,7 +18,7 @@ import pytest
 from northflank_async import BuildStatus, ConfigurationError, NorthflankClient, RedisCoordinator
 from northflank_async._core.events import BuildEvent
 from northflank_async._core.fleet import decode_event, encode_event
-from northflank_async._core.tracking import JobTracker
+from northflank_async._core.trackers import JobTracker
 from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async.testing import FakeNorthflank
 

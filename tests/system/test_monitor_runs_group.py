@@ -51,14 +51,14 @@ async def test_in_a_group_run_events_travel_and_a_new_leader_goes_on_from_the_po
         async with NorthflankClient(
             fake.token, base_url=fake.base_url, coordinator=coordinator
         ) as nf:
-            first = nf.monitor(3600, floor=1.0, group="g", lease=5.0)
+            first = nf.monitor(3600, floor=1.0, group="g", lease=5.0, runs=True)
             first.watch_job(P, JOBS[0], runs=True)
             async with first:
                 await asyncio.wait_for(first.ready(), 60)  # a guard, not a measure
                 by_first = start_runs(fake)
                 got_first = await run_events(first, 2, within=60)
             by_second = start_runs(fake)  # no member polls: only B's restored position tells
-            second = nf.monitor(3600, floor=1.0, group="g", lease=5.0)
+            second = nf.monitor(3600, floor=1.0, group="g", lease=5.0, runs=True)
             second.watch_job(P, JOBS[0], runs=True)
             async with second:
                 got_second = await run_events(second, 2, within=60)

@@ -183,7 +183,7 @@ async def fleet() -> None:
 
 
 async def _monitor(nf: NorthflankClient) -> None:
-    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry, RunEvent
+    from northflank_async import BuildEvent, Monitor, MonitorPlan, PlanEntry
 
     async with nf.monitor(500) as monitor:
         assert_type(monitor, Monitor)
@@ -194,13 +194,28 @@ async def _monitor(nf: NorthflankClient) -> None:
         assert_type(plan, MonitorPlan)
         assert_type(plan.jobs[0], PlanEntry)
         async for event in monitor:
+            assert_type(event, BuildEvent)
+            assert_type(event.build, JobBuild)
+    async for build in nf.job("p", "j").builds.outcomes(since="b"):
+        assert_type(build, JobBuild)
+
+
+async def _monitor_runs(nf: NorthflankClient) -> None:
+    from northflank_async import BuildEvent, Monitor, RunEvent
+
+    async with nf.monitor(500, runs=True) as monitor:
+        assert_type(monitor, Monitor[BuildEvent | RunEvent])
+        monitor.watch_job("p", "j", runs=True)
+        async for event in monitor:
             assert_type(event, BuildEvent | RunEvent)
             if isinstance(event, RunEvent):
                 assert_type(event.run, JobRun)
                 continue
             assert_type(event.build, JobBuild)
-    async for build in nf.job("p", "j").builds.outcomes(since="b"):
-        assert_type(build, JobBuild)
+    runs: bool = True
+    assert_type(nf.monitor(runs=runs), Monitor[BuildEvent | RunEvent])
+    assert_type(nf.monitor(runs=False), Monitor[BuildEvent])
+    assert_type(nf.monitor(runs=False), Monitor)
 
 
 async def services(nf: NorthflankClient) -> None:

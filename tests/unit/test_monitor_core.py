@@ -22,7 +22,8 @@ from northflank_async._core.planning import (
     default_budget,
     next_due,
 )
-from northflank_async._core.tracking import GONE_AFTER, MAX_GETS_PER_POLL, JobTracker
+from northflank_async._core.trackers import JobTracker
+from northflank_async._core.tracking import GONE_AFTER, MAX_GETS_PER_POLL
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 RUNNING = BuildStatus.BUILDING
