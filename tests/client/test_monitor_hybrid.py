@@ -133,7 +133,8 @@ async def test_a_disabled_integration_leads_to_one_warning_and_budgeted_polling(
         # A wrong path: every delivery is answered 404, and the integration gives up.
         fake.add_notification_integration(server.url + "-moved", secret=SECRET)
         fake.configure_notifications(retries=0, disable_after=3, trace_configs=[in_flight_guard()])
-        async with virtual_client(fake) as nf, nf.monitor(webhooks=receiver) as monitor:
+        # 60 an hour: the budgeted plan polls each of the 4 jobs every 240 s, under 600 s.
+        async with virtual_client(fake) as nf, nf.monitor(60, webhooks=receiver) as monitor:
             for project, job in keys:
                 monitor.watch_job(project, job)
             await monitor.ready()
