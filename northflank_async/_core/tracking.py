@@ -18,13 +18,13 @@ import enum
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 import attrs
 
 from .checks import check_number, check_since
 from .events import BuildEventKind
-from .trackpoll import TrackerPoll
+from .trackpoll import Tracked, TrackerPoll
 
 __all__ = ["GONE_AFTER", "MAX_GETS_PER_POLL", "ItemTracker", "Tracked", "TrackerPoll"]
 
@@ -39,19 +39,6 @@ GONE_AFTER = 3
 #: page answers up to ``per_page`` builds), and the rest wait for the next polls, the builds
 #: confirmed least recently first.
 MAX_GETS_PER_POLL = 10
-
-
-class Tracked(Protocol):
-    """What a tracker reads of an item (`JobBuild`, `JobRun`): its id, status, conclusion."""
-
-    @property
-    def id(self) -> str: ...
-
-    @property
-    def status(self) -> object: ...
-
-    @property
-    def is_concluded(self) -> bool: ...
 
 
 T = TypeVar("T", bound=Tracked)

@@ -8,14 +8,42 @@ at once (``tracking``). The poll reads the tracker's state but never changes it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
-if TYPE_CHECKING:
-    from .tracking import ItemTracker, Tracked
+__all__ = ["Tracked", "TrackerPoll", "TrackerState"]
 
-__all__ = ["TrackerPoll"]
 
-T = TypeVar("T", bound="Tracked")
+class Tracked(Protocol):
+    """What a tracker reads of an item (`JobBuild`, `JobRun`): its id, status, conclusion."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def is_concluded(self) -> bool: ...
+
+
+T = TypeVar("T", bound=Tracked)
+
+
+class TrackerState(Protocol[T]):
+    """What a poll reads of its tracker (`tracking.ItemTracker`), which it never changes."""
+
+    max_gets: int
+    _id_set: set[str]
+    _time: datetime | None
+    _tracked: dict[str, T]
+    _confirmed: dict[str, int]
+    _dropped: dict[str, T]
+    _pushed: dict[str, None]
+
+    def _time_of(self, item: T) -> datetime | None: ...
+
+    def _known(self, build_id: str) -> bool: ...
 
 
 class TrackerPoll(Generic[T]):
@@ -28,7 +56,7 @@ class TrackerPoll(Generic[T]):
     failure: the tracker is unchanged.
     """
 
-    def __init__(self, tracker: ItemTracker[T, Any], generation: int, *, snapshot: bool) -> None:
+    def __init__(self, tracker: TrackerState[T], generation: int, *, snapshot: bool) -> None:
         self._tracker = tracker
         self._generation = generation
         self._snapshot = snapshot
