@@ -21,18 +21,14 @@ from ._rooms import Rooms, check_seconds
 
 __all__ = ["WEBHOOK_EVENTS", "NotifyFace"]
 
+#: The build and job-run events of the reference, as a server holds them: each kind of item
+#: and the moments it announces (``build:start``, ..., ``job-run:terminate``).
+_ANNOUNCED: Final = {
+    "build": ("start", "success", "failure", "abort"),
+    "job-run": ("start", "success", "failure", "abort", "terminate"),
+}
 #: The events a fixture's integration sends by default: every build and job-run event.
-WEBHOOK_EVENTS: Final = (
-    "build:start",
-    "build:success",
-    "build:failure",
-    "build:abort",
-    "job-run:start",
-    "job-run:success",
-    "job-run:failure",
-    "job-run:abort",
-    "job-run:terminate",
-)
+WEBHOOK_EVENTS: Final = tuple(f"{kind}:{at}" for kind, ats in _ANNOUNCED.items() for at in ats)
 
 
 def _probability(name: str, value: float) -> float:
