@@ -177,10 +177,10 @@ async def _print(args: argparse.Namespace, receiver: Any, out: TextIO) -> int:
 
 def run_webhooks(args: argparse.Namespace, out: TextIO) -> int:
     """Serve until interrupted (or ``--max-events``); the exit status. An address that cannot
-    be had: one line on stderr, `registry.EXIT_ERROR`."""
+    be had: one line on stderr, `exits.EXIT_ERROR`."""
     import asyncio
 
-    from .registry import EXIT_ERROR
+    from .exits import EXIT_ERROR
 
     secrets = check_webhooks_arguments(args)
     try:
