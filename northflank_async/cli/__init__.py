@@ -2,7 +2,8 @@
 
 The package, by module:
 
-- `registry`: `Command`, `command()`, the owners (``--job``), exit statuses, the parser;
+- `registry`: `Command`, `command()`, the owners (``--job``), the parser; `exits`: the exit
+  statuses;
 - `options`: options many commands share, and the one check of them all before a request;
 - `items`: builds and runs, their commands generated from one table (`items.KINDS`);
 - `commands`: the commands of a single kind (``builds follow``, ``builds stats``, ``jobs``);
@@ -11,11 +12,13 @@ The package, by module:
   `webhooks`: ``webhooks serve``, a receiver of notifications;
 - `demo`: where every command's client comes from, the API or the ``--fake`` demo; and
   ``northflank-async fake``, the demo served until Ctrl-C;
-- `output` and `tables`: what is printed, in the format the user chose.
+- `output` and `tables`: what is printed, in the format the user chose; `streams`: the lines
+  ``monitor`` and ``webhooks serve`` print as events come.
 
 Exit statuses, so that a shell script or CI step can gate on a build or a run, and tell a
-typo from an outage: see `registry.EPILOG`. ``--help``, ``--version`` and ``completion``
-import neither aiohttp nor the client (modules import them when a command runs).
+typo from an outage: `exits` (every one offered here too), described in `registry.EPILOG`.
+``--help``, ``--version`` and ``completion`` import neither aiohttp nor the client (modules
+import them when a command runs).
 """
 
 from __future__ import annotations
@@ -33,19 +36,15 @@ from . import items  # noqa: F401  registers the kinds' commands: their groups l
 from . import commands  # noqa: F401  registers the commands of a single kind
 
 # isort: split
-from . import notifications  # noqa: F401  registers notifications create
+from . import (
+    exits,
+    notifications,  # noqa: F401  registers notifications create
+)
 from .demo import add_fake_command, check_fake_arguments, run_fake
+from .exits import *  # noqa: F403  every exit status is public here (`exits.__all__`)
 from .monitor import add_monitor_command, check_monitor_arguments
 from .options import check_arguments
 from .registry import (
-    EXIT_AUTH,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_FOUND,
-    EXIT_OK,
-    EXIT_RATE_LIMITED,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
     Command,
     Context,
     UsageError,
@@ -53,19 +52,7 @@ from .registry import (
 )
 from .webhooks import CannotListen, add_webhooks_command
 
-# The exit statuses main() returns itself; the others are in registry.
-__all__ = [
-    "EXIT_AUTH",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_FOUND",
-    "EXIT_OK",
-    "EXIT_RATE_LIMITED",
-    "EXIT_TIMEOUT",
-    "EXIT_USAGE",
-    "MISSING_EXTRA",
-    "main",
-]
+__all__ = ["MISSING_EXTRA", "main", *exits.__all__]  # every exit status: see `exits`
 
 #: What the command says when its own dependencies (the ``cli`` extra) are not installed.
 MISSING_EXTRA = "pip install 'northflank-async[cli]'"
@@ -107,29 +94,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"northflank-async: the command line needs {' and '.join(missing)}: {MISSING_EXTRA}",
             file=sys.stderr,
         )
-        return EXIT_USAGE
+        return exits.EXIT_USAGE
     parser = build_parser(_more_commands)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error argparse found (2)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return exc.code if isinstance(exc.code, int) else exits.EXIT_USAGE
     if args.group == "completion":
         import shtab
 
         sys.stdout.write(shtab.complete(parser, shell=args.shell))
-        return EXIT_OK
+        return exits.EXIT_OK
     try:
         return _dispatch(args)
     except KeyboardInterrupt:
         print(file=sys.stderr)  # end the line the terminal echoed ^C on
-        return EXIT_INTERRUPTED
+        return exits.EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (| head) went away: not an error worth a traceback.
         _silence_stdout()
-        return EXIT_OK
+        return exits.EXIT_OK
     except UsageError as exc:
         print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
-        return EXIT_USAGE
+        return exits.EXIT_USAGE
     except Exception as exc:
         status = _failure(exc)
         if status is None:
@@ -154,7 +141,7 @@ def _dispatch(args: Any) -> int:
             return asyncio.run(run_monitor(args, sys.stdout))
         except CannotListen as exc:  # --webhooks-port taken
             print(f"northflank-async: {visible(str(exc))}", file=sys.stderr)
-            return EXIT_ERROR
+            return exits.EXIT_ERROR
     if args.group == "webhooks":
         from .webhooks import run_webhooks
 
@@ -177,19 +164,19 @@ def _failure(exc: Exception) -> int | None:
     from .._core.secret import TOKEN_VARIABLES
 
     if isinstance(exc, WaitTimeoutError):
-        status, prefix = EXIT_TIMEOUT, ""
+        status, prefix = exits.EXIT_TIMEOUT, ""
     elif isinstance(exc, ConfigurationError):
         # Found before any request: the caller's settings (an insecure base URL, a token
         # with a newline), not a failure of the API.
-        status, prefix = EXIT_USAGE, ""
+        status, prefix = exits.EXIT_USAGE, ""
     elif isinstance(exc, NotFoundError):
-        status, prefix = EXIT_NOT_FOUND, "error: "
+        status, prefix = exits.EXIT_NOT_FOUND, "error: "
     elif isinstance(exc, AuthenticationError | PermissionDeniedError):
-        status, prefix = EXIT_AUTH, "error: "
+        status, prefix = exits.EXIT_AUTH, "error: "
     elif isinstance(exc, RateLimitError):
-        status, prefix = EXIT_RATE_LIMITED, "error: "
+        status, prefix = exits.EXIT_RATE_LIMITED, "error: "
     elif isinstance(exc, NorthflankError | ValueError):
-        status, prefix = EXIT_ERROR, "error: "
+        status, prefix = exits.EXIT_ERROR, "error: "
     else:
         return None
     # An API error quotes the server's message: shown, never obeyed by the terminal.

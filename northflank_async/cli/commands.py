@@ -11,8 +11,9 @@ import json
 from datetime import datetime
 from typing import Any, TextIO
 
+from .exits import EXIT_OK
 from .options import DEFAULT_LIMIT, listing_options
-from .registry import EXIT_OK, GROUP_HELP, Context, command
+from .registry import GROUP_HELP, Context, command
 
 __all__: list[str] = []
 

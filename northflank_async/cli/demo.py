@@ -325,7 +325,7 @@ def run_fake(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Serve until SIGINT or SIGTERM (0); a port that cannot be had: one line, `EXIT_ERROR`."""
     import asyncio
 
-    from .registry import EXIT_ERROR, EXIT_OK
+    from .exits import EXIT_ERROR, EXIT_OK
 
     try:
         asyncio.run(_serve(args, out, err))

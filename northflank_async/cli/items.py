@@ -23,10 +23,10 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from .exits import EXIT_OK
 from .logs import logs_options, show_logs
 from .options import DEFAULT_LIMIT, id_option, listing_options, watch_options
 from .registry import (
-    EXIT_OK,
     FORMATS,
     GROUP_HELP,
     Context,

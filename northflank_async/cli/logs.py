@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.escape import json_line, visible
-from .registry import EXIT_OK, Context, UsageError, outcome_exit_status
+from .exits import EXIT_OK
+from .registry import Context, UsageError, outcome_exit_status
 
 if TYPE_CHECKING:
     from .._core.models import LogLine

@@ -11,16 +11,15 @@ monitor: a `WebhookReceiver` serves there (its secret from `webhooks.SECRET_VARI
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .._core.escape import visible
 from .demo import DEMO_PROJECT, MONITOR_DEMO, open_demo, port_number
 from .registry import SEE_TOP_HELP
+from .streams import seen_stamp, stream_line, stream_options
 from .webhooks import SECRET_VARIABLE, receiver_secrets, serving
 
 if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor aiohttp
@@ -61,15 +60,7 @@ def add_monitor_command(commands: Any) -> None:
         metavar="N",
         help="requests per hour at most (default: half the account limit)",
     )
-    sub.add_argument(
-        "-o",
-        "--format",
-        choices=("table", "jsonl"),
-        metavar="FORMAT",
-        default="table",
-        help="output: table: one aligned line per event (default); jsonl: one JSON object "
-        "per event",
-    )
+    stream_options(sub, "event")
     sub.add_argument(
         "--runs",
         action="store_true",
@@ -120,48 +111,37 @@ def add_monitor_command(commands: Any) -> None:
         metavar="SECONDS",
         help="with --webhooks-port: poll each job once per SECONDS (default 600, at least 1)",
     )
-    sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
 def _line(event: MonitorEvent, fmt: str, seen: datetime | None = None) -> str:
     """One event's line, with the time it was ``seen`` (default: now)."""
     from .._core.events import RunEvent  # loaded by the monitor already
 
-    time = (
-        (seen or datetime.now(UTC))
-        .astimezone(UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
+    time = seen_stamp(seen)
     if isinstance(event, RunEvent):
         return _run_line(event, fmt, time)
     build = event.build
-    if fmt == "jsonl":
-        record: dict[str, Any] = {
-            "time": time,
-            "kind": event.kind,
-            "project_id": event.project_id,
-            "job_id": event.job_id,
-            **({"service_id": event.service_id} if event.service_id is not None else {}),
-            "build_id": build.id,
-            "status": None if build.status is None else str(build.status),
-            "success": build.success,
-        }
-        return json.dumps(record)
-    # Ids and a status the API made up are shown, never obeyed (escape sequences, CRs, bidi).
-    status = visible(str(build.status or "-"))
-    owner, build_id = visible(event.owner_id), visible(build.id)
-    return f"{time}  {event.kind:<10}  {owner:<16}  {build_id:<24}  {status}"
+    record: dict[str, Any] = {
+        "time": time,
+        "kind": event.kind,
+        "project_id": event.project_id,
+        "job_id": event.job_id,
+        **({"service_id": event.service_id} if event.service_id is not None else {}),
+        "build_id": build.id,
+        "status": None if build.status is None else str(build.status),
+        "success": build.success,
+    }
+    row = [(event.kind, 10), (event.owner_id, 16), (build.id, 24), (str(build.status or "-"), 0)]
+    return stream_line(fmt, record, row)
 
 
 def _run_line(event: RunEvent, fmt: str, time: str) -> str:
     run = event.run
     status = None if run.status is None else str(run.status)
-    if fmt == "jsonl":
-        ids = {"project_id": event.project_id, "job_id": event.job_id, "run_id": run.id}
-        return json.dumps({"time": time, "kind": event.kind, **ids, "status": status})
-    shown, job = visible(f"run {run.id}"), visible(event.job_id)
-    return f"{time}  {event.kind:<10}  {job:<16}  {shown:<24}  {visible(status or '-')}"
+    ids = {"project_id": event.project_id, "job_id": event.job_id, "run_id": run.id}
+    record = {"time": time, "kind": event.kind, **ids, "status": status}
+    row = [(event.kind, 10), (event.job_id, 16), (f"run {run.id}", 24), (status or "-", 0)]
+    return stream_line(fmt, record, row)
 
 
 @asynccontextmanager

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from .registry import EXIT_OK, Context, UsageError, command
+from .exits import EXIT_OK
+from .registry import Context, UsageError, command
 from .webhooks import SECRET_VARIABLE, webhook_secrets
 
 __all__: list[str] = []

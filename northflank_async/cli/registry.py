@@ -26,6 +26,7 @@ from .._core.secret import TOKEN_VARIABLES
 from .._core.urls import DEFAULT_BASE_URL
 from .._version import __version__
 from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT, DEMO_SERVICE
+from .exits import EXIT_ABORTED, EXIT_BUILD_FAILED, EXIT_OK
 
 if TYPE_CHECKING:  # the client is imported once a command runs, never for --help
     from .._api.client import NorthflankClient
@@ -36,16 +37,6 @@ if TYPE_CHECKING:  # the client is imported once a command runs, never for --hel
 __all__ = [
     "COMMANDS",
     "EPILOG",
-    "EXIT_ABORTED",
-    "EXIT_AUTH",
-    "EXIT_BUILD_FAILED",
-    "EXIT_ERROR",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_FOUND",
-    "EXIT_OK",
-    "EXIT_RATE_LIMITED",
-    "EXIT_TIMEOUT",
-    "EXIT_USAGE",
     "FORMATS",
     "GROUP_HELP",
     "OWNERS",
@@ -59,10 +50,6 @@ __all__ = [
     "command",
     "outcome_exit_status",
 ]
-
-EXIT_OK, EXIT_BUILD_FAILED, EXIT_USAGE, EXIT_ABORTED, EXIT_ERROR, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
-EXIT_NOT_FOUND, EXIT_AUTH, EXIT_RATE_LIMITED = 6, 7, 8
-EXIT_INTERRUPTED = 130
 
 FORMATS = ("table", "json", "jsonl", "csv")
 

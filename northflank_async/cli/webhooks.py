@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .._core.escape import visible
 from .demo import port_number
 from .registry import SEE_TOP_HELP, UsageError
+from .streams import seen_stamp, stream_line, stream_options
 
 if TYPE_CHECKING:  # imported when it runs: --help loads neither the client nor aiohttp
     from .._core.webhooks import WebhookEvent
@@ -79,22 +79,13 @@ def add_webhooks_command(commands: Any) -> None:
         "--port", type=port_number, default=0, metavar="N", help="port to listen on (0: any free)"
     )
     sub.add_argument("--path", default="/", metavar="PATH", help="the URL's path (/)")
-    sub.add_argument(
-        "-o",
-        "--format",
-        choices=("table", "jsonl"),
-        metavar="FORMAT",
-        default="table",
-        help="output: table: one aligned line per notification (default); jsonl: one JSON "
-        "object per notification",
-    )
+    stream_options(sub, "notification")
     sub.add_argument(
         "--fake",
         action="store_true",
         help="the demo fake API sends its builds' notifications to the receiver (with no "
         f"{SECRET_VARIABLE}: a random secret)",
     )
-    sub.add_argument("--max-events", type=int, default=0, help=argparse.SUPPRESS)
 
 
 def receiver_secrets(*, fake: bool) -> list[str]:
@@ -114,36 +105,25 @@ def check_webhooks_arguments(args: argparse.Namespace) -> list[str]:
 
 def event_line(event: WebhookEvent, fmt: str, seen: datetime | None = None) -> str:
     """One notification's line, with the time it was ``seen`` (default: now)."""
-    time = (
-        (seen or datetime.now(UTC))
-        .astimezone(UTC)
-        .isoformat(timespec="seconds")
-        .replace("+00:00", "Z")
-    )
+    time = seen_stamp(seen)
     item = event.build if event.build is not None else event.run
     status = None if item is None or item.status is None else str(item.status)
-    if fmt == "jsonl":
-        record: dict[str, Any] = {
-            "time": time,
-            "kind": event.kind,
-            "event_id": event.event_id,
-            "integration_id": event.integration_id,
-            "project_id": event.project_id,
-            **({"job_id": event.job_id} if event.job_id is not None else {}),
-            **({"service_id": event.service_id} if event.service_id is not None else {}),
-            **({"build_id": event.build.id} if event.build is not None else {}),
-            **({"run_id": event.run.id} if event.run is not None else {}),
-            "status": status,
-        }
-        return json.dumps(record)
-    # Everything in a notification is the sender's text: shown, never obeyed by the terminal.
-    owner = event.job_id or event.service_id
+    record: dict[str, Any] = {
+        "time": time,
+        "kind": event.kind,
+        "event_id": event.event_id,
+        "integration_id": event.integration_id,
+        "project_id": event.project_id,
+        **({"job_id": event.job_id} if event.job_id is not None else {}),
+        **({"service_id": event.service_id} if event.service_id is not None else {}),
+        **({"build_id": event.build.id} if event.build is not None else {}),
+        **({"run_id": event.run.id} if event.run is not None else {}),
+        "status": status,
+    }
     shown = "-" if item is None else item.id if event.build is not None else f"run {item.id}"
-    cells = [visible(event.kind), visible(event.project_id or "-"), visible(owner or "-")]
-    return (
-        f"{time}  {cells[0]:<15}  {cells[1]:<16}  {cells[2]:<16}  {visible(shown):<24}  "
-        f"{visible(status or '-')}"
-    )
+    owner = event.job_id or event.service_id or "-"
+    row = [(event.kind, 15), (event.project_id or "-", 16), (owner, 16), (shown, 24)]
+    return stream_line(fmt, record, [*row, (status or "-", 0)])
 
 
 class CannotListen(Exception):
@@ -197,10 +177,10 @@ async def _print(args: argparse.Namespace, receiver: Any, out: TextIO) -> int:
 
 def run_webhooks(args: argparse.Namespace, out: TextIO) -> int:
     """Serve until interrupted (or ``--max-events``); the exit status. An address that cannot
-    be had: one line on stderr, `registry.EXIT_ERROR`."""
+    be had: one line on stderr, `exits.EXIT_ERROR`."""
     import asyncio
 
-    from .registry import EXIT_ERROR
+    from .exits import EXIT_ERROR
 
     secrets = check_webhooks_arguments(args)
     try:

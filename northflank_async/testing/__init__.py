@@ -33,31 +33,14 @@ if TYPE_CHECKING:
         TailRecord,
     )
 
-# Where each public name lives: imported on first use (`__getattr__`).
-_WHERE: dict[str, str] = {
-    "ManualClock": "._clock",
-    **dict.fromkeys(
-        [
-            "Branch",
-            "Build",
-            "FakeNorthflank",
-            "FaultKind",
-            "NotificationDelivery",
-            "RecordedRequest",
-            "Run",
-            "TailRecord",
-        ],
-        "._fake",
-    ),
-}
 
-
+# Each name is imported on first use from its home: `._fake`, which re-exports all but the
+# clock, or `._clock`. Python calls `__getattr__` only for a name not yet in the module.
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later look-ups skip this function
+    home = importlib.import_module("._clock" if name == "ManualClock" else "._fake", __name__)
+    globals()[name] = value = getattr(home, name)
     return value
 
 

@@ -21,18 +21,18 @@ from ._rooms import Rooms, check_seconds
 
 __all__ = ["WEBHOOK_EVENTS", "NotifyFace"]
 
+#: The build and job-run events of the reference, as a server holds them: each kind of item
+#: and the moments it announces (``build:start``, ..., ``job-run:terminate``).
+_ANNOUNCED: Final = {
+    "build": ("start", "success", "failure", "abort"),
+    "job-run": ("start", "success", "failure", "abort", "terminate"),
+}
 #: The events a fixture's integration sends by default: every build and job-run event.
-WEBHOOK_EVENTS: Final = (
-    "build:start",
-    "build:success",
-    "build:failure",
-    "build:abort",
-    "job-run:start",
-    "job-run:success",
-    "job-run:failure",
-    "job-run:abort",
-    "job-run:terminate",
-)
+WEBHOOK_EVENTS: Final = tuple(f"{kind}:{at}" for kind, ats in _ANNOUNCED.items() for at in ats)
+
+#: The delivery policy a fake starts with (`Settings`' defaults, stated there once), and what
+#: `configure_notifications` falls back to for each argument left out.
+_POLICY: Final = Settings()
 
 
 def _probability(name: str, value: float) -> float:
@@ -92,12 +92,12 @@ class NotifyFace(Rooms):
     def configure_notifications(
         self,
         *,
-        retries: int = 3,
-        backoff: float = 5.0,
-        max_backoff: float = 60.0,
-        timeout: float = 10.0,
-        disable_after: int | None = 10,
-        trace_configs: Sequence[aiohttp.TraceConfig] = (),
+        retries: int = _POLICY.retries,
+        backoff: float = _POLICY.backoff,
+        max_backoff: float = _POLICY.max_backoff,
+        timeout: float = _POLICY.timeout,
+        disable_after: int | None = _POLICY.disable_after,
+        trace_configs: Sequence[aiohttp.TraceConfig] = _POLICY.trace_configs,
     ) -> None:
         """Choose how deliveries are retried, and when an integration is disabled.
 
