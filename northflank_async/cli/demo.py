@@ -256,7 +256,7 @@ def port_number(text: str) -> int:
 
 def add_fake_command(commands: Any) -> None:
     """Add ``fake`` to the parser's subcommands (``commands``, from add_subparsers)."""
-    from .registry import SEE_TOP_HELP  # registry imports this module's demo names
+    from .basics import SEE_TOP_HELP
 
     about = (
         "serve the demo fake API until Ctrl-C, state kept between commands; prints the "
@@ -282,7 +282,7 @@ def add_fake_command(commands: Any) -> None:
 
 def check_fake_arguments(args: argparse.Namespace) -> None:
     """A host beyond this machine is refused: the fake's token is printed and fixed."""
-    from .registry import UsageError
+    from .basics import UsageError
 
     host = args.host.strip("[]")
     try:

@@ -25,7 +25,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from .._core.escape import csv_cell, visible
 from .._core.jsonable import to_json
-from .registry import FORMATS
+from .basics import FORMATS
 from .tables import BufferedTable, StreamedTable, console, format_seconds, isatty, status_style
 
 __all__ = ["FORMATS", "Output"]

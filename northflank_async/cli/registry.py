@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .._core.secret import TOKEN_VARIABLES
 from .._core.urls import DEFAULT_BASE_URL
 from .._version import __version__
+from .basics import FORMATS, SEE_TOP_HELP, UsageError
 from .demo import DEMO_BUILDS, DEMO_JOB, DEMO_PROJECT, DEMO_SERVICE
 from .exits import EXIT_ABORTED, EXIT_BUILD_FAILED, EXIT_OK
 
@@ -51,7 +52,6 @@ __all__ = [
     "outcome_exit_status",
 ]
 
-FORMATS = ("table", "json", "jsonl", "csv")
 
 _TOKEN, *_OTHER_TOKENS = TOKEN_VARIABLES
 _TOKEN_LINES = "".join(
@@ -85,8 +85,6 @@ exit statuses:
 try it with no token: northflank-async builds list --fake, or run northflank-async fake
 shell completion: northflank-async completion bash|zsh|fish|tcsh (see docs/cli.md)
 """
-#: The epilog of every command below the top: the block above is shown once, at the top.
-SEE_TOP_HELP = "environment variables and exit statuses: northflank-async --help"
 
 
 def outcome_exit_status(item: JobBuild | JobRun) -> int:
@@ -116,10 +114,6 @@ class Parser(argparse.ArgumentParser):
             if close:
                 message += f"\n\ndid you mean: {self.prog} {close[0]}"
         super().error(message)
-
-
-class UsageError(Exception):
-    """The caller's input is wrong (exit 2): found before anything was sent."""
 
 
 @dataclasses.dataclass(frozen=True)
