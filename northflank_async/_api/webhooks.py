@@ -144,12 +144,10 @@ class WebhookReceiver:
         """
         if self._group is not None:
             raise ConfigurationError("a receiver in a group queues with `await accept(...)`")
-        event = self._parser.parse(headers, body)
-        now = _now()
-        if self._window.seen(event.event_id, now):
+        admitted = self._admit(headers, body)
+        if admitted is None:
             return None
-        if self._closed:
-            raise WebhookUnavailableError("the receiver is closed")
+        event, now = admitted
         if len(self._queue) >= self._queue_size:
             raise WebhookUnavailableError(
                 f"the receiver's queue is full ({self._queue_size} events wait): send it later"
@@ -167,15 +165,24 @@ class WebhookReceiver:
         """
         if self._group is None:
             return self.receive(headers, body)
+        admitted = self._admit(headers, body)
+        if admitted is None:
+            return None
+        event, now = admitted
+        queued = await self._group.queue(event)
+        self._window.add(event.event_id, now)
+        return event if queued else None
+
+    def _admit(self, headers: Mapping[str, str], body: bytes) -> tuple[WebhookEvent, float] | None:
+        """The steps before queueing, alone or in a group: the event and the time it came,
+        ``None`` for a repeat still remembered; raises what `receive` raises (but a full queue)."""
         event = self._parser.parse(headers, body)
         now = _now()
         if self._window.seen(event.event_id, now):
             return None
         if self._closed:
             raise WebhookUnavailableError("the receiver is closed")
-        queued = await self._group.queue(event)
-        self._window.add(event.event_id, now)
-        return event if queued else None
+        return event, now
 
     @asynccontextmanager
     async def serve(
