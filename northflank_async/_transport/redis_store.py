@@ -89,17 +89,11 @@ class _RedisGroup:
         return {job: text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
 
     async def publish(
-        self,
-        member: str,
-        fence: int,
-        job: str,
-        position: str,
-        events: list[str],
-        claims: list[str | None] | None = None,
+        self, member: str, fence: int, job: str, position: str, events: list[tuple[str, str | None]]
     ) -> bool:
         keys = [self.leader, self.fence, self.events, self.positions_key]
         args: list[Any] = [member, fence, job, position, STREAM_MAXLEN, _ms(OUTCOME_TTL)]
-        for event, claim in zip(events, claims or [None] * len(events), strict=True):
+        for event, claim in events:
             if claim is not None:
                 keys.append(self.told(claim))
             args += ["1" if claim is not None else "0", event]
