@@ -21,7 +21,7 @@ from .._core.dedupe import DEDUPE_SIZE, DEDUPE_TTL, DedupeWindow
 from .._core.errors import ConfigurationError, WebhookUnavailableError
 from .._core.fleet import Coordinator, check_name
 from .._core.webhooks import MAX_BODY, WebhookEvent, WebhookParser
-from .._engine.webhook_group import GroupQueue
+from .._engine.webhook_group import GroupQueue, GroupSettings
 from .._transport import webhook_server
 from .._transport.webhook_server import WebhookHandler, WebhookServer
 
@@ -92,14 +92,10 @@ class WebhookReceiver:
             raise ConfigurationError("a receiving group needs both coordinator= and group=")
         if coordinator is not None:
             name = check_name(group, "group")
-            self._group = GroupQueue(
-                coordinator.webhook_channel(name),
-                name=name,
-                dedupe_ttl=self._window.ttl,
-                limit=queue_size,
-                redeliver_after=redeliver_after,
-                recheck=coordinator.recheck_interval,
+            settings = GroupSettings(
+                name, self._window.ttl, queue_size, redeliver_after, coordinator.recheck_interval
             )
+            self._group = GroupQueue(coordinator.webhook_channel(name), settings)
         self._handler = webhook_server.make_handler(self)
 
     def __repr__(self) -> str:
