@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack, overload
 from urllib.parse import urlsplit
 
-from .._core.checks import MIN_POLL_INTERVAL, check_number
+from .._core.checks import check_number
 from .._core.errors import ConfigurationError
 from .._core.events import BuildEvent, RunEvent
 from .._core.fleet import Coordinator
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # annotations only: aiohttp is the transport's, imported ther
 
     from .webhooks import WebhookReceiver
 
-__all__ = ["DEFAULT_BASE_URL", "NorthflankClient"]
+__all__ = ["DEFAULT_BASE_URL", "MonitorOptions", "NorthflankClient"]
 
 
 def _check_token(token: object) -> None:
@@ -44,6 +44,27 @@ def _check_token(token: object) -> None:
             "the API token contains a control character (CR, LF, NUL, ...): "
             "check how it was copied or read (a trailing newline?)"
         )
+
+
+class _Polling(TypedDict, total=False):
+    # The options `Monitor` takes as they are.
+    floor: float
+    idle_cap: float
+    per_page: int
+    webhooks: WebhookReceiver | None
+    reconcile: float
+    verify: bool
+
+
+class MonitorOptions(_Polling, total=False):
+    """The keywords of `NorthflankClient.monitor` but ``runs`` (which decides the events' type).
+
+    Defaults: ``floor`` `MIN_POLL_INTERVAL` (1 s), ``idle_cap`` 300 s, ``per_page`` 100,
+    ``group`` none, ``lease`` 30 s, ``webhooks`` none, ``reconcile`` 600 s, ``verify`` false.
+    """
+
+    group: str | None
+    lease: float
 
 
 class NorthflankClient:
@@ -190,62 +211,21 @@ class NorthflankClient:
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = MIN_POLL_INTERVAL,
-        idle_cap: float = 300.0,
-        per_page: int = 100,
-        group: str | None = None,
-        lease: float = 30.0,
         runs: Literal[False] = False,
-        webhooks: WebhookReceiver | None = None,
-        reconcile: float = 600.0,
-        verify: bool = False,
+        **options: Unpack[MonitorOptions],
     ) -> Monitor[BuildEvent]: ...
 
     @overload
     def monitor(
-        self,
-        budget_per_hour: int | None = None,
-        *,
-        floor: float = MIN_POLL_INTERVAL,
-        idle_cap: float = 300.0,
-        per_page: int = 100,
-        group: str | None = None,
-        lease: float = 30.0,
-        runs: Literal[True],
-        webhooks: WebhookReceiver | None = None,
-        reconcile: float = 600.0,
-        verify: bool = False,
-    ) -> Monitor[BuildEvent | RunEvent]: ...
-
-    @overload
-    def monitor(
-        self,
-        budget_per_hour: int | None = None,
-        *,
-        floor: float = MIN_POLL_INTERVAL,
-        idle_cap: float = 300.0,
-        per_page: int = 100,
-        group: str | None = None,
-        lease: float = 30.0,
-        runs: bool,
-        webhooks: WebhookReceiver | None = None,
-        reconcile: float = 600.0,
-        verify: bool = False,
+        self, budget_per_hour: int | None = None, *, runs: bool, **options: Unpack[MonitorOptions]
     ) -> Monitor[BuildEvent | RunEvent]: ...
 
     def monitor(
         self,
         budget_per_hour: int | None = None,
         *,
-        floor: float = MIN_POLL_INTERVAL,
-        idle_cap: float = 300.0,
-        per_page: int = 100,
-        group: str | None = None,
-        lease: float = 30.0,
         runs: bool = False,
-        webhooks: WebhookReceiver | None = None,
-        reconcile: float = 600.0,
-        verify: bool = False,
+        **options: Unpack[MonitorOptions],
     ) -> Monitor[BuildEvent] | Monitor[BuildEvent | RunEvent]:
         """A `Monitor` of builds of many jobs within ``budget_per_hour`` requests.
 
@@ -272,7 +252,15 @@ class NorthflankClient:
         build or run (one request each). In a group, a member that takes a notification of
         an outcome hands it out if it claims that outcome first for the group. See
         docs/webhooks.md, "The hybrid monitor".
+
+        The keywords but ``runs``, with their defaults, are listed once, in `MonitorOptions`.
         """
+        unknown = sorted(options.keys() - MonitorOptions.__optional_keys__)
+        if unknown:
+            raise TypeError(f"monitor() got an unexpected keyword argument {unknown[0]!r}")
+        group = options.pop("group", None)
+        lease = options.pop("lease", 30.0)
+        polling: _Polling = options  # what is left: Monitor's own keywords (and defaults)
         coordinator = self._ctx.coordinator
         channel = None
         if group is not None:
@@ -286,18 +274,13 @@ class NorthflankClient:
         return Monitor[BuildEvent | RunEvent](
             self._ctx,
             budget_per_hour=budget_per_hour,
-            floor=floor,
-            idle_cap=idle_cap,
-            per_page=per_page,
             group=channel,
             group_name=group or "",
             lease=float(lease),
             recheck=1.0 if coordinator is None else coordinator.recheck_interval,
             max_rate_limit_wait=self._transport.max_rate_limit_wait,
             runs=runs,
-            webhooks=webhooks,
-            reconcile=reconcile,
-            verify=verify,
+            **polling,
         )
 
     @property

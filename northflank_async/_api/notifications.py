@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 
 from .._core.models import NotificationIntegration
-from .._core.notifications import WEBHOOK_EVENTS, check_secret, integration_body
+from .._core.notifications import WEBHOOK_EVENTS, integration_body
 from .._core.wire import team_path
 from .._engine.context import ClientContext
 from .._engine.endpoints import MAX_PER_PAGE, call, listing
@@ -94,10 +94,10 @@ class Notifications:
         before a request is sent.
         """
         body = integration_body(
-            name=name,
-            webhook=webhook,
-            secret=check_secret(secret),
-            events=events,
+            name,
+            webhook,
+            events,
+            secret=secret,
             projects=projects,
             restricted=restricted,
             type=type,
@@ -124,12 +124,7 @@ class Notifications:
         integration to read it back.
         """
         body = integration_body(
-            name=name,
-            webhook=webhook,
-            secret=check_secret(secret),
-            events=events,
-            projects=projects,
-            restricted=restricted,
+            name, webhook, events, secret=secret, projects=projects, restricted=restricted
         )
         path = self._path(team_id, integration_id)
         await self._transport.request("POST", path, json=body)
@@ -159,15 +154,8 @@ class Notifications:
         token = secret if secret is not None else secrets.token_urlsafe(SECRET_BYTES)
         if isinstance(events, Iterable) and not isinstance(events, str | bytes):
             events = tuple(events)  # a generator is read once, here
-        body = integration_body(
-            name=name,
-            webhook=url,
-            secret=check_secret(token),
-            events=events,
-            projects=None,
-            restricted=None,
-            type="RAW_WEBHOOK",
-        )  # every argument checked before the first request
+        # Every argument checked before the first request.
+        body = integration_body(name, url, events, secret=token, type="RAW_WEBHOOK")
         found = None
         async for integration in self.list(team_id=team_id):
             if integration.name == body["name"]:

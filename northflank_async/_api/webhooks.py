@@ -21,7 +21,7 @@ from .._core.dedupe import DEDUPE_SIZE, DEDUPE_TTL, DedupeWindow
 from .._core.errors import ConfigurationError, WebhookUnavailableError
 from .._core.fleet import Coordinator, check_name
 from .._core.webhooks import MAX_BODY, WebhookEvent, WebhookParser
-from .._engine.webhook_group import GroupQueue
+from .._engine.webhook_group import GroupQueue, GroupSettings
 from .._transport import webhook_server
 from .._transport.webhook_server import WebhookHandler, WebhookServer
 
@@ -92,14 +92,10 @@ class WebhookReceiver:
             raise ConfigurationError("a receiving group needs both coordinator= and group=")
         if coordinator is not None:
             name = check_name(group, "group")
-            self._group = GroupQueue(
-                coordinator.webhook_channel(name),
-                name=name,
-                dedupe_ttl=self._window.ttl,
-                limit=queue_size,
-                redeliver_after=redeliver_after,
-                recheck=coordinator.recheck_interval,
+            settings = GroupSettings(
+                name, self._window.ttl, queue_size, redeliver_after, coordinator.recheck_interval
             )
+            self._group = GroupQueue(coordinator.webhook_channel(name), settings)
         self._handler = webhook_server.make_handler(self)
 
     def __repr__(self) -> str:
@@ -144,12 +140,10 @@ class WebhookReceiver:
         """
         if self._group is not None:
             raise ConfigurationError("a receiver in a group queues with `await accept(...)`")
-        event = self._parser.parse(headers, body)
-        now = _now()
-        if self._window.seen(event.event_id, now):
+        admitted = self._admit(headers, body)
+        if admitted is None:
             return None
-        if self._closed:
-            raise WebhookUnavailableError("the receiver is closed")
+        event, now = admitted
         if len(self._queue) >= self._queue_size:
             raise WebhookUnavailableError(
                 f"the receiver's queue is full ({self._queue_size} events wait): send it later"
@@ -167,15 +161,24 @@ class WebhookReceiver:
         """
         if self._group is None:
             return self.receive(headers, body)
+        admitted = self._admit(headers, body)
+        if admitted is None:
+            return None
+        event, now = admitted
+        queued = await self._group.queue(event)
+        self._window.add(event.event_id, now)
+        return event if queued else None
+
+    def _admit(self, headers: Mapping[str, str], body: bytes) -> tuple[WebhookEvent, float] | None:
+        """The steps before queueing, alone or in a group: the event and the time it came,
+        ``None`` for a repeat still remembered; raises what `receive` raises (but a full queue)."""
         event = self._parser.parse(headers, body)
         now = _now()
         if self._window.seen(event.event_id, now):
             return None
         if self._closed:
             raise WebhookUnavailableError("the receiver is closed")
-        queued = await self._group.queue(event)
-        self._window.add(event.event_id, now)
-        return event if queued else None
+        return event, now
 
     @asynccontextmanager
     async def serve(

@@ -50,34 +50,8 @@ from .escape import bounded
 if TYPE_CHECKING:
     from .models import JobBuild, JobRun
 
-__all__ = [
-    "APIError",
-    "AuthenticationError",
-    "BadRequestError",
-    "ClientClosedError",
-    "ConfigurationError",
-    "ConflictError",
-    "DecodeError",
-    "LogStreamError",
-    "NorthflankError",
-    "NotFoundError",
-    "PaginationError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "RateLimitGateError",
-    "RequestTimeoutError",
-    "ResponseTooLargeError",
-    "ServerError",
-    "TooManyRequestsError",
-    "TransportError",
-    "UnexpectedRedirectError",
-    "WaitTimeoutError",
-    "WebhookAuthError",
-    "WebhookError",
-    "WebhookPayloadError",
-    "WebhookPayloadTooLargeError",
-    "WebhookUnavailableError",
-]
+# No `__all__`: every class here is public, and the one list of public names is the
+# package's `__all__` (northflank_async/__init__.py).
 
 
 class NorthflankError(Exception):

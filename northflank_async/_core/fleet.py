@@ -169,17 +169,11 @@ class GroupChannel(Protocol):
         ...
 
     async def publish(
-        self,
-        member: str,
-        fence: int,
-        job: str,
-        position: str,
-        events: list[str],
-        claims: list[str | None] | None = None,
+        self, member: str, fence: int, job: str, position: str, events: list[tuple[str, str | None]]
     ) -> bool:
         """Append ``events`` and store ``job``'s ``position``, at once, if ``fence`` is current.
 
-        ``claims`` gives, per event, the outcome it tells (`outcome_key`) or None: an event
+        Each event is its text and the outcome it tells (`outcome_key`), or None: an event
         whose outcome was claimed already (by `claim_outcome`, or published) is not appended.
         False (nothing written) when another member took the lease since.
         """

@@ -90,20 +90,22 @@ def _check_url(webhook: object) -> str:
 
 
 def integration_body(
-    *,
     name: str | None,
     webhook: str | None,
-    secret: Secret | None,
     events: Iterable[str] | None,
-    projects: Sequence[str] | None,
-    restricted: bool | None,
+    /,
+    *,
+    secret: object = None,
+    projects: Sequence[str] | None = None,
+    restricted: bool | None = None,
     type: str | None = None,
 ) -> dict[str, Any]:
     """The body of a create (``type`` given) or an update, every argument checked first.
 
     ``None`` leaves a field out. ``projects`` restricts the integration to those projects
-    (``restricted`` then defaults to true).
+    (``restricted`` then defaults to true). ``secret`` is checked by `check_secret`.
     """
+    checked = check_secret(secret)
     body: dict[str, Any] = {}
     if name is not None:
         body["name"] = check_integration_name(name)
@@ -125,10 +127,10 @@ def integration_body(
         if not isinstance(restricted, bool):
             raise ValueError("restricted must be a bool")
         body["restricted"] = restricted
-    if secret is not None:
+    if checked is not None:
         if type is not None and type != "RAW_WEBHOOK":
             raise ValueError("a secret is only sent by RAW_WEBHOOK integrations")
-        body["secret"] = secret.reveal()
+        body["secret"] = checked.reveal()
     return body
 
 

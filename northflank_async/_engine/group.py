@@ -124,8 +124,7 @@ class GroupLeadership:
                 self._fence,
                 job.key,
                 position,
-                [encode_event(e) for e in events],
-                [outcome_of(e) for e in events],
+                [(encode_event(e), outcome_of(e)) for e in events],
             )
         except CoordinatorUnavailable as exc:
             self._unreachable(exc.reason)  # written or not: reloaded from the store

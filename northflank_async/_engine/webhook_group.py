@@ -19,11 +19,13 @@ import logging
 import uuid
 from collections import deque
 
+import attrs
+
 from .._core.errors import WebhookUnavailableError
 from .._core.fleet import CoordinatorUnavailable, WebhookChannel
 from .._core.webhooks import WebhookEvent, decode_event, encode_event
 
-__all__ = ["BATCH", "GroupQueue"]
+__all__ = ["BATCH", "GroupQueue", "GroupSettings"]
 
 logger = logging.getLogger("northflank_async")
 
@@ -31,25 +33,28 @@ logger = logging.getLogger("northflank_async")
 BATCH = 16
 
 
+@attrs.frozen
+class GroupSettings:
+    """A receiving group's settings, as its `WebhookReceiver` was given them."""
+
+    #: The group's name (in log records).
+    name: str
+    #: How long (seconds) the group remembers an event id (its ``seen`` key).
+    dedupe_ttl: float
+    #: How many events the group's queue holds before a notification is answered 503.
+    limit: int
+    #: Seconds after which an event a member took and did not acknowledge goes to another.
+    redeliver_after: float
+    #: Seconds between looks at a store that did not answer.
+    recheck: float
+
+
 class GroupQueue:
     """The group side of a `WebhookReceiver`: queueing, taking, acknowledging."""
 
-    def __init__(
-        self,
-        channel: WebhookChannel,
-        *,
-        name: str,
-        dedupe_ttl: float,
-        limit: int,
-        redeliver_after: float,
-        recheck: float,
-    ) -> None:
+    def __init__(self, channel: WebhookChannel, settings: GroupSettings) -> None:
         self._channel = channel
-        self._name = name
-        self._ttl = dedupe_ttl
-        self._limit = limit
-        self._redeliver_after = redeliver_after
-        self._recheck = recheck
+        self._settings = settings
         self.member = uuid.uuid4().hex
         self._buffer: deque[tuple[str, WebhookEvent]] = deque()
         self._handed: dict[str, str] = {}  # event id -> entry id: handed out, not acknowledged
@@ -72,9 +77,8 @@ class GroupQueue:
         """Queue ``event`` for the group: False for a repeat; `WebhookUnavailableError` (503)
         when the store is unreachable or the group's queue is full."""
         try:
-            queued = await self._channel.queue(
-                event.event_id, encode_event(event), self._ttl, self._limit
-            )
+            ttl, limit = self._settings.dedupe_ttl, self._settings.limit
+            queued = await self._channel.queue(event.event_id, encode_event(event), ttl, limit)
         except CoordinatorUnavailable as exc:
             self._unreachable(exc.reason)
             raise WebhookUnavailableError(
@@ -83,7 +87,7 @@ class GroupQueue:
         self._reachable()
         if queued is None:
             raise WebhookUnavailableError(
-                f"the receiving group's queue is full ({self._limit} events wait): send it later"
+                f"the receiving group's queue is full ({limit} events wait): send it later"
             )
         return queued
 
@@ -151,7 +155,7 @@ class GroupQueue:
                 self._unreachable(exc.reason)
                 if self._closed:
                     return
-                await asyncio.sleep(self._recheck)
+                await asyncio.sleep(self._settings.recheck)
                 continue
             self._reachable()
             for entry in entries:
@@ -176,17 +180,19 @@ class GroupQueue:
                 await self._wanted.wait()
                 continue
             try:
-                got = await self._channel.receive(self.member, self._redeliver_after, BATCH)
+                got = await self._channel.receive(
+                    self.member, self._settings.redeliver_after, BATCH
+                )
             except CoordinatorUnavailable as exc:
                 self._unreachable(exc.reason)
-                await asyncio.sleep(self._recheck)
+                await asyncio.sleep(self._settings.recheck)
                 continue
             self._reachable()
             for delivery in got:
                 try:
                     event = decode_event(delivery.payload)
                 except ValueError as error:
-                    logger.warning("webhook group %s: %s: skipped", self._name, error)
+                    logger.warning("webhook group %s: %s: skipped", self._settings.name, error)
                     self._released[delivery.entry_id] = None
                     continue
                 self.redelivered += delivery.redelivered
@@ -209,7 +215,7 @@ class GroupQueue:
         if ack:
             self._release_all()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(1.0, self._recheck)):
+                async with asyncio.timeout(max(1.0, self._settings.recheck)):
                     await self._settle()
 
     def stop(self) -> None:
@@ -228,11 +234,11 @@ class GroupQueue:
             logger.warning(
                 "webhook group %s: the coordinator is unreachable (%s): "
                 "notifications are refused (503) and delivery pauses",
-                self._name,
+                self._settings.name,
                 reason,
             )
 
     def _reachable(self) -> None:
         if self._down:
             self._down = False
-            logger.warning("webhook group %s: the coordinator answers again", self._name)
+            logger.warning("webhook group %s: the coordinator answers again", self._settings.name)

@@ -49,7 +49,7 @@ from .redis_scripts import (
     STREAM_MAXLEN,
 )
 from .redis_support import auth_failure, credentials, describe, import_redis, redis_errors, safe
-from .redis_webhooks import RedisWebhooks
+from .redis_webhooks import RedisWebhooks, StreamConsumers, text
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -71,7 +71,7 @@ class _RedisGroup:
         self.base = base = f"{coordinator.namespace}:group:{{{group}}}"
         self.leader, self.fence = f"{base}:leader", f"{base}:fence"
         self.events, self.positions_key = f"{base}:events", f"{base}:positions"
-        self._ready = False  # the consumer group exists (as far as this member knows)
+        self._consumers = StreamConsumers(coordinator, self.events)
 
     async def acquire(self, member: str, lease: float) -> int | None:
         ms = max(1, round(lease * 1000))
@@ -86,20 +86,14 @@ class _RedisGroup:
             return {}
         client = self._coordinator._client
         values = await self._coordinator._call(lambda: client.hmget(self.positions_key, jobs))
-        return {job: _text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
+        return {job: text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
 
     async def publish(
-        self,
-        member: str,
-        fence: int,
-        job: str,
-        position: str,
-        events: list[str],
-        claims: list[str | None] | None = None,
+        self, member: str, fence: int, job: str, position: str, events: list[tuple[str, str | None]]
     ) -> bool:
         keys = [self.leader, self.fence, self.events, self.positions_key]
         args: list[Any] = [member, fence, job, position, STREAM_MAXLEN, _ms(OUTCOME_TTL)]
-        for event, claim in zip(events, claims or [None] * len(events), strict=True):
+        for event, claim in events:
             if claim is not None:
                 keys.append(self.told(claim))
             args += ["1" if claim is not None else "0", event]
@@ -114,49 +108,9 @@ class _RedisGroup:
         key, ms = self.told(outcome), _ms(OUTCOME_TTL)
         return bool(await self._coordinator._call(lambda: client.set(key, "1", nx=True, px=ms)))
 
-    async def _ensure_group(self) -> None:
-        if self._ready:
-            return
-        client = self._coordinator._client
-        from redis.exceptions import ResponseError
-
-        async def create() -> None:
-            try:
-                await client.xgroup_create(self.events, _CONSUMERS, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
-
-        await self._coordinator._call(create)
-        self._ready = True
-
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
-        await self._ensure_group()
-        client = self._coordinator._client
-        try:
-            if claim_after is not None:
-                idle = max(1, round(claim_after * 1000))
-                reply = await self._coordinator._call(
-                    lambda: client.xautoclaim(
-                        self.events, _CONSUMERS, member, idle, start_id="0-0", count=1
-                    )
-                )
-                for entry_id, fields in reply[1]:
-                    return _delivery(entry_id, fields, redelivered=True)
-            block = max(1, round(self._coordinator._block * 1000))
-            answer: Any = await self._coordinator._call(
-                lambda: client.xreadgroup(
-                    _CONSUMERS, member, {self.events: ">"}, count=1, block=block
-                )
-            )
-        except CoordinatorUnavailable as exc:
-            if "NOGROUP" in exc.reason:  # the server lost the group (a restart without data)
-                self._ready = False
-            raise
-        for _stream, entries in answer or []:
-            for entry_id, fields in entries:
-                return _delivery(entry_id, fields, redelivered=False)
-        return None
+        got = await self._consumers.read(member, claim_after, 1)
+        return got[0] if got else None
 
     async def ack(self, entry_ids: list[str]) -> None:
         if entry_ids:
@@ -166,15 +120,6 @@ class _RedisGroup:
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _delivery(entry_id: Any, fields: Any, *, redelivered: bool) -> Delivery:
-    payload = fields.get(b"e", fields.get("e", b""))
-    return Delivery(_text(entry_id), _text(payload), redelivered=redelivered)
 
 
 def _seconds(ms: Any) -> float | None:

@@ -22,13 +22,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from .._core.fleet import CoordinatorUnavailable, Delivery
+from .redis_scripts import _CONSUMERS
 
 if TYPE_CHECKING:
     from .redis_store import RedisCoordinator
 
-__all__ = ["RedisWebhooks"]
-
-_CONSUMERS = "members"
+__all__ = ["RedisWebhooks", "StreamConsumers", "text"]
 
 
 class RedisWebhooks:
@@ -38,7 +37,7 @@ class RedisWebhooks:
         self._coordinator = coordinator
         self.base = f"{coordinator.namespace}:webhooks:{{{group}}}"
         self.events = f"{self.base}:events"
-        self._ready = False  # the consumer group exists (as far as this member knows)
+        self._consumers = StreamConsumers(coordinator, self.events)
 
     def seen_key(self, event_id: str) -> str:
         digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
@@ -51,6 +50,27 @@ class RedisWebhooks:
         code = int(code)
         return None if code < 0 else bool(code)
 
+    async def receive(self, member: str, claim_after: float, count: int) -> list[Delivery]:
+        return await self._consumers.read(member, claim_after, count)
+
+    async def ack(self, entry_ids: list[str]) -> None:
+        if entry_ids:
+            await self._coordinator._run("done", [self.events], list(entry_ids))
+
+
+class StreamConsumers:
+    """One stream read through its consumer group ``members``: a receiving group's queue, or
+    a monitoring group's events (`redis_store`).
+
+    The consumer group is made on first use (again once the server lost it); ``read`` first
+    takes what another member left unacknowledged for ``claim_after`` seconds (when given).
+    """
+
+    def __init__(self, coordinator: RedisCoordinator, stream: str) -> None:
+        self._coordinator = coordinator
+        self._stream = stream
+        self._ready = False  # the consumer group exists (as far as this member knows)
+
     async def _ensure_group(self) -> None:
         if self._ready:
             return
@@ -59,7 +79,7 @@ class RedisWebhooks:
 
         async def create() -> None:
             try:
-                await client.xgroup_create(self.events, _CONSUMERS, id="0", mkstream=True)
+                await client.xgroup_create(self._stream, _CONSUMERS, id="0", mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
@@ -67,23 +87,26 @@ class RedisWebhooks:
         await self._coordinator._call(create)
         self._ready = True
 
-    async def receive(self, member: str, claim_after: float, count: int) -> list[Delivery]:
+    async def read(self, member: str, claim_after: float | None, count: int) -> list[Delivery]:
+        """Up to ``count`` events for ``member``; none after a short wait with nothing to hand."""
         await self._ensure_group()
         client = self._coordinator._client
-        idle = max(1, round(claim_after * 1000))
+        stream = self._stream
         try:
-            reply: Any = await self._coordinator._call(
-                lambda: client.xautoclaim(
-                    self.events, _CONSUMERS, member, idle, start_id="0-0", count=count
+            if claim_after is not None:
+                idle = max(1, round(claim_after * 1000))
+                reply: Any = await self._coordinator._call(
+                    lambda: client.xautoclaim(
+                        stream, _CONSUMERS, member, idle, start_id="0-0", count=count
+                    )
                 )
-            )
-            got = [_delivery(i, f, redelivered=True) for i, f in reply[1] if f is not None]
-            if got:
-                return got
+                got = [_delivery(i, f, redelivered=True) for i, f in reply[1] if f is not None]
+                if got:
+                    return got
             block = max(1, round(self._coordinator._block * 1000))
             answer: Any = await self._coordinator._call(
                 lambda: client.xreadgroup(
-                    _CONSUMERS, member, {self.events: ">"}, count=count, block=block
+                    _CONSUMERS, member, {stream: ">"}, count=count, block=block
                 )
             )
         except CoordinatorUnavailable as exc:
@@ -97,15 +120,12 @@ class RedisWebhooks:
             if fields is not None
         ]
 
-    async def ack(self, entry_ids: list[str]) -> None:
-        if entry_ids:
-            await self._coordinator._run("done", [self.events], list(entry_ids))
 
-
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
+    """A Redis reply's value as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _delivery(entry_id: Any, fields: Any, *, redelivered: bool) -> Delivery:
     payload = fields.get(b"e", fields.get("e", b""))
-    return Delivery(_text(entry_id), _text(payload), redelivered=redelivered)
+    return Delivery(text(entry_id), text(payload), redelivered=redelivered)

@@ -282,7 +282,9 @@ async def test_an_outcome_told_by_a_notification_and_a_poll_is_handed_out_once(
     # The leader's poll then tells b1 and b2: b1's outcome is not appended again.
     texts = [encode_event(e) for e in polled]
     claims = [outcome_of(e) for e in polled]
-    assert await monitor_group.publish("leader", fence, "p/j", "{}", texts, claims)
+    assert await monitor_group.publish(
+        "leader", fence, "p/j", "{}", list(zip(texts, claims, strict=True))
+    )
     client: Any = coordinators[0]._client
     stream = await client.xrange(monitor_group.events)
     assert [fields[b"e"].decode() for _id, fields in stream] == texts[:2]
