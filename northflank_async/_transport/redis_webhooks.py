@@ -19,21 +19,34 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 from .._core.fleet import CoordinatorUnavailable, Delivery
 from .redis_scripts import _CONSUMERS
 
-if TYPE_CHECKING:
-    from .redis_store import RedisCoordinator
+__all__ = ["RedisWebhooks", "Store", "StreamConsumers", "text"]
 
-__all__ = ["RedisWebhooks", "StreamConsumers", "text"]
+_T = TypeVar("_T")
+
+
+class Store(Protocol):
+    """What a stream's readers use of their coordinator (`redis_store.RedisCoordinator`):
+    its namespace, its client, its scripts, its guard around a command and its read wait."""
+
+    namespace: str
+    _client: Any
+    _block: float
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]: ...
+
+    async def _call(self, command: Callable[[], Awaitable[_T]]) -> _T: ...
 
 
 class RedisWebhooks:
     """`WebhookChannel` on the keys named in the module's docstring."""
 
-    def __init__(self, coordinator: RedisCoordinator, group: str) -> None:
+    def __init__(self, coordinator: Store, group: str) -> None:
         self._coordinator = coordinator
         self.base = f"{coordinator.namespace}:webhooks:{{{group}}}"
         self.events = f"{self.base}:events"
@@ -66,7 +79,7 @@ class StreamConsumers:
     takes what another member left unacknowledged for ``claim_after`` seconds (when given).
     """
 
-    def __init__(self, coordinator: RedisCoordinator, stream: str) -> None:
+    def __init__(self, coordinator: Store, stream: str) -> None:
         self._coordinator = coordinator
         self._stream = stream
         self._ready = False  # the consumer group exists (as far as this member knows)
