@@ -3,13 +3,11 @@ through its entry function (``main``), the demo fake's deliveries on the virtual
 
 from __future__ import annotations
 
-import inspect
 import json
 import socket
 
 import pytest
 
-from northflank_async import NorthflankClient
 from northflank_async.cli import main
 from northflank_async.cli.webhooks import SECRET_VARIABLE
 
@@ -30,12 +28,6 @@ def _requests_sent(err: str) -> int:
     return int(line.split()[1])
 
 
-# The hybrid monitor (``nf.monitor(webhooks=...)``) comes with branch hybrid20: this test runs
-# once it is in (the command was written against that signature, and passed on hybrid20).
-HYBRID = "webhooks" in inspect.signature(NorthflankClient.monitor).parameters
-
-
-@pytest.mark.skipif(not HYBRID, reason="nf.monitor(webhooks=...) is not merged yet")
 @pytest.mark.usefixtures("guarded")
 def test_hybrid_monitor_fake_tells_each_outcome_once_for_fewer_requests(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
