@@ -56,10 +56,12 @@ class WebhookReceiver:
         dedupe_ttl: how long (seconds) an event id is remembered.
         queue_size: how many events wait for the consumer; when that many wait, a new
             notification is answered 503 (Northflank resends it later), never dropped.
-        coordinator, group: receive as one replica of a group (both or neither): each
-            notification is queued in the coordinator's store (a Redis stream) before it is
-            answered 2xx, once for the whole group, and handed to one member that reads; see
-            the guide's "Receiving in a group". ``queue_size`` then bounds the group's queue.
+        coordinator: with ``group``, receive as one replica of a group (both or neither):
+            each notification is queued in the coordinator's store (a Redis stream) before it
+            is answered 2xx, once for the whole group, and handed to one member that reads;
+            see the guide's "Receiving in a group". ``queue_size`` then bounds the group's
+            queue.
+        group: the receiving group's name (with ``coordinator``).
         redeliver_after: in a group, seconds after which an event a member took and did not
             acknowledge (it died, or is still busy) is handed to another member.
 
