@@ -61,7 +61,7 @@ envelopes = st.one_of(
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(envelopes)
 def test_list_envelopes_decode_or_raise_decode_error(envelope: Any) -> None:
     """Any JSON at all either decodes to a page or raises DecodeError."""
