@@ -7,12 +7,14 @@ installs both (``.ci/run``), so a missing one there is a broken CI, not a reason
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,3 +123,14 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+@contextlib.contextmanager
+def running_redis(*, persistent: bool = False) -> Iterator[RedisServer]:
+    """A started ``redis-server`` on a free loopback port, stopped on leaving (a test's fixture)."""
+    server = RedisServer(require_redis(), persistent=persistent)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -26,16 +26,6 @@ PASSWORD = "s3cret-Pa55word"
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(require_redis())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture
 def locked_server() -> Iterator[RedisServer]:
     server = RedisServer(require_redis(), password=PASSWORD)
     server.start()

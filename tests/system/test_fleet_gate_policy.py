@@ -15,18 +15,14 @@ from northflank_async import (
 from northflank_async._core.fleet import Told
 from northflank_async.testing import FakeNorthflank
 
-from ._redis import RedisServer, require_redis
+from ._redis import running_redis
 
 
 @pytest.fixture
 async def coordinator() -> AsyncIterator[RedisCoordinator]:
-    server = RedisServer(require_redis())
-    server.start()
-    try:
+    with running_redis() as server:
         async with RedisCoordinator.from_url(server.url, namespace="policy") as coord:
             yield coord
-    finally:
-        server.close()
 
 
 async def test_the_fleet_believes_the_latest_answers_window(coordinator: RedisCoordinator) -> None:

@@ -25,19 +25,15 @@ from northflank_async.testing import FakeNorthflank
 from .._support import SwallowingPoll
 from ..unit.test_monitor_core import build, poll, started
 from ._group_run import run_group
-from ._redis import RedisServer, require_redis
+from ._redis import RedisServer, running_redis
 
 TOKEN = "nf-group-secret-token-0123456789"
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(require_redis(), persistent=True)
-    server.start()
-    try:
+    with running_redis(persistent=True) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,7 +27,7 @@ from northflank_async import (
 from northflank_async.testing import FakeNorthflank
 
 from .._hybrid import SECRET
-from ._redis import RedisServer, require_redis
+from ._redis import RedisServer
 
 pytestmark = pytest.mark.system
 
@@ -35,16 +35,6 @@ P = "proj"
 JOBS = ("job-0", "job-1")
 BUILDS = 12
 GUARD = 60.0  # seconds: a hang fails the test instead of blocking the run (never a measure)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(require_redis())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -12,17 +12,13 @@ from northflank_async import NorthflankClient, RedisCoordinator
 from northflank_async.testing import FakeNorthflank
 
 from ..client.test_monitor_runs import JOBS, P, check_each_once, run_events
-from ._redis import RedisServer, require_redis
+from ._redis import RedisServer, running_redis
 
 
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(require_redis(), persistent=True)
-    server.start()
-    try:
+    with running_redis(persistent=True) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -32,22 +32,12 @@ from northflank_async._transport.redis_store import _RedisGroup
 from northflank_async._transport.redis_webhooks import RedisWebhooks
 
 from ..unit.test_webhooks_parse import DOCUMENTED, PARSER, SECRET, body, build_event, headers
-from ._redis import RedisServer, require_redis
+from ._redis import RedisServer
 from ._webhook_group_run import run_receivers
 
 pytestmark = pytest.mark.system
 
 GUARD = 60.0  # seconds: a hang fails the test instead of blocking the run (never a measure)
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer(require_redis())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
