@@ -33,15 +33,14 @@ job never waits beyond its share, a saturated budget polls every job at its shar
 hour: every job every second), so a build on a quiet job is seen within one share.
 
 Timed polls (``timing``). A job whose running builds are expected to end after its last poll
-(``JobLoad.expected_end``: created at + the job's typical duration) is not polled while they
-run: it is polled once at ``expected_end + end_margin`` (2 s), but at most one share after
-its last poll, or ``defer_shares`` (2) shares for a job whose durations all agree
-(``JobLoad.steady``): another build of the job is still seen within two shares, and a wrong
-prediction delays an outcome by at most that (``PlanEntry.next_at``). A deferred job costs
-one poll per deferral (counted as one per share at most); the rest of ``U`` is stretched over
-the other jobs as above, so what it saves goes to the jobs whose builds run unpredicted (idle
-jobs stay at their share). A job polled after its builds' expected end (a prediction that
-failed) gets its regular interval again.
+(``JobLoad.expected_end``: created at + the job's typical duration, known only when its latest
+durations agree) is not polled while they run: it is polled once at ``expected_end +
+end_margin`` (2 s), but at most ``defer_shares`` (2) shares after its last poll, so that
+another build of the job is still seen within two shares (``PlanEntry.next_at``). A deferred
+job costs one poll per deferral (counted as one per share at most); the rest of ``U`` is
+stretched over the other jobs as above, so what it saves goes to the jobs whose builds run
+unpredicted (idle jobs stay at their share). A job polled after its builds' expected end (a
+prediction that failed) gets its regular interval again.
 """
 
 from __future__ import annotations
@@ -165,9 +164,6 @@ class JobLoad:
     """List requests one poll of the job makes: 2 when its runs are watched too."""
     expected_end: float | None = None
     """When its running builds are expected to end (``timing.expected_end``), if known."""
-    steady: bool = False
-    """Whether all its builds' durations agree (``BuildTimes.steady``): it may be deferred
-    ``defer_shares`` shares, else one."""
     last_polled: float | None = None
 
 
@@ -339,7 +335,7 @@ class BudgetPlanner:
         """When to poll an active job just after its builds' expected end, if it waits."""
         if not job.active:
             return None
-        bound = (self.defer_shares if job.steady else 1.0) * share
+        bound = self.defer_shares * share
         return deferred_poll(
             job.expected_end, job.last_polled, margin=self.end_margin, bound=bound, floor=self.floor
         )

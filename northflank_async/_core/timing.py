@@ -49,8 +49,8 @@ __all__ = [
 HISTORY = 5
 #: How many durations a prediction needs at least.
 MIN_SAMPLES = 3
-#: The widest range of the durations that agree, as a fraction of their median.
-MAX_SPREAD = 0.5
+#: The widest range of those durations, as a fraction of their median, that still predicts.
+MAX_SPREAD = 0.2
 
 
 @attrs.define
@@ -88,25 +88,13 @@ class BuildTimes:
         return [d for _, d in sorted(self._durations.values())]
 
     def typical(self) -> float | None:
-        """The median of the durations near the median of all (within half `MAX_SPREAD` of
-        it), if at least `MIN_SAMPLES` are and the newest build's is one; else ``None``."""
+        """The median duration, when at least `MIN_SAMPLES` are known and all of them agree
+        (their range is at most `MAX_SPREAD` of the median); else ``None``."""
         durations = self.durations
         if len(durations) < MIN_SAMPLES:
             return None
         median = statistics.median(durations)
-        near = [d for d in durations if abs(d - median) <= MAX_SPREAD / 2 * median]
-        if len(near) < MIN_SAMPLES or abs(durations[-1] - median) > MAX_SPREAD / 2 * median:
-            return None
-        return statistics.median(near)
-
-    @property
-    def steady(self) -> bool:
-        """Whether all the durations known (at least `MIN_SAMPLES`) agree: their range is at
-        most `MAX_SPREAD` of their median."""
-        durations = self.durations
-        if len(durations) < MIN_SAMPLES:
-            return False
-        return max(durations) - min(durations) <= MAX_SPREAD * statistics.median(durations)
+        return median if max(durations) - min(durations) <= MAX_SPREAD * median else None
 
 
 def expected_end(running: Iterable[JobBuild], typical: float | None, offset: float) -> float | None:

@@ -85,7 +85,6 @@ class PollBudget:
                 idle_for=max(0.0, now - job.last_event_at),
                 requests=1 if job.runs is None else 2,
                 expected_end=_expected_end(job, offset),
-                steady=job.times.steady,
                 last_polled=job.last_polled,
             )
             for job in jobs
