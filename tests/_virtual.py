@@ -110,9 +110,14 @@ async def virtual_client(fake: FakeNorthflank, **options: Any) -> AsyncIterator[
 
 
 def most_in_any_window(times: list[float], window: float = 3600.0) -> int:
-    """The most of ``times`` that fall in any interval ``[t, t + window)``."""
-    times = sorted(times)
-    return max((bisect.bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
+    """The most of ``times`` that fall in any interval ``[t, t + window)``.
+
+    Counted in whole microseconds, the virtual clock's tick: a request sent exactly one
+    window after another (as the ledger allows) is not in its window, whatever the float
+    rounding of ``t + window``."""
+    ticks = sorted(round(t * 1e6) for t in times)
+    span = round(window * 1e6)
+    return max((bisect.bisect_left(ticks, t + span) - i for i, t in enumerate(ticks)), default=0)
 
 
 @attrs.define
@@ -155,8 +160,10 @@ async def run_monitor(
     budget: int,
     fault_rate: float = 0.0,
     seed: int = 1,
+    jitter: float = 0.0,
 ) -> RunResult:
-    """``jobs`` jobs watched for ``hours`` simulated hours while the fake pushes ``builds``."""
+    """``jobs`` jobs watched for ``hours`` simulated hours while the fake pushes ``builds``
+    (each taking 360 s, or with ``jitter`` 360 s +- that fraction)."""
     loop = asyncio.get_running_loop()
     duration = hours * 3600.0
     # With faults, the fake enforces no hourly window of its own: its injected 429s announce
@@ -180,6 +187,7 @@ async def run_monitor(
                 max_builds=builds,
                 seed=seed,
                 failure_rate=0.3,
+                jitter=jitter,
             )
             if fault_rate:
                 fake.retry_after = 30

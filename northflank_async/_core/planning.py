@@ -31,6 +31,16 @@ reserve gives way: the ledger still keeps every rolling hour within the budget).
 job never waits beyond its share, a saturated budget polls every job at its share in turn:
 20 jobs at 500 an hour, each every 144 s, and a generous one is used (5 jobs at 36,000 an
 hour: every job every second), so a build on a quiet job is seen within one share.
+
+Timed polls (``timing``). A job whose running builds are expected to end after its last poll
+(``JobLoad.expected_end``: created at + the job's typical duration, known only when its latest
+durations agree) is not polled while they run: it is polled once at ``expected_end +
+end_margin`` (2 s), but at most ``defer_shares`` (2) shares after its last poll, so that
+another build of the job is still seen within two shares (``PlanEntry.next_at``). A deferred
+job costs one poll per deferral (counted as one per share at most); the rest of ``U`` is
+stretched over the other jobs as above, so what it saves goes to the jobs whose builds run
+unpredicted (idle jobs stay at their share). A job polled after its builds' expected end (a
+prediction that failed) gets its regular interval again.
 """
 
 from __future__ import annotations
@@ -42,7 +52,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 from .checks import MIN_POLL_INTERVAL, check_number
-from .models import JobBuild
+from .coalescing import PageAnswers, answer_waiters
+from .timing import deferred_poll
 
 __all__ = [
     "DEFAULT_BUDGET_PER_HOUR",
@@ -60,6 +71,10 @@ __all__ = [
 
 HOUR = 3600.0
 DEFAULT_BUDGET_PER_HOUR = 500
+#: A deferred job is polled this long after its build's expected end (``timing``).
+END_MARGIN = 2.0
+#: A deferred job waits at most this many shares since its last poll (``timing``).
+DEFER_SHARES = 2.0
 
 
 def _check_budget(budget_per_hour: int) -> None:
@@ -147,16 +162,24 @@ class JobLoad:
     idle_for: float = 0.0
     requests: int = 1
     """List requests one poll of the job makes: 2 when its runs are watched too."""
+    expected_end: float | None = None
+    """When its running builds are expected to end (``timing.expected_end``), if known."""
+    last_polled: float | None = None
 
 
 @attrs.frozen(kw_only=True)
 class PlanEntry:
-    """One job of a plan: poll every ``interval`` seconds; ``active`` if it runs builds."""
+    """One job of a plan: poll every ``interval`` seconds; ``active`` if it runs builds.
+
+    A job deferred to just after its running build's ``expected_end`` is polled at
+    ``next_at`` (``interval`` is then the time from its last poll to ``next_at``)."""
 
     project_id: str
     job_id: str
     interval: float
     active: bool
+    expected_end: float | None = None
+    next_at: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -219,6 +242,8 @@ class BudgetPlanner:
     idle_growth: float = attrs.field(default=0.5)
     reserve: float = attrs.field(default=0.05)
     requests_per_poll: float = attrs.field(default=1.0)
+    end_margin: float = attrs.field(default=END_MARGIN, validator=_positive)
+    defer_shares: float = attrs.field(default=DEFER_SHARES, validator=_positive)
 
     def __attrs_post_init__(self) -> None:
         _check_budget(self.budget_per_hour)
@@ -261,31 +286,42 @@ class BudgetPlanner:
         return self.idle_interval(job.idle_for, n_jobs)
 
     def plan(self, jobs: Iterable[JobLoad], *, spent_this_hour: int = 0) -> MonitorPlan:
-        """Each job's interval, stretched evenly when the jobs want more than the budget."""
+        """Each job's interval, stretched evenly when the jobs want more than the budget;
+        a job waiting for its builds' expected end deferred, its budget left to the others."""
         jobs = list(jobs)
         keys = [(job.project_id, job.job_id) for job in jobs]
         if len(set(keys)) != len(keys):
             raise ValueError("each job may appear once in a plan")
         # A job watched with its runs costs two requests a poll: it weighs twice in the share.
         weights = [job.requests for job in jobs]
-        weight = sum(weights)
-        desired = [self.desired_interval(job, weight) for job in jobs]
-        intervals = _stretch(
-            desired,
-            weights,
-            cap=self.share(weight),
-            usable=self.budget_per_hour * (1 - self.reserve) / self.requests_per_poll,
-        )
+        share = self.share(sum(weights))
+        next_at = [self._deferred(job, share) for job in jobs]
+        spans = [
+            0.0 if at is None else at - (job.last_polled or 0.0)
+            for job, at in zip(jobs, next_at, strict=True)
+        ]
+        # A deferred job costs a poll per deferral (as one per share at most); the others
+        # share what is left of the usable budget (as above, none beyond ``share``).
+        waiting = sum(w * HOUR / max(share, s) for w, s in zip(weights, spans, strict=True) if s)
+        budget = self.budget_per_hour / self.requests_per_poll
+        regular = [i for i, at in enumerate(next_at) if at is None]
+        usable = budget * (1 - self.reserve) - waiting
+        desired = [self.desired_interval(jobs[i], sum(weights)) for i in regular]
+        stretched = _stretch(desired, [weights[i] for i in regular], cap=share, usable=usable)
+        for i, interval in zip(regular, stretched, strict=True):
+            spans[i] = interval
         entries = tuple(
             PlanEntry(
                 project_id=job.project_id,
                 job_id=job.job_id,
                 interval=interval,
                 active=job.active,
+                expected_end=job.expected_end,
+                next_at=at,
             )
-            for job, interval in zip(jobs, intervals, strict=True)
+            for job, interval, at in zip(jobs, spans, next_at, strict=True)
         )
-        polls = sum(w * HOUR / e.interval for w, e in zip(weights, entries, strict=True))
+        polls = waiting + sum(weights[i] * HOUR / spans[i] for i in regular)
         polls *= self.requests_per_poll
         reserve = self.budget_per_hour * self.reserve if entries else 0.0
         return MonitorPlan(
@@ -293,6 +329,15 @@ class BudgetPlanner:
             jobs=entries,
             spent_this_hour=spent_this_hour,
             expected_per_hour=min(float(self.budget_per_hour), polls + reserve),
+        )
+
+    def _deferred(self, job: JobLoad, share: float) -> float | None:
+        """When to poll an active job just after its builds' expected end, if it waits."""
+        if not job.active:
+            return None
+        bound = self.defer_shares * share
+        return deferred_poll(
+            job.expected_end, job.last_polled, margin=self.end_margin, bound=bound, floor=self.floor
         )
 
 
@@ -338,29 +383,3 @@ def next_due(
         if best is None or due < best[1]:
             best = (entry, due)
     return best
-
-
-# --------------------------------------------------------------------------- coalescing
-
-
-@attrs.frozen
-class PageAnswers:
-    """What one list page tells the waiters of a job: builds ``found``, ids still ``missing``."""
-
-    found: Mapping[str, JobBuild]
-    missing: frozenset[str]
-
-
-def answer_waiters(waiting: Iterable[str], newest_first: Sequence[JobBuild]) -> PageAnswers:
-    """Which of the build ids waited on a page answers, and which still need a ``get``.
-
-    All the ``wait()`` / ``watch()`` calls on builds of one job share one list request per
-    poll: each waiter reads its build from ``found``; only the ids in ``missing`` (not listed,
-    e.g. fallen off the newest page) cost a ``get`` each.
-    """
-    wanted = set(waiting)
-    found: dict[str, JobBuild] = {}
-    for build in newest_first:
-        if build.id in wanted and build.id not in found:
-            found[build.id] = build
-    return PageAnswers(found=found, missing=frozenset(wanted - found.keys()))

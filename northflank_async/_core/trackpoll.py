@@ -105,6 +105,11 @@ class TrackerPoll(Generic[T]):
         return sorted(ids, key=lambda build_id: tracker._confirmed.get(build_id, 0))
 
     @property
+    def items(self) -> list[T]:
+        """Every item this poll listed or fetched (its latest state), in no set order."""
+        return [*self._observed.values(), *self._fetched.values()]
+
+    @property
     def to_fetch(self) -> list[str]:
         """The `missing` builds this poll may ``get``: at most the tracker's ``max_gets``."""
         return self.missing[: max(0, self._tracker.max_gets - len(self._fetched) - len(self._gone))]

@@ -38,12 +38,13 @@ from .._core.fleet import GroupChannel
 from .._core.models import JobBuild, RateLimit
 from .._core.owners import JOB, SERVICE, Owner
 from .._core.planning import BudgetPlanner, MonitorPlan, default_budget
+from .budget import PollBudget
 from .context import ClientContext
 from .endpoints import MAX_PER_PAGE
 from .group import GroupLeadership
 from .leadership import Leadership, SoloLeadership
 from .monitor_loop import MonitorLoop
-from .polls import JobHandle, PollBudget, Skips, WatchedJob
+from .polls import JobHandle, Skips, WatchedJob
 from .push import NotificationSource, PushIntake
 
 __all__ = ["Monitor"]

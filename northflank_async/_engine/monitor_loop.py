@@ -28,8 +28,9 @@ from .._core.errors import (
 )
 from .._core.events import MonitorEvent
 from .._core.planning import MonitorPlan, next_due
+from .budget import PollBudget
 from .leadership import Leadership
-from .polls import PollBudget, Skips, WatchedJob, read
+from .polls import Skips, WatchedJob, read
 from .push import PushIntake
 
 __all__ = ["MonitorLoop"]

@@ -6,8 +6,9 @@ tracker needs them), plus a ``get`` for each tracked build that fell off them (a
 ``MAX_GETS_PER_POLL``); for a job watched with ``runs=True``, the same of its runs (a `Feed`
 each). The trackers (``_core.tracking``) turn it into events at once, or not at all when a
 request fails, so a failed poll changes nothing. Every request is booked in the
-monitor's `PollBudget` before it goes, so no rolling hour ever holds more than the budget, and
-a 429's ``Retry-After`` pauses every poll.
+monitor's `PollBudget` (``budget``) before it goes, so no rolling hour ever holds more than the
+budget, and a 429's ``Retry-After`` pauses every poll. What a poll lists of the job's concluded
+builds (their durations) is kept in its `BuildTimes` (``_core.timing``), for the plan.
 
 A build that cannot be decoded (a malformed ``createdAt``...) is skipped, counted and logged
 once (`Skips`): the rest of its page is used, and its job stays watched.
@@ -17,19 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from .._core.converter import decode
-from .._core.errors import DecodeError, NotFoundError, RateLimitError
+from .._core.errors import DecodeError, NotFoundError
 from .._core.events import BuildEvent, MonitorEvent, RunEvent
 from .._core.models import JobBuild, JobRun, Page
 from .._core.owners import Owner
-from .._core.planning import BudgetPlanner, JobLoad, MonitorPlan, RequestLedger
+from .._core.timing import BuildTimes
 from .._core.trackers import JobTracker, RunTracker
 from .._core.tracking import ItemTracker, Tracked, TrackerPoll
 from .._core.wire import check_id
@@ -37,7 +37,7 @@ from .._transport.http import Transport
 from .endpoints import call, list_frames
 from .pagination import FetchPage, PageWalker
 
-__all__ = ["Feed", "JobHandle", "PollBudget", "Skips", "WatchedJob", "read"]
+__all__ = ["Feed", "JobHandle", "Skips", "WatchedJob", "read"]
 
 logger = logging.getLogger("northflank_async")
 
@@ -126,6 +126,7 @@ class WatchedJob:
     last_polled: float | None = None
     polls: int = 0
     kind: str = "job"  # the owner's kind (`OwnerKind.name`)
+    times: BuildTimes = attrs.field(factory=BuildTimes)  # its builds' durations (``timing``)
 
     @classmethod
     def of(
@@ -236,71 +237,6 @@ class WatchedJob:
         return bool(position.get("started"))
 
 
-class PollBudget:
-    """The requests of a monitor's polls, booked in a ledger against the budget in force; the
-    plan that spreads the budget over the jobs; a pause of every poll a 429 asked for."""
-
-    def __init__(
-        self, budget: Callable[[], int], floor: float, idle_cap: float, max_rate_limit_wait: float
-    ) -> None:
-        self.ledger = RequestLedger()
-        self.requests = 0
-        self._budget = budget
-        self._floor = floor
-        self._idle_cap = idle_cap
-        self._max_rate_limit_wait = max_rate_limit_wait
-        self._not_before = -math.inf
-        self._too_long = False
-
-    async def claim(self) -> None:
-        """Wait for the next request the budget (and a 429's Retry-After) allows; book it."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        at = self.ledger.next_allowed(max(now, self._not_before), self._budget())
-        if at > now:
-            await asyncio.sleep(at - now)
-        self.ledger.record(max(at, loop.time()))
-        self.requests += 1
-
-    def pause(self, error: RateLimitError, now: float) -> None:
-        """Pause every poll for a 429's ``Retry-After`` (the limit is the account's): honoured,
-        and when longer than ``max_rate_limit_wait``, a warning once and a plan entry."""
-        assert error.retry_after is not None
-        until = now + error.retry_after
-        if until <= self._not_before:
-            return
-        too_long = error.retry_after > self._max_rate_limit_wait
-        if too_long and not (self._too_long and self._not_before > now):
-            logger.warning(
-                "monitor: the API asks every poll to wait %.0f s, longer than "
-                "max_rate_limit_wait=%g s: every job is paused until then (see monitor.plan)",
-                error.retry_after,
-                self._max_rate_limit_wait,
-            )
-        self._not_before = until
-        self._too_long = too_long
-
-    def plan(self, jobs: Iterable[WatchedJob], now: float, *, skipped: int) -> MonitorPlan:
-        """Each job's poll interval at ``now``, the spend of the last hour, the pause."""
-        planner = BudgetPlanner(
-            budget_per_hour=self._budget(), floor=self._floor, idle_cap=self._idle_cap
-        )
-        loads = [
-            JobLoad(
-                project_id=job.project_id,
-                job_id=job.ident[1],
-                active=job.active,
-                idle_for=max(0.0, now - job.last_event_at),
-                requests=1 if job.runs is None else 2,
-            )
-            for job in jobs
-        ]
-        plan = planner.plan(loads, spent_this_hour=self.ledger.spent_in_window(now))
-        paused = max(0.0, self._not_before - now)
-        too_long = paused > 0 and self._too_long
-        return attrs.evolve(plan, skipped=skipped, paused_for=paused, paused_too_long=too_long)
-
-
 class Skips:
     """Builds (and runs) skipped because they could not be decoded: counted, each logged once."""
 
@@ -356,6 +292,7 @@ async def read(
         )
     builds = await _gather(job, job.builds, claim, skips)
     runs = None if job.runs is None else await _gather(job, job.runs, claim, skips)
+    job.times.learn(builds.items, asyncio.get_running_loop().time())
     events: list[MonitorEvent] = [*job.builds.commit(builds)]
     if job.runs is not None and runs is not None:
         events += job.runs.commit(runs)

@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 from typing import Literal
 
-from ._records import BUILD_FINAL, BUILD_PIPELINE, RUN_FINAL, Job
+from ._records import BUILD_FINAL, BUILD_PIPELINE, RUN_FINAL, Job, build_key
 from ._rooms import Rooms, check_seconds
 
 __all__ = ["ActivityFace"]
@@ -26,6 +26,7 @@ class _Activity:
     jobs: list[Job] | None
     max_builds: int | None
     rng: random.Random
+    jitter: float = 0.0
     pushed: int = 0
 
 
@@ -63,6 +64,7 @@ class ActivityFace(Rooms):
         jobs: Sequence[tuple[str, str]] | None = None,
         max_builds: int | None = None,
         seed: int = 0,
+        jitter: float = 0.0,
     ) -> None:
         """Let the fake move on its own: builds run to an outcome, and new ones appear.
 
@@ -72,7 +74,9 @@ class ActivityFace(Rooms):
         is pushed every `new_build_every` seconds on average (exponential gaps; ``None``:
         none) to a job drawn from `jobs` (default: every registered job), until
         `max_builds` were pushed; a fraction `failure_rate` of them ends in FAILURE or
-        CRASHED, the others in SUCCESS. The draws are reproducible from `seed`; the
+        CRASHED, the others in SUCCESS. With `jitter` (a fraction in ``[0, 1)``), each pushed
+        build takes ``6 * step`` times a factor drawn uniformly from ``1 +- jitter`` (0.3:
+        +-30%), so its duration varies. The draws are reproducible from `seed`; the
         schedule sleeps on the event loop, so a virtual loop clock runs it in no time.
         Calling it again replaces the activity.
         """
@@ -82,6 +86,8 @@ class ActivityFace(Rooms):
                 raise ValueError("new_build_every must be > 0 (or None)")
         if not (isinstance(failure_rate, int | float) and 0 <= failure_rate <= 1):
             raise ValueError("failure_rate must be between 0 and 1")
+        if not (isinstance(jitter, int | float) and 0 <= jitter < 1):
+            raise ValueError("jitter must be a fraction in [0, 1)")
         if max_builds is not None and (
             isinstance(max_builds, bool) or not isinstance(max_builds, int) or max_builds < 0
         ):
@@ -94,7 +100,7 @@ class ActivityFace(Rooms):
                 if build.get("concluded") is not True and build.get("status") in BUILD_PIPELINE:
                     self._store.track_build(job, build)
         self._activity = _Activity(
-            new_build_every, failure_rate, chosen, max_builds, random.Random(seed)
+            new_build_every, failure_rate, chosen, max_builds, random.Random(seed), jitter
         )
         if self._activity_task is not None:
             self._activity_task.cancel()
@@ -126,6 +132,9 @@ class ActivityFace(Rooms):
             build = self._store.create_build(job, {"id": self._store.seeded_build_id()})
             if rng.random() < activity.failure_rate:
                 self.set_outcome(build["id"], rng.choice(("FAILURE", "CRASHED")))
+            if activity.jitter:  # drawn only with a jitter: the other draws stay as they were
+                factor = rng.uniform(1 - activity.jitter, 1 + activity.jitter)
+                self._progress.scale(build_key(job, build["id"]), factor)
             activity.pushed += 1
 
     def set_outcome(self, build_id: str, outcome: str) -> None:

@@ -93,6 +93,12 @@ class ProgressEngine:
             conclude,
         )
 
+    def scale(self, key: Hashable, factor: float) -> None:
+        """Make an item in time mode take ``factor`` times as long (each stage, from now)."""
+        track = self._active.get(key)
+        if track is not None and track.step is not None and factor > 0:
+            track.step *= factor
+
     def is_active(self, key: Hashable) -> bool:
         """Whether the item is still moving."""
         return key in self._active
