@@ -8,10 +8,10 @@ build is expected to end, instead of every share while it runs:
   concluded builds (``build_concluded_at - created_at``; the pages a poll reads anyway list
   them) and what those timestamps tell of the API's clock.
 * `BuildTimes.typical()` is the median of the latest `HISTORY` durations, when at least
-  `MIN_SAMPLES` of them, the newest build's among them, agree (lie within ``MAX_SPREAD / 2``
-  of that median: one or two older outliers are left out); else ``None``: no prediction, the
-  job is polled as before. A prediction too long costs delay (up to the bound below), one too
-  short only a poll: hence the agreement asked, the newest build's included.
+  `MIN_SAMPLES` are known and all of them agree (their range is at most ``MAX_SPREAD`` of the
+  median); else ``None``: no prediction, the job is polled as before. A prediction too long
+  costs delay (up to the bound below), one too short a poll: hence every duration must agree
+  (a looser rule, 3 of 5 within 25%, held some outcomes two shares when durations varied).
 * The API's timestamps are on its wall clock, the monitor's on a monotonic one.
   `BuildTimes.offset` is a lower bound of the difference (API epoch seconds minus monotonic
   seconds): a build created (or concluded) at ``S`` was listed by an answer read at local
