@@ -43,6 +43,7 @@ WAVE = 9  # builds added at once, three per job: one wave before the kill, one a
 FAILED = {2, 7, 13}  # builds (by their order) that end in failure
 WORK = 0.2  # seconds a replica takes to handle an outcome (outcomes wait for it meanwhile)
 GUARD = 60.0  # seconds: a hang fails the test instead of blocking the run (never a measure)
+STOP_GUARD = 10.0  # seconds a replica may take to end once asked (then SIGKILLed)
 
 
 class Replica:
@@ -153,7 +154,7 @@ async def stop(replicas: list[Replica]) -> None:
                 stdin.write(b"stop\n")
     for replica in replicas:
         try:
-            async with asyncio.timeout(GUARD / 2):
+            async with asyncio.timeout(STOP_GUARD):
                 await replica.process.wait()
         except TimeoutError:
             replica.process.kill()
