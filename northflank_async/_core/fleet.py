@@ -174,7 +174,8 @@ class GroupChannel(Protocol):
         """Append ``events`` and store ``job``'s ``position``, at once, if ``fence`` is current.
 
         Each event is its text and the outcome it tells (`outcome_key`), or None: an event
-        whose outcome was claimed already (by `claim_outcome`, or published) is not appended.
+        whose outcome was claimed already (by `tell`, `claim_outcome`, or published) is not
+        appended.
         False (nothing written) when another member took the lease since.
         """
         ...
@@ -182,6 +183,14 @@ class GroupChannel(Protocol):
     async def claim_outcome(self, outcome: str) -> bool:
         """Claim the outcome ``outcome`` (`outcome_key`) for the caller: True the first time
         for the whole group (whether a poll or a notification told it), False after."""
+        ...
+
+    async def tell(self, outcome: str, event: str) -> bool:
+        """Claim ``outcome`` (`outcome_key`) and append ``event`` (its ``concluded`` event's
+        text) to the stream, at once: True the first time for the whole group, False (nothing
+        appended) after. A claimed outcome is always in the stream, handed to one member and
+        handed again when that member does not acknowledge it (`claim_outcome` alone would
+        lose it with a member that dies before handing it out)."""
         ...
 
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:

@@ -12,8 +12,11 @@ While the store is unreachable, the member stops leading and delivery pauses (a 
 goes and when it comes back); the monitor's loop and its iteration go on asking.
 
 A concluded event carries its outcome's claim (`_core.fleet.outcome_key`): the publishing
-script appends it only if no notification told that outcome first (`claim_outcome`), so an
-outcome told by both is handed out once.
+script appends it only if no notification told that outcome first, so an outcome told by both
+is handed out once. A member told an outcome by a notification claims it and appends it to the
+stream in one script (`tell`): it is then handed to one member like a polled event, and again
+to another if that one dies before acknowledging it (a claim kept in one member's memory would
+be lost with it, the poll then publishing nothing for the outcome).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import json
 import logging
 import math
 import uuid
-from collections import deque
 from collections.abc import Callable, Collection
 
 from .._core.events import BuildEvent, MonitorEvent
@@ -74,8 +76,6 @@ class GroupLeadership:
         self._claim_from = -math.inf
         self._outstanding: dict[MonitorEvent, str] = {}
         self.redelivered = 0
-        # Outcomes notifications told this member and it claimed for the group (`tell`).
-        self._told: deque[MonitorEvent] = deque()
 
     @property
     def holds_lease(self) -> bool:
@@ -188,8 +188,6 @@ class GroupLeadership:
     # -- delivery
 
     async def receive(self) -> MonitorEvent | BaseException | None:
-        if self._told:
-            return self._told.popleft()  # claimed by this member: handed out here
         now = asyncio.get_running_loop().time()
         claim = self._lease if now >= self._claim_from else None
         try:
@@ -214,15 +212,23 @@ class GroupLeadership:
         return event
 
     async def tell(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
+        """Claim each outcome of ``events`` and append it to the group's stream, at once (the
+        first time for the group only). While the store is unreachable nothing is claimed:
+        the leader's next poll tells those outcomes."""
         for event in events:
-            if outcome_of(event) is not None and await self.claim_outcome(event):
-                self._told.append(event)  # handed out at the next `receive`
+            outcome = outcome_of(event)
+            if outcome is None:
+                continue
+            try:
+                await self._channel.tell(outcome, encode_event(event))
+            except CoordinatorUnavailable as exc:
+                self._unreachable(exc.reason)
+                return
 
     async def claim_outcome(self, event: MonitorEvent) -> bool:
-        """Whether this member may hand out ``event``, an outcome a notification told: True
+        """Claim ``event``'s outcome alone, without appending it (`tell` does both): True
         once for the group (a poll that tells it later publishes nothing for it). False when
-        a poll or another notification told it first, or while the store is unreachable (the
-        leader's poll then tells it)."""
+        a poll or another notification told it first, or while the store is unreachable."""
         outcome = outcome_of(event)
         if outcome is None:
             return True

@@ -55,7 +55,8 @@ class Leadership(Protocol):
 
     async def tell(self, job: WatchedJob, events: list[MonitorEvent]) -> None:
         """Hand out the events notifications told of ``job`` (a hybrid monitor): alone, as a
-        poll's; in a group, each outcome only by the member that claims it first."""
+        poll's; in a group, each outcome claimed and appended to the group's stream by the
+        member that claims it first (then handed to one member, as a poll's)."""
         ...
 
     async def receive(self) -> MonitorEvent | BaseException | None:

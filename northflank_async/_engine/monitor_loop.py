@@ -4,7 +4,8 @@
 `Leadership` until when it may poll, hands the notifications waiting to the trackers (a hybrid
 monitor, ``push``), polls the job that falls due first (``polls``) and delivers its events.
 In a group, notifications need no tracker (a member claims each outcome, ``group``): they are
-taken by a task of their own, so that a member that does not lead hands them out at once.
+taken by a task of their own, so that a member that does not lead tells them to the group at
+once.
 
 A poll is sent with no retries of the client's own: a transient failure (network, 5xx, 429, a
 broken listing) drops the whole poll (the trackers unchanged) and the job is polled again at

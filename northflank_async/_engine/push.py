@@ -15,9 +15,10 @@ which only by poll is counted (`PushHealth`): when polls keep finding outcomes n
 told, the monitor warns once and falls back to budgeted polling (``plan.webhooks``).
 
 In a group (``shared``), a member's trackers are not current unless it leads: a notification
-of an ended item becomes its ``concluded`` event at once, and the member hands it out only if
-it claims that outcome first for the group (`Leadership.tell`), the leader's publishing
-script skipping an outcome claimed before. Starts and statuses come from the leader's polls.
+of an ended item becomes its ``concluded`` event at once, which the member appends to the
+group's stream only if it claims that outcome first (`Leadership.tell`, one script), the
+leader's publishing script skipping an outcome claimed before. Starts and statuses come from
+the leader's polls.
 """
 
 from __future__ import annotations

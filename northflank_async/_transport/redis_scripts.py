@@ -174,6 +174,16 @@ redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 return 1
 """
 
+# KEYS: the outcome's key, events. ARGV: claim ms, maxlen, the event's text. A notification's
+# outcome, claimed and appended at once (never claimed without being in the stream, where it is
+# handed to one member and handed again if that member dies). Returns 1, or 0 when it was
+# claimed before (nothing appended).
+_TELL = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[3])
+return 1
+"""
+
 
 # -- receiving groups -------------------------------------------------------------------------
 #

@@ -45,6 +45,7 @@ from .redis_scripts import (
     _RELEASE,
     _RESERVE,
     _SETTLE,
+    _TELL,
     OUTCOME_TTL,
     STREAM_MAXLEN,
 )
@@ -107,6 +108,11 @@ class _RedisGroup:
         client = self._coordinator._client
         key, ms = self.told(outcome), _ms(OUTCOME_TTL)
         return bool(await self._coordinator._call(lambda: client.set(key, "1", nx=True, px=ms)))
+
+    async def tell(self, outcome: str, event: str) -> bool:
+        keys, args = [self.told(outcome), self.events], [_ms(OUTCOME_TTL), STREAM_MAXLEN, event]
+        (appended,) = await self._coordinator._run("tell", keys, args)
+        return bool(int(appended))
 
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
         got = await self._consumers.read(member, claim_after, 1)
@@ -204,6 +210,7 @@ class RedisCoordinator(Coordinator):
             "acquire": client.register_script(_ACQUIRE),
             "release": client.register_script(_RELEASE),
             "publish": client.register_script(_PUBLISH),
+            "tell": client.register_script(_TELL),
             "queue": client.register_script(_QUEUE),
             "done": client.register_script(_DONE),
         }
