@@ -34,6 +34,17 @@ LEASE = 3.0
 REDELIVER_AFTER = 2.0
 
 
+#: Seconds after the stop was asked at which a replica still running prints its tasks.
+STUCK = 5.0
+
+
+def dump_tasks() -> None:
+    print(f"replica {os.getpid()}: still stopping after {STUCK} s; its tasks:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 def say(record: dict[str, object]) -> None:
     print(json.dumps(record), flush=True)
 
@@ -69,6 +80,7 @@ async def run(args: argparse.Namespace) -> None:
 
                 handling = loop.create_task(handle())
                 await asyncio.wait([stop, handling], return_when=asyncio.FIRST_COMPLETED)
+                loop.call_later(STUCK, dump_tasks)  # a stop that hangs says where
                 handling.cancel()
                 await asyncio.gather(handling, return_exceptions=True)
         await receiver.aclose()
