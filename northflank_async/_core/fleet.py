@@ -33,6 +33,7 @@ from .secret import Secret
 __all__ = [
     "BUDGET_KEY_HMAC_KEY",
     "BudgetView",
+    "Claimed",
     "Coordinator",
     "CoordinatorUnavailable",
     "Delivery",
@@ -42,6 +43,8 @@ __all__ = [
     "Told",
     "WebhookChannel",
     "check_name",
+    "claimed",
+    "claims_of",
     "decode_event",
     "derive_budget_key",
     "encode_event",
@@ -169,13 +172,13 @@ class GroupChannel(Protocol):
         ...
 
     async def publish(
-        self, member: str, fence: int, job: str, position: str, events: list[tuple[str, str | None]]
+        self, member: str, fence: int, job: str, position: str, events: list[Claimed]
     ) -> bool:
         """Append ``events`` and store ``job``'s ``position``, at once, if ``fence`` is current.
 
-        Each event is its text and the outcome it tells (`outcome_key`), or None: an event
-        whose outcome was claimed already (by `tell`, `claim_outcome`, or published) is not
-        appended.
+        Each event is its text and its claims (`claims_of`): an event whose claim was taken
+        already (by `tell`, `claim_outcome`, or published), or whose outcome was told (a start
+        or a status after its end), is not appended.
         False (nothing written) when another member took the lease since.
         """
         ...
@@ -185,12 +188,12 @@ class GroupChannel(Protocol):
         for the whole group (whether a poll or a notification told it), False after."""
         ...
 
-    async def tell(self, outcome: str, event: str) -> bool:
-        """Claim ``outcome`` (`outcome_key`) and append ``event`` (its ``concluded`` event's
-        text) to the stream, at once: True the first time for the whole group, False (nothing
-        appended) after. A claimed outcome is always in the stream, handed to one member and
+    async def tell(self, events: list[Claimed]) -> int:
+        """Append ``events`` with their claims (`claims_of`), at once, as `publish` does but
+        without a lease: what a member told by a notification appends (an outcome, and the
+        start before it). A claimed outcome is always in the stream, handed to one member and
         handed again when that member does not acknowledge it (`claim_outcome` alone would
-        lose it with a member that dies before handing it out)."""
+        lose it with a member that dies before handing it out). The number appended."""
         ...
 
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
@@ -239,8 +242,39 @@ def outcome_key(project_id: str, owner_id: str, build_id: str) -> str:
 def outcome_of(event: MonitorEvent) -> str | None:
     """The outcome a ``concluded`` event tells (`outcome_key`); None for other kinds. A run's
     outcome is keyed apart from a build's (``run:`` before its id)."""
-    if event.kind != "concluded":
-        return None
+    return _item_key(event) if event.kind == "concluded" else None
+
+
+#: An event as a group's stream takes it: its text, the key it claims (appended only the
+#: first time that key is set, for the whole group) and the key that keeps it out once set.
+Claimed = tuple[str, str | None, str | None]
+
+
+def claims_of(event: MonitorEvent) -> tuple[str | None, str | None]:
+    """The key ``event`` claims and the key that keeps it out, in a group's stream.
+
+    A ``concluded`` event claims its outcome (`outcome_of`): told once, by a poll or a
+    notification. A ``created`` event claims its item's start, and is kept out once the
+    outcome was told (a notification of an end that came first appended the start before it).
+    A ``status`` event is kept out once the outcome was told (a concluded build never goes
+    back). So the stream holds each item's ``created`` before its ``concluded``.
+    """
+    item = _item_key(event)
+    if item is None:
+        return None, None
+    if event.kind == "concluded":
+        return item, None
+    if event.kind == "created":
+        return item + "/created", item
+    return None, item
+
+
+def claimed(event: MonitorEvent) -> Claimed:
+    """``event`` as a group's stream takes it (`Claimed`)."""
+    return (encode_event(event), *claims_of(event))
+
+
+def _item_key(event: MonitorEvent) -> str | None:
     if isinstance(event, RunEvent):
         return outcome_key(event.project_id, event.job_id, "run:" + event.run.id)
     owner = event.job_id or event.service_id

@@ -28,12 +28,14 @@ import math
 import uuid
 from collections.abc import Callable, Collection
 
+import attrs
+
 from .._core.events import BuildEvent, MonitorEvent
 from .._core.fleet import (
     CoordinatorUnavailable,
     GroupChannel,
+    claimed,
     decode_event,
-    encode_event,
     outcome_of,
 )
 from .._core.models import JobBuild
@@ -124,7 +126,7 @@ class GroupLeadership:
                 self._fence,
                 job.key,
                 position,
-                [(encode_event(e), outcome_of(e)) for e in events],
+                [claimed(e) for e in events],
             )
         except CoordinatorUnavailable as exc:
             self._unreachable(exc.reason)  # written or not: reloaded from the store
@@ -216,11 +218,13 @@ class GroupLeadership:
         first time for the group only). While the store is unreachable nothing is claimed:
         the leader's next poll tells those outcomes."""
         for event in events:
-            outcome = outcome_of(event)
-            if outcome is None:
+            if outcome_of(event) is None:
                 continue
+            # Its start first: appended unless a poll (or another notification) told it, so
+            # that the stream holds the item's ``created`` before its ``concluded``.
+            start = attrs.evolve(event, kind="created")
             try:
-                await self._channel.tell(outcome, encode_event(event))
+                await self._channel.tell([claimed(start), claimed(event)])
             except CoordinatorUnavailable as exc:
                 self._unreachable(exc.reason)
                 return

@@ -153,36 +153,54 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
 """
 
-# KEYS: leader, fence, events, positions, then one outcome key per claimed event. ARGV: member,
-# fence, job, position, maxlen, claim ms, then per event a flag ('1': claimed) and its text.
-# An outcome already claimed (told by a notification, or published before) is not appended.
+# Appending a group's events, each with its claims (`_core.fleet.claims_of`). Per event, ARGV
+# holds a mode and the event's text; its keys follow in KEYS, in order: with mode 1 or 3 the key
+# it claims (appended only if that key is set now, NX, for the claim time), with mode 2 or 3 the
+# key that keeps it out once set (a build's outcome: no start nor status after its end).
+# ``{k}`` is the index of the last fixed key, ``{a}`` of the first event's mode, ``{ms}`` and
+# ``{maxlen}`` the ARGV of the claim time and of the stream's bound, ``{stream}`` its KEY.
+_APPEND = """
+local k = {k}
+local appended = 0
+for i = {a}, #ARGV, 2 do
+  local mode = tonumber(ARGV[i])
+  local keep = true
+  local claim = nil
+  if mode % 2 == 1 then k = k + 1; claim = KEYS[k] end
+  if mode >= 2 then
+    k = k + 1
+    if redis.call('EXISTS', KEYS[k]) == 1 then keep = false end
+  end
+  if keep and claim then keep = redis.call('SET', claim, '1', 'NX', 'PX', ARGV[{ms}]) end
+  if keep then
+    redis.call('XADD', KEYS[{stream}], 'MAXLEN', '~', ARGV[{maxlen}], '*', 'e', ARGV[i + 1])
+    appended = appended + 1
+  end
+end
+"""
+
+# KEYS: leader, fence, events, positions, then the events' claim keys (see _APPEND). ARGV:
+# member, fence, job, position, maxlen, claim ms, then per event its mode and text.
 # Returns 1 when written, 0 (nothing written) when the lease or the fence moved on.
-_PUBLISH = """
+_PUBLISH = (
+    """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] or redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return 0
 end
-local k = 4
-for i = 7, #ARGV, 2 do
-  local keep = true
-  if ARGV[i] == '1' then
-    k = k + 1
-    keep = redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[6])
-  end
-  if keep then redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', 'e', ARGV[i + 1]) end
-end
+"""
+    + _APPEND.format(k=4, a=7, ms=6, maxlen=5, stream=3)
+    + """
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[4])
 return 1
 """
+)
 
-# KEYS: the outcome's key, events. ARGV: claim ms, maxlen, the event's text. A notification's
-# outcome, claimed and appended at once (never claimed without being in the stream, where it is
-# handed to one member and handed again if that member dies). Returns 1, or 0 when it was
-# claimed before (nothing appended).
-_TELL = """
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'e', ARGV[3])
-return 1
-"""
+# KEYS: events, then the events' claim keys (see _APPEND). ARGV: claim ms, maxlen, then per
+# event its mode and text. What a member told by a notification appends: an outcome (and the
+# start before it, unless told already) claimed and appended at once, never claimed without
+# being in the stream, where it is handed to one member and again if that member dies.
+# Returns the number of events appended.
+_TELL = _APPEND.format(k=1, a=3, ms=1, maxlen=2, stream=1) + "return appended\n"
 
 
 # -- receiving groups -------------------------------------------------------------------------

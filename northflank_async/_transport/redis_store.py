@@ -19,6 +19,7 @@ keys live on one node):
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +27,7 @@ from .._core.checks import check_number
 from .._core.errors import ConfigurationError
 from .._core.fleet import (
     BudgetView,
+    Claimed,
     Coordinator,
     CoordinatorUnavailable,
     Delivery,
@@ -90,16 +92,19 @@ class _RedisGroup:
         return {job: text(v) for job, v in zip(jobs, values, strict=True) if v is not None}
 
     async def publish(
-        self, member: str, fence: int, job: str, position: str, events: list[tuple[str, str | None]]
+        self, member: str, fence: int, job: str, position: str, events: list[Claimed]
     ) -> bool:
         keys = [self.leader, self.fence, self.events, self.positions_key]
         args: list[Any] = [member, fence, job, position, STREAM_MAXLEN, _ms(OUTCOME_TTL)]
-        for event, claim in events:
-            if claim is not None:
-                keys.append(self.told(claim))
-            args += ["1" if claim is not None else "0", event]
+        self._claims(events, keys, args)
         (written,) = await self._coordinator._run("publish", keys, args)
         return bool(int(written))
+
+    def _claims(self, events: list[Claimed], keys: list[str], args: list[Any]) -> None:
+        """Each event's mode, text and keys, as the scripts read them (`_APPEND`)."""
+        for body, claim, guard in events:
+            keys += [self.told(key) for key in (claim, guard) if key is not None]
+            args += [(claim is not None) + 2 * (guard is not None), body]
 
     def told(self, outcome: str) -> str:
         return f"{self.base}:told:{outcome}"
@@ -109,10 +114,11 @@ class _RedisGroup:
         key, ms = self.told(outcome), _ms(OUTCOME_TTL)
         return bool(await self._coordinator._call(lambda: client.set(key, "1", nx=True, px=ms)))
 
-    async def tell(self, outcome: str, event: str) -> bool:
-        keys, args = [self.told(outcome), self.events], [_ms(OUTCOME_TTL), STREAM_MAXLEN, event]
+    async def tell(self, events: list[Claimed]) -> int:
+        keys, args = [self.events], [_ms(OUTCOME_TTL), STREAM_MAXLEN]
+        self._claims(events, keys, args)
         (appended,) = await self._coordinator._run("tell", keys, args)
-        return bool(int(appended))
+        return int(appended)
 
     async def receive(self, member: str, claim_after: float | None) -> Delivery | None:
         got = await self._consumers.read(member, claim_after, 1)
@@ -298,8 +304,18 @@ class RedisCoordinator(Coordinator):
         except self._errors as exc:
             raise self._failure(exc) from None
 
-    def _failure(self, exc: BaseException) -> Exception:
-        """What a Redis error means: an outage to ride out, or credentials to fix."""
+    def _failure(self, exc: BaseException) -> BaseException:
+        """What a Redis error means: an outage to ride out, or credentials to fix; or, while
+        the task is being cancelled, the cancellation itself.
+
+        A cancellation can surface from the Redis client as one of its errors (its connection
+        clean-up on the way out fails, or a timeout of its own takes the cancellation's place):
+        taken for an outage, it would be ridden out by the loops that retry, and the cancelled
+        task would run on.
+        """
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            return asyncio.CancelledError()
         reason = describe(exc, self._hidden)
         if auth_failure(exc):
             return ConfigurationError(

@@ -121,10 +121,12 @@ async def test_one_member_holds_the_lease_and_a_paused_old_leader_cannot_publish
         pass
     second = await channel.acquire("b", 5)
     assert second is not None and second > first
-    assert not await channel.publish("a", first, "p/j", "{}", [('{"kind":"created"}', None)])
+    assert not await channel.publish("a", first, "p/j", "{}", [('{"kind":"created"}', None, None)])
     assert await client.xlen(channel.events) == 0
     assert await channel.positions(["p/j"]) == {}
-    assert await channel.publish("b", second, "p/j", '{"v":1}', [("e1", None), ("e2", None)])
+    assert await channel.publish(
+        "b", second, "p/j", '{"v":1}', [("e1", None, None), ("e2", None, None)]
+    )
     assert await client.xlen(channel.events) == 2
     assert await channel.positions(["p/j", "p/k"]) == {"p/j": '{"v":1}'}
 
@@ -135,7 +137,7 @@ async def test_an_unacknowledged_event_passes_to_another_member(
     channel = group(coordinator)
     fence = await channel.acquire("lead", 5)
     assert fence is not None
-    assert await channel.publish("lead", fence, "p/j", "{}", [("one", None)])
+    assert await channel.publish("lead", fence, "p/j", "{}", [("one", None, None)])
     got = await channel.receive("a", claim_after=0.05)
     assert got is not None and got.payload == "one" and not got.redelivered
     assert await channel.receive("b", claim_after=60) is None  # "a" holds it

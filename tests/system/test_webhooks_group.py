@@ -24,7 +24,7 @@ from northflank_async import (
     WebhookReceiver,
 )
 from northflank_async._core.events import BuildEvent
-from northflank_async._core.fleet import encode_event, outcome_key, outcome_of
+from northflank_async._core.fleet import claimed, encode_event, outcome_key, outcome_of
 from northflank_async._core.webhooks import decode_event as decode_notification
 from northflank_async._core.webhooks import encode_event as encode_notification
 from northflank_async._engine.group import GroupLeadership
@@ -271,10 +271,7 @@ async def test_an_outcome_told_by_a_notification_and_a_poll_is_handed_out_once(
     assert not await member.claim_outcome(notified)  # a repeat, from another replica
     # The leader's poll then tells b1 and b2: b1's outcome is not appended again.
     texts = [encode_event(e) for e in polled]
-    claims = [outcome_of(e) for e in polled]
-    assert await monitor_group.publish(
-        "leader", fence, "p/j", "{}", list(zip(texts, claims, strict=True))
-    )
+    assert await monitor_group.publish("leader", fence, "p/j", "{}", [claimed(e) for e in polled])
     client: Any = coordinators[0]._client
     stream = await client.xrange(monitor_group.events)
     assert [fields[b"e"].decode() for _id, fields in stream] == texts[:2]
