@@ -178,11 +178,11 @@ class PlanEntry:
     job_id: str
     interval: float
     """Seconds between two polls (from the last poll to ``next_at`` for a deferred job)."""
-    active: bool
-    expected_end: float | None = None
-    """When its running builds are expected to end (the monitor's clock), if predicted."""
     next_at: float | None = None
     """When a job deferred to just after ``expected_end`` is polled next; else ``None``."""
+    expected_end: float | None = None
+    """When its running builds are expected to end (the monitor's clock), if predicted."""
+    active: bool
 
 
 @attrs.frozen(kw_only=True)
