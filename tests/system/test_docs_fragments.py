@@ -226,6 +226,20 @@ async def _real_fake() -> FakeNorthflank:
     return fake
 
 
+async def build_until_enough(
+    fake: FakeNorthflank, block: asyncio.Task[Any], ready: Callable[[], Awaitable[bool]]
+) -> None:
+    """Once ``ready()`` (the fragment is running), push a build and see the fragment stop
+    (`Enough`) once it has handled it; within the guard."""
+    async with asyncio.timeout(GUARD):
+        while not await ready():
+            assert not block.done(), block
+            await asyncio.sleep(0.05)
+        fake.add_build("my-project", "nightly")
+        with pytest.raises(Enough):
+            await block
+
+
 def test_a_group_monitor_hands_an_outcome_to_notify(
     redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,13 +253,11 @@ def test_a_group_monitor_hands_an_outcome_to_notify(
             monkeypatch.setenv("NORTHFLANK_API_BASE_URL", fake.base_url)
             names = {"url": redis_server.url, "notify": notify}
             block = asyncio.create_task(run(fragment('nf.monitor(group="build-bot")'), names))
-            async with asyncio.timeout(GUARD):
-                while not fake.requests:  # the monitor's first poll has set its start
-                    assert not block.done(), block
-                    await asyncio.sleep(0.05)
-                fake.add_build("my-project", "nightly")
-                with pytest.raises(Enough):
-                    await block
+
+            async def polled() -> bool:  # the monitor's first poll has set its start
+                return bool(fake.requests)
+
+            await build_until_enough(fake, block, polled)
         finally:
             await fake.close()
 
@@ -268,12 +280,7 @@ def test_a_receiving_group_member_hands_a_notification_to_notify(
             names = {"url": redis_server.url, "notify": notify, "secret": SECRET}
             source = fragment("async with receiver.serve(")
             block = asyncio.create_task(run(source, names, port=port))
-            async with asyncio.timeout(GUARD):
-                while not await _listening(port):
-                    assert not block.done(), block
-                fake.add_build("my-project", "nightly")
-                with pytest.raises(Enough):
-                    await block
+            await build_until_enough(fake, block, lambda: _listening(port))
         finally:
             await fake.close()
 
@@ -286,7 +293,6 @@ async def _listening(port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
     except OSError:
-        await asyncio.sleep(0.05)
         return False
     writer.close()
     await writer.wait_closed()
