@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+from northflank_async import RedisCoordinator
 
 from ._redis import RedisServer, running_redis
 
@@ -24,3 +26,13 @@ def redis_server() -> Iterator[RedisServer]:
     overrides this with ``running_redis(persistent=True)``)."""
     with running_redis() as server:
         yield server
+
+
+@pytest.fixture
+async def coordinators(redis_server: RedisServer) -> AsyncIterator[list[RedisCoordinator]]:
+    """Two coordinators on one server, each with its own connections: two replicas."""
+    async with (
+        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.2) as one,
+        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.2) as two,
+    ):
+        yield [one, two]

@@ -9,7 +9,6 @@ to one member, handed again to another when not acknowledged within the lease.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import attrs
@@ -21,23 +20,11 @@ from northflank_async._core.fleet import claimed, decode_event
 from northflank_async._engine.group import GroupLeadership
 from northflank_async._engine.polls import WatchedJob
 
-from ._redis import RedisServer
-
 pytestmark = pytest.mark.system
 
 GUARD = 15.0  # seconds: a hang fails the test instead of blocking the run (never a measure)
 LEASE = 0.5
 JOB = cast(WatchedJob, None)  # `tell` in a group needs no tracker: the job is not read
-
-
-@pytest.fixture
-async def coordinators(redis_server: RedisServer) -> AsyncIterator[list[RedisCoordinator]]:
-    """Two coordinators on one server (each with its own connections): two replicas."""
-    async with (
-        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.1) as one,
-        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.1) as two,
-    ):
-        yield [one, two]
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -27,7 +26,6 @@ from northflank_async import (
 from northflank_async.testing import FakeNorthflank
 
 from .._hybrid import SECRET
-from ._redis import RedisServer
 
 pytestmark = pytest.mark.system
 
@@ -35,15 +33,6 @@ P = "proj"
 JOBS = ("job-0", "job-1")
 BUILDS = 12
 GUARD = 60.0  # seconds: a hang fails the test instead of blocking the run (never a measure)
-
-
-@pytest.fixture
-async def coordinators(redis_server: RedisServer) -> AsyncIterator[list[RedisCoordinator]]:
-    async with (
-        RedisCoordinator.from_url(redis_server.url, namespace="h", recheck=0.2) as one,
-        RedisCoordinator.from_url(redis_server.url, namespace="h", recheck=0.2) as two,
-    ):
-        yield [one, two]
 
 
 async def test_two_members_handle_each_outcome_once_told_by_notifications_and_polls(

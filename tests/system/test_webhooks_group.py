@@ -41,16 +41,6 @@ GUARD = 60.0  # seconds: a hang fails the test instead of blocking the run (neve
 
 
 @pytest.fixture
-async def coordinators(redis_server: RedisServer) -> AsyncIterator[list[RedisCoordinator]]:
-    """Two coordinators on one server: two replicas, each with its own connections."""
-    async with (
-        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.2) as one,
-        RedisCoordinator.from_url(redis_server.url, namespace="t", recheck=0.2) as two,
-    ):
-        yield [one, two]
-
-
-@pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as client:
         yield client
