@@ -175,6 +175,9 @@ def decode_list(value: Any, cls: type[T], *, root: str) -> list[T]:
     # What cattrs' list hook does, without its dispatch of ``list[cls]`` on every page.
     try:
         hook = _hook_of(_fast, cls)
+        many = getattr(hook, "structure_list", None)  # a generated hook's loop over a page
+        if many is not None:
+            return many(value)  # type: ignore[no-any-return]
         return [hook(item, cls) for item in value]
     except Exception:
         pass

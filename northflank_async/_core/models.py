@@ -33,6 +33,19 @@ __all__ = [
 T = TypeVar("T")
 
 
+class _Model:
+    """The base of the models the API's answers decode into: it holds only the weak-reference
+    slot, so that each model keeps weak references while its own slots are exactly its fields.
+
+    That is what lets the decoder fill a model fast (``_core.structure``): it stores the fields
+    into an unfrozen twin with the same slots and then gives the object the model's class.
+    CPython allows that ``__class__`` assignment only between layouts it can prove equal, and it
+    proves it for a ``__weakref__`` slot only when that slot comes before the others, as here.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
 class BuildStatus(enum.StrEnum):
     """The documented statuses of a job build.
 
@@ -77,14 +90,14 @@ _TERMINAL = frozenset(
 
 
 @attrs.frozen
-class Registry:
+class Registry(_Model):
     """Where the image a build produced can be pulled from."""
 
     uri: str | None = None
 
 
 @attrs.frozen(kw_only=True)
-class JobBuild:
+class JobBuild(_Model):
     """One build of a job.
 
     Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
@@ -144,7 +157,7 @@ class RunStatus(enum.StrEnum):
 
 
 @attrs.frozen(kw_only=True)
-class JobRun:
+class JobRun(_Model):
     """One run of a job.
 
     Every attribute but ``id`` may be ``None`` when the API leaves the field out or sends
@@ -174,7 +187,7 @@ class JobRun:
 
 
 @attrs.frozen(kw_only=True)
-class RunStarted:
+class RunStarted(_Model):
     """The answer to starting a job run: the new run's ``id`` and ``run_name``.
 
     Fetch the run itself (its status, its times) by its ``id``.
@@ -195,7 +208,7 @@ class JobType(enum.StrEnum):
 
 
 @attrs.frozen(kw_only=True)
-class Job:
+class Job(_Model):
     """A job of a project.
 
     Every attribute but ``id`` may be ``None``: the list endpoint leaves out ``projectId`` and
@@ -218,14 +231,14 @@ class Job:
 
 
 @attrs.frozen
-class BranchCommit:
+class BranchCommit(_Model):
     """The head commit of a branch."""
 
     sha: str | None = None
 
 
 @attrs.frozen(kw_only=True)
-class Branch:
+class Branch(_Model):
     """A branch of the repository a job builds from, with its head commit."""
 
     id: str
@@ -234,7 +247,7 @@ class Branch:
 
 
 @attrs.frozen(kw_only=True)
-class LogLine:
+class LogLine(_Model):
     """One line of a build's (or run's) log.
 
     ``ts`` is when the line was written (timezone-aware UTC) and ``container_id`` the container
@@ -250,7 +263,7 @@ class LogLine:
 
 
 @attrs.frozen(kw_only=True)
-class NotificationStatus:
+class NotificationStatus(_Model):
     """Whether a notification integration still sends, and how its deliveries fail.
 
     Northflank disables an integration whose deliveries keep failing: ``disabled`` is then
@@ -266,7 +279,7 @@ class NotificationStatus:
 
 
 @attrs.frozen(kw_only=True)
-class NotificationIntegration:
+class NotificationIntegration(_Model):
     """A notification integration: where Northflank POSTs events, and which ones.
 
     ``events`` holds the short names of the events it sends (``"build:success"``, ...),

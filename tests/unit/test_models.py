@@ -174,6 +174,7 @@ class TestMalformed:
             ("pullRequestId", [42], "an integer or a string"),
             ("status", 3, "status"),
             ("registry", "reg/img", "expected an object"),
+            ("registry", ["reg/img"], "expected an object"),
             ("sha", 123, "expected a string"),
             ("buildConcludedAt", float("inf"), ""),
         ],
@@ -225,6 +226,48 @@ class TestModelsStayHonest:
 
         for cls in _MODELS:
             assert _slot_setters(cls) is not None, cls
+
+    def test_models_fill_a_twin_then_are_themselves(self) -> None:
+        """The fast hook's objects are the models themselves: frozen, weakly referable, equal
+        and hashable as built ones, picklable (the twin they were filled in never shows)."""
+        import pickle
+        import weakref
+
+        from northflank_async._core.converter import _MODELS
+        from northflank_async._core.structure import _twin
+
+        assert all(_twin(cls) is not None for cls in _MODELS)
+        wire = wire_build(1, registry={"uri": "reg/img:1"}, buildConcludedAt=1606237973)
+        build = decode_list([wire], JobBuild, root="data.builds")[0]
+        built = attrs.evolve(build)  # through JobBuild.__init__
+        assert type(build) is JobBuild and type(build.registry) is Registry
+        assert build == built and hash(build) == hash(built) and repr(build) == repr(built)
+        assert weakref.ref(build)() is build
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            build.sha = "other"  # type: ignore[misc]
+        assert pickle.loads(pickle.dumps(build)) == build
+
+    def test_a_bad_field_of_a_nested_model_is_named(self) -> None:
+        """The registry is built inline, and its own bad field is named below it."""
+        with pytest.raises(DecodeError) as info:
+            decode_list([wire_build(0, registry={"uri": 3})], JobBuild, root="data.builds")
+        assert info.value.field == "data.builds[0].registry.uri"
+        assert "expected a string" in str(info.value)
+
+    def test_a_model_no_twin_can_match_is_still_filled(self) -> None:
+        """A frozen class keeping ``__weakref__`` among its own slots (no ``_Model`` base):
+        CPython refuses the twin's class change, and the slots' setters fill it instead."""
+        from northflank_async._core.structure import _twin
+
+        @attrs.frozen(kw_only=True)
+        class Plain:
+            id: str
+            sha: str | None = None
+
+        assert _twin(Plain) is None
+        for hook in self.both_hooks(Plain):
+            decoded = hook({"id": "a", "sha": "b"})
+            assert type(decoded) is Plain and decoded == Plain(id="a", sha="b")
 
     def test_a_validator_runs(self) -> None:
         """A model with a validator: its validator runs, in both decoders."""
