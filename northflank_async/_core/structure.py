@@ -103,7 +103,9 @@ def _twin(cls: type) -> type | None:
     """
     own = cls.__dict__.get("__slots__")
     names = [field.name for field in attrs.fields(cls)]
-    if own is None or sorted(own) != sorted(names) or len(cls.__bases__) != 1:
+    if own is None or sorted(set(own) - {"__weakref__"}) != sorted(names):
+        return None
+    if len(cls.__bases__) != 1:
         return None
     base = cls.__bases__[0]
     if any(getattr(base, name) is not getattr(object, name) for name in _OBJECT_METHODS):
