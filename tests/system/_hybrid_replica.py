@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import sys
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 from northflank_async import NorthflankClient, RedisCoordinator, WebhookReceiver
 
@@ -55,10 +55,23 @@ def dump_tasks() -> None:
         print(f"at: {stopping['at']}; its tasks:", file=out)
         for task in asyncio.all_tasks():
             print(f"{task!r} cancelling={task.cancelling()}", file=out)
-            task.print_stack(file=out)
+            for where in awaiting(task):
+                print(f"    {where}", file=out)
         out.flush()
     if len(outs) > 1:
         outs[1].close()
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where ``task`` waits, outermost first: the chain of the coroutines it awaits (a task's
+    own stack stops at its first coroutine)."""
+    found, awaited = [], cast(Any, task.get_coro())
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            found.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return found
 
 
 def say(record: dict[str, object]) -> None:
