@@ -130,6 +130,26 @@ class _RedisGroup:
             await self._coordinator._call(lambda: client.xack(self.events, _CONSUMERS, *entry_ids))
 
 
+def _cancellations() -> int:
+    """The cancellations requested of the current task and not withdrawn (`Task.cancelling`)."""
+    task = asyncio.current_task()
+    return 0 if task is None else task.cancelling()
+
+
+def _honour_cancellation(asked: int) -> None:
+    """Raise the cancellation a Redis command answered through, if one came meanwhile.
+
+    On Python 3.11, ``asyncio.wait_for`` (redis-py sends each command under it when a socket
+    timeout is set, as `RedisCoordinator.from_url` does) returns the result of an operation
+    that ended just as its caller was cancelled, and drops the cancellation. The caller then
+    went on as if never cancelled: a group member's loop read its stream again, for ever, and
+    a replica asked to stop hung. A cancellation withdrawn on the way (a timeout's, turned
+    into `TimeoutError`) lowers the count again and is not raised.
+    """
+    if _cancellations() > asked:
+        raise asyncio.CancelledError
+
+
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
 
@@ -290,19 +310,24 @@ class RedisCoordinator(Coordinator):
         return RedisWebhooks(self, check_name(group, "group"))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> list[Any]:
+        asked = _cancellations()
         try:
             reply = await self._scripts[script](keys=keys, args=args)
         except self._errors as exc:
             raise self._failure(exc) from None
+        _honour_cancellation(asked)
         return list(reply) if isinstance(reply, list) else [reply]
 
     async def _call(self, command: Callable[[], Awaitable[_T]]) -> _T:
         """Run one Redis command; its errors become `CoordinatorUnavailable`, or a
         `ConfigurationError` when Redis refuses the credentials."""
+        asked = _cancellations()
         try:
-            return await command()
+            answer = await command()
         except self._errors as exc:
             raise self._failure(exc) from None
+        _honour_cancellation(asked)
+        return answer
 
     def _failure(self, exc: BaseException) -> BaseException:
         """What a Redis error means: an outage to ride out, or credentials to fix; or, while

@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any, TextIO, cast
 
 from northflank_async import NorthflankClient, RedisCoordinator, WebhookReceiver
 
@@ -38,11 +39,39 @@ REDELIVER_AFTER = 2.0
 STUCK = 5.0
 
 
+#: Where the stop is, told with the tasks when it hangs.
+stopping = {"at": "not asked"}
+
+
 def dump_tasks() -> None:
-    print(f"replica {os.getpid()}: still stopping after {STUCK} s; its tasks:", file=sys.stderr)
-    for task in asyncio.all_tasks():
-        task.print_stack(file=sys.stderr)
-    sys.stderr.flush()
+    """Every task's stack and cancellations asked, on stderr and (pytest may hold stderr) in
+    a file of the directory ``NF_STUCK_DUMPS`` names, if set."""
+    outs: list[TextIO] = [sys.stderr]
+    where = os.environ.get("NF_STUCK_DUMPS")
+    if where:
+        outs.append(open(os.path.join(where, f"replica-{os.getpid()}.txt"), "a"))  # noqa: SIM115
+    for out in outs:
+        print(f"replica {os.getpid()}: still stopping after {STUCK} s", file=out)
+        print(f"at: {stopping['at']}; its tasks:", file=out)
+        for task in asyncio.all_tasks():
+            print(f"{task!r} cancelling={task.cancelling()}", file=out)
+            for where in awaiting(task):
+                print(f"    {where}", file=out)
+        out.flush()
+    if len(outs) > 1:
+        outs[1].close()
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where ``task`` waits, outermost first: the chain of the coroutines it awaits (a task's
+    own stack stops at its first coroutine)."""
+    found, awaited = [], cast(Any, task.get_coro())
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is not None:
+            found.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    return found
 
 
 def say(record: dict[str, object]) -> None:
@@ -82,8 +111,13 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.wait([stop, handling], return_when=asyncio.FIRST_COMPLETED)
                 loop.call_later(STUCK, dump_tasks)  # a stop that hangs says where
                 handling.cancel()
+                stopping["at"] = "cancelling the handling task"
                 await asyncio.gather(handling, return_exceptions=True)
+                stopping["at"] = "closing the monitor"
+            stopping["at"] = "closing the receiver's server"
+        stopping["at"] = "closing the receiver"
         await receiver.aclose()
+        stopping["at"] = "closing the client and the coordinator"
 
 
 def main() -> None:
