@@ -197,8 +197,8 @@ def _body(
     """
     _check_model(cls)
     setters = _slot_setters(cls)
-    # The class change costs about two stores' worth: a model of one or two fields (a
-    # registry, a branch's commit) is filled faster through the setters.
+    # The class change costs more than the setter calls it saves on a small model: with a
+    # registry's one field the setters measured about 40 ns less; three fields or more, the twin.
     fields = attrs.fields(cls)
     twin = None if setters is None or len(fields) < 3 else _twin(cls)
     p = prefix
