@@ -55,8 +55,8 @@ def dump_tasks() -> None:
         print(f"at: {stopping['at']}; its tasks:", file=out)
         for task in asyncio.all_tasks():
             print(f"{task!r} cancelling={task.cancelling()}", file=out)
-            for where in awaiting(task):
-                print(f"    {where}", file=out)
+            for step in awaiting(task):
+                print(f"    {step}", file=out)
         out.flush()
     if len(outs) > 1:
         outs[1].close()
